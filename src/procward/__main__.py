@@ -1,0 +1,3 @@
+from procward.cli import main
+
+raise SystemExit(main())
