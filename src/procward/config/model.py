@@ -1,0 +1,172 @@
+"""The effective configuration: frozen dataclasses built from supervisord-format files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from procward.config.values import Autorestart, LogTarget
+
+
+class GroupKind(StrEnum):
+    """Which kind of section a process group came from."""
+
+    PROGRAM = "program"
+    EVENTLISTENER = "eventlistener"
+    FCGI = "fcgi-program"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Where:
+    """The file and line a section starts at, for messages about it."""
+
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogConfig:
+    """One output channel (stdout or stderr) of a process."""
+
+    target: LogTarget | str  # LogTarget.AUTO / NONE, or a path
+    maxbytes: int = 50 * 1024 * 1024
+    backups: int = 10
+    capture_maxbytes: int = 0
+    events_enabled: bool = False
+    syslog: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProcessConfig:
+    """One OS process to supervise (a program with numprocs=3 gives three of these)."""
+
+    name: str
+    program: str
+    command: str
+    priority: int = 999
+    autostart: bool = True
+    autorestart: Autorestart = Autorestart.UNEXPECTED
+    startsecs: int = 1
+    startretries: int = 3
+    exitcodes: tuple[int, ...] = (0,)
+    stopsignal: int = 15
+    stopwaitsecs: int = 10
+    stopasgroup: bool = False
+    killasgroup: bool = False
+    user: str | None = None
+    uid: int | None = None
+    gid: int | None = None
+    directory: str | None = None
+    umask: int | None = None
+    redirect_stderr: bool = False
+    stdout: LogConfig
+    stderr: LogConfig
+    environment: dict[str, str] = field(default_factory=dict)
+    serverurl: str | None = None
+    where: Where | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListenerConfig:
+    """What an [eventlistener:x] pool adds to a group."""
+
+    events: tuple[str, ...]
+    buffer_size: int = 10
+    result_handler: str = "supervisor.dispatchers:default_handler"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FcgiSocketConfig:
+    """The socket an [fcgi-program:x] binds and passes to its processes as fd 0."""
+
+    url: str
+    backlog: int | None = None
+    owner: tuple[int, int] | None = None
+    mode: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupConfig:
+    """A process group: a [program:x] (numprocs copies), a [group:x], a listener pool or fcgi program."""
+
+    name: str
+    priority: int = 999
+    kind: GroupKind = GroupKind.PROGRAM
+    processes: tuple[ProcessConfig, ...]
+    listener: ListenerConfig | None = None
+    fcgi: FcgiSocketConfig | None = None
+    where: Where | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpServerConfig:
+    """A [unix_http_server] or [inet_http_server] section."""
+
+    section: str
+    file: str | None = None  # unix socket path
+    chmod: int = 0o700
+    chown: tuple[int, int] | None = None
+    host: str | None = None  # inet: '' means all interfaces
+    port: int | None = None
+    username: str | None = None
+    password: str | None = None
+
+    @property
+    def is_unix(self) -> bool:
+        """True for a unix-socket server."""
+        return self.file is not None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SupervisordConfig:
+    """The [supervisord] section."""
+
+    logfile: str = "supervisord.log"
+    logfile_maxbytes: int = 50 * 1024 * 1024
+    logfile_backups: int = 10
+    loglevel: int = 20
+    pidfile: str = "supervisord.pid"
+    umask: int = 0o022
+    nodaemon: bool = False
+    silent: bool = False
+    minfds: int = 1024
+    minprocs: int = 200
+    nocleanup: bool = False
+    childlogdir: str = "/tmp"
+    user: str | None = None
+    directory: str | None = None
+    strip_ansi: bool = False
+    environment: dict[str, str] = field(default_factory=dict)
+    identifier: str = "supervisor"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CtlConfig:
+    """The [supervisorctl] section."""
+
+    serverurl: str = "http://localhost:9001"
+    username: str | None = None
+    password: str | None = None
+    prompt: str = "supervisor"
+    history_file: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    """Everything read from one main file and its includes."""
+
+    path: str
+    supervisord: SupervisordConfig
+    groups: tuple[GroupConfig, ...]
+    servers: tuple[HttpServerConfig, ...] = ()
+    ctl: CtlConfig = field(default_factory=CtlConfig)
+    rpcinterfaces: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def group(self, name: str) -> GroupConfig | None:
+        """The group of that name, if configured."""
+        return next((g for g in self.groups if g.name == name), None)

@@ -1,0 +1,230 @@
+"""Value parsers for supervisord options. Each raises ``ValueError("expected ...")`` on bad input."""
+
+from __future__ import annotations
+
+import grp
+import pwd
+import re
+import shlex
+import signal
+from enum import StrEnum
+
+_TRUE = frozenset({"yes", "true", "on", "1"})
+_FALSE = frozenset({"no", "false", "off", "0"})
+_SUFFIXES = {"kb": 1024, "mb": 1024**2, "gb": 1024**3}
+_SIGNUMS = frozenset(int(s) for s in signal.Signals)
+
+
+class Autorestart(StrEnum):
+    """When a process that exited from RUNNING is started again."""
+
+    TRUE = "true"
+    FALSE = "false"
+    UNEXPECTED = "unexpected"
+
+
+class LogTarget(StrEnum):
+    """The special values of ``*_logfile``; anything else is a path."""
+
+    AUTO = "auto"
+    NONE = "none"
+    SYSLOG = "syslog"
+
+
+def boolean(value: str) -> bool:
+    """yes/true/on/1 or no/false/off/0, any case."""
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError(f"expected a boolean (true/false, yes/no, on/off, 1/0), got {value!r}")
+
+
+def integer(value: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """A decimal integer, optionally bounded."""
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise ValueError(f"expected an integer, got {value!r}") from None
+    if minimum is not None and number < minimum:
+        raise ValueError(f"expected an integer >= {minimum}, got {value!r}")
+    if maximum is not None and number > maximum:
+        raise ValueError(f"expected an integer <= {maximum}, got {value!r}")
+    return number
+
+
+def byte_size(value: str) -> int:
+    """An integer with an optional KB/MB/GB suffix (powers of 1024); 0 means unlimited."""
+    text = value.strip().lower()
+    multiplier = 1
+    if text[-2:] in _SUFFIXES:
+        multiplier, text = _SUFFIXES[text[-2:]], text[:-2]
+    try:
+        number = int(text)
+    except ValueError:
+        raise ValueError(f"expected a byte size such as 50MB, 1GB, 1024 or 0, got {value!r}") from None
+    if number < 0:
+        raise ValueError(f"expected a byte size >= 0, got {value!r}")
+    return number * multiplier
+
+
+def octal(value: str) -> int:
+    """An octal number such as 022 or 0700."""
+    try:
+        return int(value.strip(), 8)
+    except ValueError:
+        raise ValueError(f"expected an octal number such as 022, got {value!r}") from None
+
+
+def signal_number(value: str) -> int:
+    """A signal name with or without SIG (TERM, sigterm) or a number."""
+    text = value.strip()
+    try:
+        number = int(text)
+    except ValueError:
+        name = text.upper()
+        if not name.startswith("SIG"):
+            name = "SIG" + name
+        sig = getattr(signal.Signals, name, None)
+        if sig is None:
+            raise ValueError(f"expected a signal name such as TERM, HUP, INT or a number, got {value!r}") from None
+        number = int(sig)
+    if number not in _SIGNUMS:
+        raise ValueError(f"expected a valid signal number, got {value!r}")
+    return number
+
+
+def signal_name(number: int) -> str:
+    """SIGTERM -> 'TERM', as supervisorctl and logs print it."""
+    try:
+        return signal.Signals(number).name.removeprefix("SIG")
+    except ValueError:
+        return str(number)
+
+
+def exitcodes(value: str) -> tuple[int, ...]:
+    """A comma-separated list of exit codes 0..255."""
+    try:
+        codes = tuple(int(part) for part in value.split(","))
+    except ValueError:
+        raise ValueError(f"expected a comma-separated list of exit codes (0-255), got {value!r}") from None
+    if any(code < 0 or code > 255 for code in codes):
+        raise ValueError(f"expected exit codes between 0 and 255, got {value!r}")
+    return codes
+
+
+def autorestart(value: str) -> Autorestart:
+    """true / false / unexpected (Supervisor also accepts every boolean spelling)."""
+    lowered = value.strip().lower()
+    if lowered == "unexpected":
+        return Autorestart.UNEXPECTED
+    try:
+        return Autorestart.TRUE if boolean(value) else Autorestart.FALSE
+    except ValueError:
+        raise ValueError(f"expected true, false or unexpected, got {value!r}") from None
+
+
+def list_of_strings(value: str) -> tuple[str, ...]:
+    """Comma-separated names, blanks dropped."""
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def key_value_pairs(value: str) -> dict[str, str]:
+    """``KEY=val,KEY2="v,2"`` as Supervisor 4.3 parses it (shlex, legacy mode, quotes stripped)."""
+    lexer = shlex.shlex(value)
+    lexer.wordchars += "/.+-():"
+    try:
+        tokens = list(lexer)
+    except ValueError as exc:
+        raise ValueError(f"expected KEY=value pairs separated by commas: {exc} in {value!r}") from None
+    pairs: dict[str, str] = {}
+    for i in range(0, len(tokens), 4):
+        chunk = tokens[i:i + 3]
+        # Like Supervisor, the separator token after each pair is not checked.
+        if len(chunk) != 3 or chunk[1] != "=":
+            raise ValueError(f"expected KEY=value pairs separated by commas, got {value!r}")
+        pairs[chunk[0]] = chunk[2].strip("'\"")
+    return pairs
+
+
+def process_name(value: str) -> str:
+    """A program or group name: no space, colon or slash (they break namespecs and URLs)."""
+    name = value.strip()
+    if not name:
+        raise ValueError("expected a non-empty name")
+    for char in " :/":
+        if char in name:
+            raise ValueError(f"expected a name without spaces, ':' or '/', got {value!r}")
+    return name
+
+
+def log_target(value: str) -> LogTarget | str:
+    """AUTO, NONE/OFF, syslog, or a path."""
+    lowered = value.strip().lower()
+    if lowered == "auto":
+        return LogTarget.AUTO
+    if lowered in ("none", "off"):
+        return LogTarget.NONE
+    if lowered == "syslog":
+        return LogTarget.SYSLOG
+    return value.strip()
+
+
+def inet_address(value: str) -> tuple[str, int]:
+    """``host:port``, ``:port``, ``*:port`` or ``port``; empty host and ``*`` mean all interfaces."""
+    text = value.strip()
+    host, sep, port_text = text.rpartition(":")
+    if not sep:
+        host, port_text = "", text
+    if host == "*":
+        host = ""
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ValueError(f"expected host:port or :port, got {value!r}") from None
+    if not 0 < port < 65536:
+        raise ValueError(f"expected a port between 1 and 65535, got {value!r}")
+    return host, port
+
+
+def user_name(value: str) -> tuple[int, int]:
+    """A user name or uid that exists on this machine -> (uid, primary gid)."""
+    text = value.strip()
+    try:
+        entry = pwd.getpwuid(int(text)) if text.isdigit() else pwd.getpwnam(text)
+    except KeyError:
+        raise ValueError(f"expected an existing user name or uid, got {value!r} (no such user)") from None
+    return entry.pw_uid, entry.pw_gid
+
+
+def user_group(value: str) -> tuple[int, int]:
+    """``user`` or ``user:group`` -> (uid, gid)."""
+    user, _, group = value.partition(":")
+    uid, gid = user_name(user)
+    if group:
+        try:
+            gid = grp.getgrgid(int(group)).gr_gid if group.isdigit() else grp.getgrnam(group).gr_gid
+        except KeyError:
+            raise ValueError(f"expected an existing group name, got {group!r}") from None
+    return uid, gid
+
+
+_LEVELS = {"critical": 50, "error": 40, "warn": 30, "warning": 30, "info": 20, "debug": 10,
+           "trace": 5, "blather": 3}
+
+
+def log_level(value: str) -> int:
+    """critical, error, warn, info, debug, trace or blather."""
+    level = _LEVELS.get(value.strip().lower())
+    if level is None:
+        raise ValueError(f"expected one of critical, error, warn, info, debug, trace, blather, got {value!r}")
+    return level
+
+
+def url(value: str) -> str:
+    """A unix:// or http(s):// URL."""
+    text = value.strip()
+    if re.match(r"^(unix://.+|https?://.+)$", text):
+        return text
+    raise ValueError(f"expected a unix:///path or http://host:port URL, got {value!r}")
