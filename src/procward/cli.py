@@ -1,0 +1,147 @@
+"""Command line: ``procward`` (the daemon), ``procward check``, ``procward ctl``.
+
+The only place that prints errors for the operator and picks exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from collections.abc import Sequence
+
+from procward import SUPERVISOR_COMPAT_VERSION, __version__
+from procward.config import values
+from procward.config.build import BuildOptions, load
+from procward.config.model import Config
+from procward.errors import ConfigError, ProcwardError
+
+USAGE_ERROR = 2
+
+
+def search_path(argv0: str) -> list[str]:
+    """Where supervisord looks for its configuration when -c is not given (same order)."""
+    here = os.path.dirname(os.path.abspath(argv0))
+    return [
+        os.path.join(here, "..", "etc", "supervisord.conf"),
+        os.path.join(here, "..", "supervisord.conf"),
+        os.path.join(os.getcwd(), "supervisord.conf"),
+        os.path.join(os.getcwd(), "etc", "supervisord.conf"),
+        "/etc/supervisord.conf",
+        "/etc/supervisor/supervisord.conf",
+    ]
+
+
+def find_config(explicit: str | None, argv0: str) -> str:
+    """The -c file, or the first existing file of the search path."""
+    if explicit:
+        return explicit
+    for candidate in search_path(argv0):
+        if os.path.exists(candidate):
+            return os.path.normpath(candidate)
+    raise ConfigError("no configuration file found (looked in: " + ", ".join(search_path(argv0)) +
+                      "); pass one with -c FILE")
+
+
+def _daemon_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="procward", description="procward: run a set of applications "
+                                "(a drop-in for supervisord). Also: 'procward check', 'procward ctl'.")
+    p.add_argument("-c", "--configuration", metavar="FILE", help="configuration file")
+    p.add_argument("-n", "--nodaemon", action="store_true", help="run in the foreground")
+    p.add_argument("-s", "--silent", action="store_true", help="no logs to stdout (with -n)")
+    p.add_argument("-u", "--user", help="run as this user (or numeric uid)")
+    p.add_argument("-m", "--umask", help="umask for the daemon (default 022)")
+    p.add_argument("-d", "--directory", help="directory to chdir to when daemonized")
+    p.add_argument("-l", "--logfile", help="main log file")
+    p.add_argument("-y", "--logfile_maxbytes", help="main log rotation size")
+    p.add_argument("-z", "--logfile_backups", help="number of main log backups")
+    p.add_argument("-e", "--loglevel", help="critical, error, warn, info, debug, trace or blather")
+    p.add_argument("-j", "--pidfile", help="pid file")
+    p.add_argument("-i", "--identifier", help="identifier (getIdentification, event headers)")
+    p.add_argument("-q", "--childlogdir", help="directory for AUTO child logs")
+    p.add_argument("-k", "--nocleanup", action="store_true", help="keep old AUTO child logs at start")
+    p.add_argument("-a", "--minfds", help="minimum open files")
+    p.add_argument("-t", "--strip_ansi", action="store_true", help="strip ANSI escapes from child logs")
+    p.add_argument("-v", "--version", action="store_true", help="print the version and exit")
+    return p
+
+
+def _overrides(config: Config, args: argparse.Namespace) -> Config:
+    """Command-line flags override [supervisord], as in supervisord."""
+    changes: dict[str, object] = {}
+    parsers = {"umask": values.octal, "logfile_maxbytes": values.byte_size, "logfile_backups": values.integer,
+               "loglevel": values.log_level, "minfds": values.integer}
+    for name in ("user", "umask", "directory", "logfile", "logfile_maxbytes", "logfile_backups", "loglevel",
+                 "pidfile", "identifier", "childlogdir", "minfds"):
+        raw = getattr(args, name)
+        if raw is not None:
+            try:
+                changes[name] = parsers[name](raw) if name in parsers else raw
+            except ValueError as exc:
+                raise ConfigError(str(exc), option=f"--{name}") from None
+    for flag in ("silent", "nocleanup", "strip_ansi"):
+        if getattr(args, flag):
+            changes[flag] = True
+    if not changes:
+        return config
+    return dataclasses.replace(config, supervisord=dataclasses.replace(config.supervisord, **changes))
+
+
+def run_daemon(argv: Sequence[str]) -> int:
+    """``procward [-c FILE] [-n] ...``: load, validate and run until shutdown."""
+    args = _daemon_parser().parse_args(argv)
+    if args.version:
+        print(f"procward {__version__} (supervisord {SUPERVISOR_COMPAT_VERSION} compatible)")
+        return 0
+    from procward.core import daemon
+    from procward.http.app import HttpService
+
+    try:
+        path = find_config(args.configuration, sys.argv[0])
+        config = _overrides(load(path), args)
+
+        def loader() -> Config:
+            return _overrides(load(path), args)
+
+        return daemon.run(config, daemon.DaemonOptions(nodaemon=args.nodaemon), loader,
+                          lambda sup: [HttpService(sup)])
+    except ProcwardError as exc:
+        return daemon.fail(str(exc))
+    except OSError as exc:
+        return daemon.fail(f"{exc.strerror}: {exc.filename}" if exc.filename else str(exc))
+
+
+def run_check(argv: Sequence[str]) -> int:
+    """``procward check [-c FILE]``: validate and print the effective configuration."""
+    from procward.config.render import render
+
+    p = argparse.ArgumentParser(prog="procward check", description="validate a configuration and print it")
+    p.add_argument("-c", "--configuration", metavar="FILE")
+    args = p.parse_args(argv)
+    try:
+        config = load(find_config(args.configuration, sys.argv[0]), BuildOptions())
+    except ConfigError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    for warning in config.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(render(config), end="")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``procward``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "check":
+        return run_check(args[1:])
+    if args and args[0] == "ctl":
+        return ctl_main(args[1:])
+    return run_daemon(args)
+
+
+def ctl_main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``procward ctl`` / ``procwardctl``."""
+    from procward.ctl.main import main as ctl
+
+    return ctl(list(sys.argv[1:] if argv is None else argv))

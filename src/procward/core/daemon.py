@@ -1,0 +1,130 @@
+"""Process-level set-up of the daemon: rlimits, user, umask, daemonizing, pidfile, main log, event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import pwd
+import resource
+import sys
+from dataclasses import dataclass
+
+from procward import __version__
+from procward.config.model import Config
+from procward.core import mainlog
+from procward.core.exits import become_subreaper
+from procward.core.supervisor import ConfigLoader, ServiceFactory, Supervisor
+from procward.errors import ProcwardError
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(ProcwardError):
+    """The daemon cannot start (limits, user, pidfile); the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonOptions:
+    """Command-line choices that override [supervisord]."""
+
+    nodaemon: bool
+
+
+def _raise_limit(which: int, minimum: int, name: str, option: str) -> None:
+    soft, hard = resource.getrlimit(which)
+    if soft == resource.RLIM_INFINITY or soft >= minimum:
+        return
+    new_hard = hard if hard == resource.RLIM_INFINITY or hard >= minimum else minimum
+    try:
+        resource.setrlimit(which, (minimum, new_hard))
+    except (ValueError, OSError) as exc:
+        raise StartupError(f"cannot raise {name} to {option}={minimum} (soft {soft}, hard {hard}): {exc}; "
+                           f"lower {option} or raise the hard limit") from None
+
+
+def _drop_privileges(user: str) -> None:
+    try:
+        entry = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
+    except KeyError:
+        raise StartupError(f"[supervisord] user: no such user {user!r}") from None
+    if entry.pw_uid == os.geteuid():
+        return
+    if os.geteuid() != 0:
+        raise StartupError(f"[supervisord] user={user}: can't drop privilege as nonroot user")
+    os.setgroups(os.getgrouplist(entry.pw_name, entry.pw_gid))
+    os.setgid(entry.pw_gid)
+    os.setuid(entry.pw_uid)
+
+
+def _daemonize() -> None:
+    """Detach: fork, setsid, fork again, stdio to /dev/null (supervisord's default without -n)."""
+    if os.fork() > 0:
+        os._exit(0)
+    os.setsid()
+    if os.fork() > 0:
+        os._exit(0)
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+
+
+def prepare(config: Config, opts: DaemonOptions) -> list[logging.Handler]:
+    """Everything done before the event loop exists: limits, user, daemonizing, pidfile, logging."""
+    sd = config.supervisord
+    _raise_limit(resource.RLIMIT_NOFILE, sd.minfds, "the open-files limit", "minfds")
+    _raise_limit(resource.RLIMIT_NPROC, sd.minprocs, "the process limit", "minprocs")
+    if sd.user is not None:
+        _drop_privileges(sd.user)
+    nodaemon = opts.nodaemon or sd.nodaemon
+    if not nodaemon:
+        _daemonize()
+    if sd.directory:
+        os.chdir(sd.directory)
+    os.umask(sd.umask)
+    handlers = mainlog.setup(sd.logfile, sd.loglevel, sd.logfile_maxbytes, sd.logfile_backups,
+                             echo=nodaemon and not sd.silent)
+    try:
+        with open(sd.pidfile, "w") as handle:
+            handle.write(f"{os.getpid()}\n")
+    except OSError as exc:
+        raise StartupError(f"cannot write pidfile {sd.pidfile}: {exc.strerror}") from None
+    return handlers
+
+
+def run(config: Config, opts: DaemonOptions, loader: ConfigLoader, services: ServiceFactory) -> int:
+    """Run the daemon until shutdown; return the exit status."""
+    handlers = prepare(config, opts)
+    for warning in config.warnings:
+        log.warning("%s", warning)
+    if os.geteuid() == 0 and config.supervisord.user is None:
+        log.critical("Supervisor is running as root.  Privileges were not dropped because no user is "
+                     "specified in the config file.  If you intend to run as root, you can set user=root "
+                     "in the config file to avoid this message.")
+    if not become_subreaper() and os.getpid() != 1:
+        log.warning("could not become a child subreaper; orphans of programs will not be reaped by procward")
+    log.info("procward %s (supervisord-compatible) started with pid %s", __version__, os.getpid())
+    log.info("supervisord started with pid %s", os.getpid())
+    try:
+        asyncio.run(_main(config, loader, services, handlers))
+    finally:
+        try:
+            os.unlink(config.supervisord.pidfile)
+        except OSError:
+            pass
+        log.info("procward stopped")
+    return 0
+
+
+async def _main(config: Config, loader: ConfigLoader, services: ServiceFactory,
+                handlers: list[logging.Handler]) -> None:
+    supervisor = Supervisor(config, asyncio.get_running_loop(), loader)
+    supervisor.on_reopen_logs.append(lambda: mainlog.reopen(handlers))
+    await supervisor.serve(services)
+
+
+def fail(message: str) -> int:
+    """Print a one-line error for the operator and return supervisord's usage exit status."""
+    print(f"Error: {message}", file=sys.stderr)
+    return 2

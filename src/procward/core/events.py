@@ -1,0 +1,62 @@
+"""Events and the bus that delivers them. The bus belongs to the Supervisor (no module globals)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from procward.config.eventnames import ancestry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One event: its Supervisor type name and its payload text (exactly as listeners receive it)."""
+
+    name: str
+    payload: str
+
+    def matches(self, subscribed: frozenset[str]) -> bool:
+        """True when the type or one of its parents is subscribed."""
+        return any(kind in subscribed for kind in ancestry(self.name))
+
+
+def process_state_event(state_name: str, *, process: str, group: str, from_state: str,
+                        tries: int = 0, expected: bool = False, pid: int = 0) -> Event:
+    """PROCESS_STATE_<X> with the extra tokens Supervisor sends for that state."""
+    payload = f"processname:{process} groupname:{group} from_state:{from_state}"
+    if state_name in ("STARTING", "BACKOFF"):
+        payload += f" tries:{tries}"
+    elif state_name in ("RUNNING", "STOPPING", "STOPPED"):
+        payload += f" pid:{pid}"
+    elif state_name == "EXITED":
+        payload += f" expected:{int(expected)} pid:{pid}"
+    return Event(f"PROCESS_STATE_{state_name}", payload)
+
+
+Subscriber = Callable[[Event], None]
+
+
+class EventBus:
+    """Synchronous fan-out: subscribers are called in order, each failure logged and contained."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[Subscriber] = []
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        """Receive every published event."""
+        self._subscribers.append(subscriber)
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        """Stop receiving events."""
+        self._subscribers.remove(subscriber)
+
+    def publish(self, event: Event) -> None:
+        """Deliver ``event`` to every subscriber."""
+        for subscriber in list(self._subscribers):
+            try:
+                subscriber(event)
+            except Exception:  # a boundary: one broken subscriber must not break the state machine
+                log.exception("event subscriber failed on %s", event.name)

@@ -1,0 +1,35 @@
+"""A process group: the processes of one [program:x], [group:x], listener pool or fcgi program."""
+
+from __future__ import annotations
+
+from procward.config.model import GroupConfig
+from procward.core.process import Process, Runtime
+from procward.core.states import STOPPED_STATES
+
+
+class ProcessGroup:
+    """Members in priority order (start order); stop order is the reverse."""
+
+    def __init__(self, config: GroupConfig, rt: Runtime) -> None:
+        self.config = config
+        self.processes: dict[str, Process] = {
+            p.name: Process(p, config.name, rt) for p in sorted(config.processes, key=lambda c: (c.priority, c.name))
+        }
+
+    @property
+    def name(self) -> str:
+        """The group name."""
+        return self.config.name
+
+    def in_start_order(self) -> list[Process]:
+        """Members, lowest priority number first."""
+        return list(self.processes.values())
+
+    def unstopped(self) -> list[Process]:
+        """Members not yet in a stopped state."""
+        return [p for p in self.processes.values() if p.state not in STOPPED_STATES]
+
+    def close(self) -> None:
+        """Release every member's resources (the group is being removed)."""
+        for process in self.processes.values():
+            process.close()

@@ -1,0 +1,232 @@
+"""Child output: pipe -> rotating log file, read in large blocks from the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import stat
+import time
+from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+READ_SIZE = 1 << 18  # 256 KiB per read: few wake-ups per megabyte, bounded latency per callback
+_ANSI = re.compile(rb"\x1b\[[0-9;]*[a-zA-Z]")
+_ERROR_INTERVAL = 60.0  # seconds between repeated write-error log lines for one file
+
+
+class RotatingFile:
+    """An append-only log file rotated by size into ``.1`` (newest) .. ``.N``, like Supervisor's."""
+
+    def __init__(self, path: str, maxbytes: int, backups: int) -> None:
+        self.path = path
+        self.maxbytes = maxbytes
+        self.backups = backups
+        self._fd: int | None = None
+        self._size = 0
+        self._seekable = True
+        self._last_error = 0.0
+        self.open()
+
+    def open(self) -> None:
+        """(Re)open the file for appending; failures are logged, and writes retry the open."""
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            self._report(exc)
+            return
+        st = os.fstat(fd)
+        # /dev/stdout, fifos and ttys cannot be rotated; Supervisor logs "Illegal seek" per write there.
+        self._seekable = stat.S_ISREG(st.st_mode)
+        self._size = st.st_size if self._seekable else 0
+        self._fd = fd
+
+    def write(self, data: bytes) -> None:
+        """Append ``data``, then rotate if the file reached maxbytes."""
+        if self._fd is None:
+            self.open()
+            if self._fd is None:
+                return
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+        except BlockingIOError:
+            return  # a non-blocking terminal/pipe target is full: drop rather than stall every program
+        except OSError as exc:
+            self._report(exc)
+            return
+        self._size += len(data)
+        if self.maxbytes and self._seekable and self._size >= self.maxbytes:
+            self.rotate()
+
+    def rotate(self) -> None:
+        """Shift backups up by one and start a new empty file."""
+        self.close()
+        try:
+            if self.backups > 0:
+                for n in range(self.backups - 1, 0, -1):
+                    src = f"{self.path}.{n}"
+                    if os.path.exists(src):
+                        os.replace(src, f"{self.path}.{n + 1}")
+                os.replace(self.path, f"{self.path}.1")
+            else:
+                os.truncate(self.path, 0)
+        except OSError as exc:
+            self._report(exc)
+        self.open()
+
+    def reopen(self) -> None:
+        """Close and open again (SIGUSR2: an external rotator moved the file)."""
+        self.close()
+        self.open()
+
+    def clear(self) -> None:
+        """Remove the current file and start afresh (clearProcessLogs)."""
+        self.close()
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+        self.open()
+
+    def close(self) -> None:
+        """Close the descriptor."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def _report(self, exc: OSError) -> None:
+        now = time.monotonic()
+        if now - self._last_error >= _ERROR_INTERVAL:
+            self._last_error = now
+            log.error("cannot write log file %s: %s (output is dropped until this works again)",
+                      self.path, exc.strerror)
+
+
+DataListener = Callable[[bytes], None]
+
+
+class Notifier:
+    """Wakes whoever waits for "something was written" (log followers); costs nothing without waiters."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def wait(self) -> asyncio.Future[None]:
+        """A future completed at the next notify()."""
+        future: asyncio.Future[None] = self._loop.create_future()
+        self._waiters.append(future)
+        return future
+
+    def notify(self, _data: bytes = b"") -> None:
+        """Wake every waiter."""
+        waiters, self._waiters = self._waiters, []
+        for future in waiters:
+            if not future.done():
+                future.set_result(None)
+
+
+class OutputChannel:
+    """One child pipe (stdout or stderr) copied to its log file and to any listeners."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, fd: int, logfile: RotatingFile | None, *,
+                 strip_ansi: bool = False, listeners: tuple[DataListener, ...] = ()) -> None:
+        self._loop = loop
+        self.fd: int | None = fd
+        self._logfile = logfile
+        self._strip_ansi = strip_ansi
+        self._listeners = listeners
+        loop.add_reader(fd, self._on_readable)
+
+    def _on_readable(self) -> None:
+        if self.fd is None:
+            return
+        try:
+            data = os.read(self.fd, READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.close()
+            return
+        self._deliver(data)
+
+    def _deliver(self, data: bytes) -> None:
+        if self._strip_ansi:
+            data = _ANSI.sub(b"", data)
+        if self._logfile is not None:
+            self._logfile.write(data)
+        for listener in self._listeners:
+            listener(data)
+
+    def drain(self) -> None:
+        """Copy whatever the pipe holds right now (the process has exited; nothing may be lost)."""
+        while self.fd is not None:
+            try:
+                data = os.read(self.fd, READ_SIZE)
+            except (BlockingIOError, OSError):
+                return
+            if not data:
+                self.close()
+                return
+            self._deliver(data)
+
+    def close(self) -> None:
+        """Stop reading and close the pipe."""
+        if self.fd is not None:
+            self._loop.remove_reader(self.fd)
+            os.close(self.fd)
+            self.fd = None
+
+
+def read_range(path: str, offset: int, length: int) -> bytes:
+    """Supervisor's readLog window: offset<0 & length 0 = last |offset| bytes; length 0 = to EOF.
+
+    Raises ValueError for a bad window and OSError when the file cannot be read.
+    """
+    if (offset < 0 and length != 0) or length < 0:
+        raise ValueError("bad offset/length")
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if offset < 0:
+            start = max(0, size + offset)
+            end = size
+        else:
+            start = min(offset, size)
+            end = size if length == 0 else min(size, offset + length)
+        handle.seek(start)
+        return handle.read(max(0, end - start))
+
+
+def tail(path: str, offset: int, length: int) -> tuple[bytes, int, bool]:
+    """Supervisor's tailProcessLog arithmetic, quirks included: (bytes, new offset, overflow).
+
+    When ``offset + length`` overshoots the file, the last ``length`` bytes are returned; supervisorctl's
+    ``tail -f`` depends on exactly this.
+    """
+    try:
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            overflow = False
+            if size > offset + length:
+                overflow = True
+                offset = size - 1
+            if offset + length > size:
+                if offset > size - 1:
+                    length = 0
+                offset = size - length
+            offset = max(offset, 0)
+            length = max(length, 0)
+            data = b""
+            if length:
+                handle.seek(offset)
+                data = handle.read(length)
+            return data, size, overflow
+    except OSError:
+        return b"", offset, False

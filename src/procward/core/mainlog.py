@@ -1,0 +1,70 @@
+"""The daemon's own log: supervisord's line format and level names, size rotation, stdout echo."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import sys
+import time
+
+TRACE = 5
+BLATHER = 3
+_NAMES = {logging.CRITICAL: "CRIT", logging.ERROR: "ERRO", logging.WARNING: "WARN", logging.INFO: "INFO",
+          logging.DEBUG: "DEBG", TRACE: "TRAC", BLATHER: "BLAT"}
+logging.addLevelName(TRACE, "TRACE")
+logging.addLevelName(BLATHER, "BLATHER")
+
+
+class SupervisordFormatter(logging.Formatter):
+    """``2026-11-23 01:41:05,123 INFO spawned: 'web' with pid 42`` (operators grep these lines)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.created))
+        message = record.getMessage()
+        if record.exc_info:
+            message += "\n" + self.formatException(record.exc_info)
+        return f"{stamp},{int(record.msecs):03d} {_NAMES.get(record.levelno, record.levelname)} {message}"
+
+
+class _Rotating(logging.handlers.RotatingFileHandler):
+    """RotatingFileHandler that never rotates a non-regular file such as /dev/stdout."""
+
+    def shouldRollover(self, record: logging.LogRecord) -> int:  # noqa: N802 - logging's name
+        if self.stream is None:
+            self.stream = self._open()
+        if not self.stream.seekable():
+            return 0
+        return super().shouldRollover(record)
+
+
+def setup(logfile: str | None, level: int, maxbytes: int, backups: int, *, echo: bool) -> list[logging.Handler]:
+    """Route the ``procward`` loggers to the main log file (and stdout when in the foreground)."""
+    root = logging.getLogger("procward")
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(level)
+    root.propagate = False
+    formatter = SupervisordFormatter()
+    handlers: list[logging.Handler] = []
+    if logfile:
+        handlers.append(_Rotating(logfile, maxBytes=maxbytes, backupCount=backups, delay=False))
+    if echo and logfile not in ("/dev/stdout", "/proc/self/fd/1"):
+        handlers.append(logging.StreamHandler(sys.stdout))
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
+    return handlers
+
+
+def reopen(handlers: list[logging.Handler]) -> None:
+    """Reopen file handlers (SIGUSR2)."""
+    for handler in handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.acquire()
+            try:
+                if handler.stream is not None:
+                    handler.stream.close()
+                handler.stream = handler._open()
+            finally:
+                handler.release()

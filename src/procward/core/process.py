@@ -1,0 +1,363 @@
+"""One supervised OS process and its state machine.
+
+Everything that changes a Process's state is a method of that Process, run on the event loop: requests
+(start, stop, signal), the exit callback from the pidfd, and the single pending timer (startsecs in
+STARTING, the backoff delay in BACKOFF, stopwaitsecs in STOPPING). ``_enter`` is the only writer of
+``state``; it checks the transition table, publishes the event and wakes waiters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import signal
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from procward.config.model import LogConfig, ProcessConfig
+from procward.config.values import Autorestart, LogTarget
+from procward.core.events import EventBus, process_state_event
+from procward.core.exits import ExitStatus, ExitWatcher
+from procward.core.logs import Notifier, OutputChannel, RotatingFile
+from procward.core.spawn import Spawned, SpawnError, child_environment, spawn
+from procward.core.states import ALLOWED, SIGNALLABLE_STATES, InvalidTransition, ProcessState
+from procward.errors import ProcwardError
+
+log = logging.getLogger(__name__)
+S = ProcessState
+
+
+class NotRunning(ProcwardError):
+    """The request needs a running process."""
+
+
+class AlreadyStarted(ProcwardError):
+    """start was asked of a process that is starting, running or backing off."""
+
+
+class NoStdin(ProcwardError):
+    """The process's stdin is closed."""
+
+
+@dataclass(slots=True)
+class Runtime:
+    """What every Process shares: the loop, exit watching, the event bus, daemon-wide settings."""
+
+    loop: asyncio.AbstractEventLoop
+    exits: ExitWatcher
+    bus: EventBus
+    identifier: str = "supervisor"
+    childlogdir: str = field(default_factory=tempfile.gettempdir)
+    serverurl: str | None = None
+    strip_ansi: bool = False
+    echo_output: bool = False  # loglevel debug: child output is copied into the main log
+
+
+class Process:
+    """A supervised process: config, live state, log files, and the lifecycle methods."""
+
+    def __init__(self, config: ProcessConfig, group: str, rt: Runtime) -> None:
+        self.config = config
+        self.group = group
+        self.rt = rt
+        self.state = S.STOPPED
+        self.pid = 0
+        self.laststart = 0.0
+        self.laststop = 0.0
+        self.exitstatus = 0
+        self.spawnerr = ""
+        self.backoff = 0
+        self._killing = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._spawned: Spawned | None = None
+        self._channels: list[OutputChannel] = []
+        self._stdin_buffer = bytearray()
+        self._waiters: list[tuple[frozenset[ProcessState], asyncio.Future[ProcessState]]] = []
+        self.stdout_path = self._log_path("stdout", config.stdout)
+        self.stderr_path = self._log_path("stderr", config.stderr)
+        self._logs: dict[str, RotatingFile | None] = {"stdout": None, "stderr": None}
+        self.output = Notifier(rt.loop)  # log followers (/logtail) wait on this
+
+    @property
+    def name(self) -> str:
+        """The process name (``process_name`` expanded)."""
+        return self.config.name
+
+    @property
+    def namespec(self) -> str:
+        """``group:name``, or ``name`` when the group is the program itself."""
+        return self.name if self.group == self.name else f"{self.group}:{self.name}"
+
+    # ---- requests: called by the Supervisor on behalf of RPC, signals and boot ----
+
+    def start(self) -> None:
+        """Spawn now (the caller has checked the state)."""
+        if self.state in (S.STARTING, S.RUNNING, S.BACKOFF, S.STOPPING):
+            raise AlreadyStarted(self.namespec)
+        self.backoff = 0
+        self._spawn()
+
+    def stop(self) -> None:
+        """Send the stop signal; SIGKILL after stopwaitsecs. A process in BACKOFF stops at once."""
+        if self.state == S.BACKOFF:
+            self._enter(S.STOPPED, pid=0)
+            return
+        if self.state not in (S.STARTING, S.RUNNING):
+            raise NotRunning(self.namespec)
+        self._kill(self.config.stopsignal)
+
+    def stop_for_shutdown(self) -> None:
+        """Like stop, but a process in BACKOFF gives up (FATAL), as supervisord does at shutdown."""
+        if self.state == S.BACKOFF:
+            self._enter(S.FATAL)
+        elif self.state in (S.STARTING, S.RUNNING):
+            self._kill(self.config.stopsignal)
+
+    def signal(self, sig: int) -> None:
+        """Deliver ``sig`` to the process."""
+        if self.state not in SIGNALLABLE_STATES or not self.pid:
+            raise NotRunning(self.namespec)
+        os.kill(self.pid, sig)
+
+    def write_stdin(self, data: bytes) -> None:
+        """Queue ``data`` for the process's stdin; the loop writes it without ever blocking."""
+        if not self.pid or self._killing:
+            raise NotRunning(self.namespec)
+        if self._spawned is None or self._spawned.stdin is None:
+            raise NoStdin(self.namespec)
+        self._stdin_buffer += data
+        self._flush_stdin()
+
+    async def wait_state(self, states: Iterable[ProcessState]) -> ProcessState:
+        """Return the state once the process is in one of ``states`` (now or later)."""
+        wanted = frozenset(states)
+        if self.state in wanted:
+            return self.state
+        future: asyncio.Future[ProcessState] = self.rt.loop.create_future()
+        self._waiters.append((wanted, future))
+        return await future
+
+    def close(self) -> None:
+        """Release log files (the group is being removed; the process is stopped)."""
+        self._cancel_timer()
+        for logfile in self._logs.values():
+            if logfile is not None:
+                logfile.close()
+
+    def reopen_logs(self) -> None:
+        """Reopen log files (SIGUSR2)."""
+        for logfile in self._logs.values():
+            if logfile is not None:
+                logfile.reopen()
+
+    def clear_logs(self) -> None:
+        """Truncate both log files by removing and reopening them."""
+        for channel, path in (("stdout", self.stdout_path), ("stderr", self.stderr_path)):
+            logfile = self._logs[channel]
+            if logfile is not None:
+                logfile.clear()
+            elif path and os.path.exists(path):
+                os.unlink(path)
+
+    # ---- the state machine ----
+
+    def _enter(self, new: ProcessState, *, pid: int | None = None, expected: bool = False) -> None:
+        old = self.state
+        if new not in ALLOWED[old]:
+            raise InvalidTransition(self.namespec, old, new)
+        self._cancel_timer()
+        self.state = new
+        self.rt.bus.publish(process_state_event(
+            new.name, process=self.name, group=self.group, from_state=old.name, tries=self.backoff,
+            expected=expected, pid=self.pid if pid is None else pid))
+        waiters, self._waiters = self._waiters, []
+        for wanted, future in waiters:
+            if new in wanted and not future.done():
+                future.set_result(new)
+            elif not future.done():
+                self._waiters.append((wanted, future))
+
+    def _spawn(self) -> None:
+        self.laststart = time.time()
+        self.spawnerr = ""
+        self._killing = False
+        self._enter(S.STARTING)
+        try:
+            env = child_environment(self.config, self.group, self.rt.serverurl)
+            spawned = spawn(self.config, env)
+        except SpawnError as exc:
+            self.spawnerr = str(exc)
+            log.info("spawnerr: %s", exc)
+            self._enter_backoff()
+            return
+        self._spawned = spawned
+        self.pid = spawned.pid
+        self._attach_output(spawned)
+        self.rt.exits.watch(spawned.pid, self._on_exit)
+        log.info("spawned: '%s' with pid %s", self.name, spawned.pid)
+        if self.config.startsecs == 0:
+            self._enter_running()
+        else:
+            self._timer = self.rt.loop.call_later(self.config.startsecs, self._on_startsecs)
+
+    def _on_startsecs(self) -> None:
+        if self.state == S.STARTING:
+            self._enter_running()
+
+    def _enter_running(self) -> None:
+        self.backoff = 0
+        self._enter(S.RUNNING)
+        log.info("success: %s entered RUNNING state, process has stayed up for > than %s seconds (startsecs)",
+                 self.name, self.config.startsecs)
+
+    def _enter_backoff(self) -> None:
+        self.backoff += 1
+        self._enter(S.BACKOFF, pid=0)
+        if self.backoff > self.config.startretries:
+            self._enter(S.FATAL)
+            log.info("gave up: %s entered FATAL state, too many start retries too quickly", self.name)
+        else:
+            # Supervisor's delay: the n-th consecutive failure waits n seconds.
+            self._timer = self.rt.loop.call_later(self.backoff, self._retry)
+
+    def _retry(self) -> None:
+        if self.state == S.BACKOFF:
+            self._spawn()
+
+    def _on_exit(self, status: ExitStatus) -> None:
+        now = time.time()
+        pid = self.pid
+        self._release_child(status)
+        self.laststop = now
+        expected = status.code is not None and status.code in self.config.exitcodes
+        too_quickly = self.state == S.STARTING and now - self.laststart < self.config.startsecs
+        if self._killing:
+            self._killing = False
+            self.exitstatus = status.exitstatus
+            self._enter(S.STOPPED, pid=pid)
+            level = logging.INFO if expected or status.signal == self.config.stopsignal else logging.WARNING
+            log.log(level, "stopped: %s (%s)", self.name, status.describe())
+        elif too_quickly:
+            self.spawnerr = "Exited too quickly (process log may have details)"
+            log.warning("exited: %s (%s; not expected)", self.name, status.describe())
+            self._enter_backoff()
+        else:
+            if self.state == S.STARTING:  # exited after startsecs but before the timer ran
+                self._enter_running()
+            self.exitstatus = status.exitstatus
+            if expected:
+                log.info("exited: %s (%s; expected)", self.name, status.describe())
+            else:
+                self.spawnerr = f"Bad exit code {status.exitstatus}"
+                log.warning("exited: %s (%s; not expected)", self.name, status.describe())
+            self._enter(S.EXITED, pid=pid, expected=expected)
+            restart = self.config.autorestart
+            if restart == Autorestart.TRUE or (restart == Autorestart.UNEXPECTED and not expected):
+                self._spawn()
+
+    def _kill(self, sig: int) -> None:
+        as_group = self.config.killasgroup if sig == signal.SIGKILL else self.config.stopasgroup
+        target = -self.pid if as_group else self.pid
+        self._killing = True
+        if self.state != S.STOPPING:
+            self._enter(S.STOPPING)
+        log.debug("killing %s (pid %s) %swith signal %s", self.name, self.pid,
+                  "process group " if as_group else "", signal.Signals(sig).name)
+        try:
+            os.kill(target, sig)
+        except ProcessLookupError:
+            pass  # it exited already; its pidfd will say so
+        if sig != signal.SIGKILL:
+            self._timer = self.rt.loop.call_later(self.config.stopwaitsecs, self._on_stop_timeout)
+
+    def _on_stop_timeout(self) -> None:
+        if self.state == S.STOPPING and self.pid:
+            log.warning("killing '%s' (%s) with SIGKILL", self.name, self.pid)
+            self._kill(signal.SIGKILL)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    # ---- pipes and files ----
+
+    def _log_path(self, channel: str, cfg: LogConfig) -> str | None:
+        if cfg.target == LogTarget.NONE:
+            return None
+        if cfg.target == LogTarget.AUTO:
+            fd, path = tempfile.mkstemp(prefix=f"{self.config.name}-{channel}---{self.rt.identifier}-",
+                                        suffix=".log", dir=self.rt.childlogdir)
+            os.close(fd)
+            return path
+        return str(cfg.target)
+
+    def _logfile(self, channel: str, path: str | None, cfg: LogConfig) -> RotatingFile | None:
+        if path is None:
+            return None
+        current = self._logs[channel]
+        if current is None:
+            current = self._logs[channel] = RotatingFile(path, cfg.maxbytes, cfg.backups)
+        return current
+
+    def _attach_output(self, spawned: Spawned) -> None:
+        pairs = [("stdout", spawned.stdout, self.stdout_path, self.config.stdout)]
+        if spawned.stderr is not None:
+            pairs.append(("stderr", spawned.stderr, self.stderr_path, self.config.stderr))
+        for channel, fd, path, cfg in pairs:
+            listeners = (self.output.notify, self._echo(channel)) if self.rt.echo_output else (self.output.notify,)
+            self._channels.append(OutputChannel(self.rt.loop, fd, self._logfile(channel, path, cfg),
+                                                strip_ansi=self.rt.strip_ansi, listeners=listeners))
+
+    def _echo(self, channel: str):  # type: ignore[no-untyped-def]
+        def echo(data: bytes) -> None:
+            log.debug("'%s' %s output:\n%s", self.name, channel, data.decode("utf-8", "replace"))
+        return echo
+
+    def _release_child(self, status: ExitStatus) -> None:
+        """Drain and close the pipes of the child that just exited, and mark it reaped."""
+        spawned, self._spawned = self._spawned, None
+        self.pid = 0
+        for channel in self._channels:
+            channel.drain()
+            channel.close()
+        self._channels = []
+        self._stdin_buffer.clear()
+        if spawned is not None:
+            # subprocess would otherwise try to reap this pid itself when the Popen is collected
+            spawned.popen.returncode = status.exitstatus
+            if spawned.stdin is not None:
+                self.rt.loop.remove_writer(spawned.stdin)
+                os.close(spawned.stdin)
+
+    def _flush_stdin(self) -> None:
+        spawned = self._spawned
+        if spawned is None or spawned.stdin is None:
+            return
+        try:
+            written = os.write(spawned.stdin, self._stdin_buffer)
+        except BlockingIOError:
+            written = 0
+        except OSError as exc:
+            if exc.errno in (errno.EPIPE, errno.EBADF):
+                self.rt.loop.remove_writer(spawned.stdin)
+                os.close(spawned.stdin)
+                spawned.stdin = None
+                self._stdin_buffer.clear()
+                raise NoStdin(self.namespec) from None
+            raise
+        del self._stdin_buffer[:written]
+        if self._stdin_buffer:
+            self.rt.loop.add_writer(spawned.stdin, self._flush_stdin_later)
+        else:
+            self.rt.loop.remove_writer(spawned.stdin)
+
+    def _flush_stdin_later(self) -> None:
+        try:
+            self._flush_stdin()
+        except NoStdin:
+            log.warning("stdin of %s closed; queued input dropped", self.namespec)

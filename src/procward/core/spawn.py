@@ -1,0 +1,156 @@
+"""The only code that starts OS processes: command resolution, environment, pipes, Popen."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shlex
+import stat
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from procward.config.model import ProcessConfig
+from procward.errors import ProcwardError
+
+
+class SpawnFailure(StrEnum):
+    """Why a spawn failed, in Supervisor's fault vocabulary."""
+
+    NO_FILE = "NO_FILE"
+    NOT_EXECUTABLE = "NOT_EXECUTABLE"
+    FAILED = "FAILED"
+
+
+class SpawnError(ProcwardError):
+    """The process could not be started; ``str()`` is the spawnerr text shown to operators."""
+
+    def __init__(self, message: str, kind: SpawnFailure = SpawnFailure.FAILED) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(slots=True)
+class Spawned:
+    """A started child and the parent's ends of its pipes."""
+
+    pid: int
+    popen: subprocess.Popen[bytes]
+    stdin: int | None
+    stdout: int
+    stderr: int | None
+
+
+def resolve(config: ProcessConfig, daemon_path: str | None = None) -> tuple[str, list[str]]:
+    """(filename, argv) for the command, checked as Supervisor checks it before forking."""
+    try:
+        argv = shlex.split(config.command)
+    except ValueError as exc:
+        raise SpawnError(f"can't parse command {config.command!r}: {exc}", SpawnFailure.NOT_EXECUTABLE) from None
+    if not argv:
+        raise SpawnError("command is empty", SpawnFailure.NOT_EXECUTABLE)
+    program = argv[0]
+    filename, st = program, None
+    if "/" in program:
+        st = _stat(program)
+    else:
+        path = config.environment.get("PATH", daemon_path or os.environ.get("PATH", os.defpath))
+        for directory in path.split(os.pathsep):
+            candidate = os.path.join(directory, program)
+            st = _stat(candidate)
+            if st is not None:
+                filename = candidate
+                break
+    if st is None:
+        raise SpawnError(f"can't find command {filename!r}", SpawnFailure.NO_FILE)
+    if stat.S_ISDIR(st.st_mode):
+        raise SpawnError(f"command at {filename!r} is a directory", SpawnFailure.NOT_EXECUTABLE)
+    if not stat.S_IMODE(st.st_mode) & 0o111:
+        raise SpawnError(f"command at {filename!r} is not executable", SpawnFailure.NOT_EXECUTABLE)
+    if not os.access(filename, os.X_OK):
+        raise SpawnError(f"no permission to run command {filename!r}", SpawnFailure.NOT_EXECUTABLE)
+    return filename, argv
+
+
+def _stat(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
+
+
+def child_environment(config: ProcessConfig, group: str, serverurl: str | None,
+                      extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The daemon's environment, Supervisor's SUPERVISOR_* variables, then the program's own."""
+    env = dict(os.environ)
+    env["SUPERVISOR_ENABLED"] = "1"
+    url = config.serverurl or serverurl
+    if url:
+        env["SUPERVISOR_SERVER_URL"] = url
+    env["SUPERVISOR_PROCESS_NAME"] = config.name
+    env["SUPERVISOR_GROUP_NAME"] = group
+    if extra:
+        env.update(extra)
+    env.update(config.environment)
+    return env
+
+
+def spawn(config: ProcessConfig, env: Mapping[str, str], *, stdin_fd: int | None = None) -> Spawned:
+    """Start the process in its own process group with piped stdout/stderr (and stdin unless given).
+
+    No preexec_fn: subprocess then uses its fast path (vfork where it can, close_range for fds).
+    """
+    filename, argv = resolve(config, env.get("PATH"))
+    out_r, out_w = os.pipe2(os.O_CLOEXEC)
+    err_r, err_w = (None, None) if config.redirect_stderr else os.pipe2(os.O_CLOEXEC)
+    in_r, in_w = (stdin_fd, None) if stdin_fd is not None else os.pipe2(os.O_CLOEXEC)
+    try:
+        popen = subprocess.Popen(  # noqa: S603 - running configured programs is the point
+            argv, executable=filename, stdin=in_r, stdout=out_w,
+            stderr=subprocess.STDOUT if err_w is None else err_w,
+            cwd=config.directory, env=dict(env), close_fds=True, process_group=0,
+            umask=config.umask if config.umask is not None else -1,
+            **_credentials(config),
+        )
+    except FileNotFoundError as exc:
+        _close(out_r, err_r, in_w)
+        if config.directory and exc.filename == config.directory:
+            raise SpawnError(f"couldn't chdir to {config.directory}: ENOENT") from None
+        raise SpawnError(f"can't find command {filename!r}", SpawnFailure.NO_FILE) from None
+    except NotADirectoryError:
+        _close(out_r, err_r, in_w)
+        raise SpawnError(f"couldn't chdir to {config.directory}: ENOTDIR") from None
+    except PermissionError as exc:
+        _close(out_r, err_r, in_w)
+        raise SpawnError(f"couldn't exec {filename}: EACCES ({exc.strerror})", SpawnFailure.NOT_EXECUTABLE) from None
+    except OSError as exc:
+        _close(out_r, err_r, in_w)
+        raise SpawnError(f"couldn't exec {filename}: {exc.strerror}") from None
+    finally:
+        _close(out_w, err_w, in_r if stdin_fd is None else None)
+    for fd in (out_r, err_r, in_w):
+        if fd is not None:
+            os.set_blocking(fd, False)
+    return Spawned(pid=popen.pid, popen=popen, stdin=in_w, stdout=out_r, stderr=err_r)
+
+
+def _credentials(config: ProcessConfig) -> dict[str, object]:
+    """user=/group=/extra_groups= for Popen, only when the uid actually changes."""
+    if config.uid is None or config.uid == os.geteuid():
+        return {}
+    if os.geteuid() != 0:
+        raise SpawnError(f"couldn't setuid to {config.uid}: can't drop privilege as nonroot user")
+    groups: list[int] = []
+    try:
+        name = pwd.getpwuid(config.uid).pw_name
+        groups = os.getgrouplist(name, config.gid or 0)
+    except KeyError:
+        pass
+    return {"user": config.uid, "group": config.gid, "extra_groups": groups}
+
+
+def _close(*fds: int | None) -> None:
+    for fd in fds:
+        if fd is not None:
+            os.close(fd)

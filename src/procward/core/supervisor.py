@@ -1,0 +1,327 @@
+"""The Supervisor: owns the process groups, boots them in priority order, stops them in reverse,
+applies configuration changes, and runs the daemon until it is told to shut down.
+
+Outer layers (the RPC namespace, the HTTP server) call the small set of methods here; this module
+knows nothing of them. They are started through the ``Service`` protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Protocol
+
+from procward.config.diff import ConfigDiff, diff
+from procward.config.model import Config, GroupConfig
+from procward.core.events import Event, EventBus
+from procward.core.exits import ExitWatcher
+from procward.core.group import ProcessGroup
+from procward.core.process import AlreadyStarted, Process, Runtime
+from procward.core.spawn import resolve
+from procward.core.states import RUNNING_STATES, STOPPED_STATES, ProcessState, SupervisorState
+from procward.errors import ConfigError, ProcwardError
+
+log = logging.getLogger(__name__)
+
+_BOOT_BATCH = 32  # spawns between yields to the loop, so RPC is answered while 1000s of programs start
+_WAIT_REPORT = 3.0  # seconds between "waiting for ... to die" lines, as supervisord
+
+
+class BadName(ProcwardError):
+    """No process or group of that name."""
+
+
+class AlreadyAdded(ProcwardError):
+    """The group is already active."""
+
+
+class StillRunning(ProcwardError):
+    """The group still has processes that are not stopped."""
+
+
+class CantReread(ProcwardError):
+    """The configuration could not be read again."""
+
+
+class Failed(ProcwardError):
+    """The operation failed for a reason given in the message."""
+
+
+class Service(Protocol):
+    """Something the daemon starts after the groups exist and stops after they are stopped."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+ConfigLoader = Callable[[], Config]
+ServiceFactory = Callable[["Supervisor"], Sequence[Service]]
+
+
+def split_namespec(namespec: str) -> tuple[str, str | None]:
+    """``g:p`` -> (g, p); ``g:*`` or ``g:`` -> (g, None); ``p`` -> (p, p)."""
+    group, sep, name = namespec.partition(":")
+    if not sep:
+        return namespec, namespec
+    return group, (None if name in ("", "*") else name)
+
+
+def serverurl_for(config: Config) -> str | None:
+    """What SUPERVISOR_SERVER_URL tells children: the unix socket if any, else the TCP address."""
+    for server in config.servers:
+        if server.file:
+            return f"unix://{server.file}"
+    for server in config.servers:
+        return f"http://{server.host or 'localhost'}:{server.port}"
+    return None
+
+
+class Supervisor:
+    """The daemon's core object."""
+
+    def __init__(self, config: Config, loop: asyncio.AbstractEventLoop, loader: ConfigLoader) -> None:
+        self.config = config
+        self.parsed = config  # the last configuration read (reloadConfig), what addProcessGroup adds from
+        self.loop = loop
+        self._loader = loader
+        self.state = SupervisorState.RUNNING
+        self.bus = EventBus()
+        self.exits = ExitWatcher(loop)
+        self.rt = self._runtime(config)
+        self.groups: dict[str, ProcessGroup] = {}
+        self.started_at = time.time()
+        self._wake = asyncio.Event()
+        self._pending: Config | None = None
+        self.on_reopen_logs: list[Callable[[], None]] = []
+
+    def _runtime(self, config: Config) -> Runtime:
+        sd = config.supervisord
+        return Runtime(loop=self.loop, exits=self.exits, bus=self.bus, identifier=sd.identifier,
+                       childlogdir=sd.childlogdir, serverurl=serverurl_for(config), strip_ansi=sd.strip_ansi,
+                       echo_output=sd.loglevel <= logging.DEBUG)
+
+    # ---- lookup ----
+
+    def sorted_groups(self) -> list[ProcessGroup]:
+        """Active groups in start order (priority, then name)."""
+        return sorted(self.groups.values(), key=lambda g: (g.config.priority, g.name))
+
+    def all_processes(self) -> Iterator[Process]:
+        """Every process, in start order."""
+        for group in self.sorted_groups():
+            yield from group.in_start_order()
+
+    def lookup(self, namespec: str) -> tuple[ProcessGroup, Process | None]:
+        """Resolve a namespec; BadName when the group or process does not exist."""
+        group_name, process_name = split_namespec(namespec)
+        group = self.groups.get(group_name)
+        if group is None:
+            raise BadName(namespec)
+        if process_name is None:
+            return group, None
+        process = group.processes.get(process_name)
+        if process is None:
+            raise BadName(namespec)
+        return group, process
+
+    # ---- process operations ----
+
+    def start_process(self, process: Process) -> None:
+        """Start one process now; raises AlreadyStarted, SpawnError (command checks) or Failed."""
+        if process.state == ProcessState.UNKNOWN:
+            raise Failed(f"{process.namespec} is in an unknown state")
+        if process.state in RUNNING_STATES or process.state == ProcessState.STOPPING:
+            raise AlreadyStarted(process.namespec)
+        resolve(process.config, process.config.environment.get("PATH"))
+        process.start()
+
+    async def wait_started(self, process: Process) -> ProcessState:
+        """Wait until the process has left STARTING (RUNNING, or a failure state)."""
+        return await process.wait_state(set(ProcessState) - {ProcessState.STARTING})
+
+    async def wait_stopped(self, processes: Sequence[Process]) -> None:
+        """Wait until every process is in a stopped state, logging who is still up every few seconds."""
+        pending = [p for p in processes if p.state not in STOPPED_STATES]
+        while pending:
+            waits = [asyncio.ensure_future(p.wait_state(STOPPED_STATES)) for p in pending]
+            _, not_done = await asyncio.wait(waits, timeout=_WAIT_REPORT)
+            for task in not_done:
+                task.cancel()
+            pending = [p for p in pending if p.state not in STOPPED_STATES]
+            if pending:
+                log.info("waiting for %s to die", ", ".join(p.name for p in pending))
+
+    # ---- groups ----
+
+    def add_group(self, config: GroupConfig) -> ProcessGroup:
+        """Activate a group and start its autostart processes."""
+        if config.name in self.groups:
+            raise AlreadyAdded(config.name)
+        group = ProcessGroup(config, self.rt)
+        self.groups[config.name] = group
+        self.bus.publish(Event("PROCESS_GROUP_ADDED", f"groupname:{config.name}\n"))
+        return group
+
+    def add_group_by_name(self, name: str) -> ProcessGroup:
+        """addProcessGroup: activate a group from the last configuration read, and autostart it."""
+        config = self.parsed.group(name)
+        if config is None:
+            raise BadName(name)
+        group = self.add_group(config)
+        self._autostart(group)
+        return group
+
+    def remove_group(self, name: str) -> None:
+        """Deactivate a stopped group."""
+        group = self.groups.get(name)
+        if group is None:
+            raise BadName(name)
+        if group.unstopped():
+            raise StillRunning(name)
+        group.close()
+        del self.groups[name]
+        self.bus.publish(Event("PROCESS_GROUP_REMOVED", f"groupname:{name}\n"))
+
+    def reload_config(self) -> ConfigDiff:
+        """Read the configuration again (not applied): the groups added, changed and removed."""
+        try:
+            self.parsed = self._loader()
+        except ConfigError as exc:
+            raise CantReread(str(exc)) from None
+        return diff({name: g.config for name, g in self.groups.items()}, self.parsed)
+
+    def _autostart(self, group: ProcessGroup) -> int:
+        started = 0
+        for process in group.in_start_order():
+            if process.config.autostart and process.state == ProcessState.STOPPED and not process.laststart:
+                process.start()
+                started += 1
+        return started
+
+    async def boot(self) -> None:
+        """Start every autostart process in priority order, yielding so requests are served meanwhile."""
+        count = 0
+        for group in self.sorted_groups():
+            for process in group.in_start_order():
+                if self.state != SupervisorState.RUNNING:
+                    return
+                if group.name in self.groups and process.config.autostart and not process.laststart:
+                    process.start()
+                    count += 1
+                    if count % _BOOT_BATCH == 0:
+                        await asyncio.sleep(0)
+
+    async def stop_all(self, *, shutdown: bool = False) -> None:
+        """Stop groups in reverse priority; groups of one priority stop together, each level awaited."""
+        levels: dict[int, list[ProcessGroup]] = {}
+        for group in self.sorted_groups():
+            levels.setdefault(group.config.priority, []).append(group)
+        for priority in sorted(levels, reverse=True):
+            members: list[Process] = []
+            for group in reversed(levels[priority]):
+                for process in reversed(group.in_start_order()):
+                    if shutdown:
+                        process.stop_for_shutdown()
+                    elif process.state in (ProcessState.STARTING, ProcessState.RUNNING, ProcessState.BACKOFF):
+                        process.stop()
+                    members.append(process)
+            await self.wait_stopped(members)
+
+    # ---- daemon lifecycle ----
+
+    def request_shutdown(self) -> None:
+        """Stop everything and exit (SIGTERM, the shutdown RPC)."""
+        if self.state == SupervisorState.RUNNING:
+            self.state = SupervisorState.SHUTDOWN
+            self._wake.set()
+
+    def request_restart(self) -> bool:
+        """Stop everything, re-read the configuration, start again (SIGHUP, the restart RPC).
+
+        Unlike supervisord, a configuration that no longer loads is reported and the daemon keeps
+        running on the old one instead of exiting with everything stopped.
+        """
+        if self.state != SupervisorState.RUNNING:
+            return False
+        try:
+            self._pending = self._loader()
+        except ConfigError as exc:
+            log.critical("restart refused, the configuration has an error (still running the old one): %s", exc)
+            return False
+        self.state = SupervisorState.RESTARTING
+        self._wake.set()
+        return True
+
+    def reopen_logs(self) -> None:
+        """Reopen the main log and every child log (SIGUSR2)."""
+        for callback in self.on_reopen_logs:
+            callback()
+        for process in self.all_processes():
+            process.reopen_logs()
+
+    def _on_signal(self, signum: int) -> None:
+        name = signal.Signals(signum).name
+        if signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+            log.warning("received %s indicating exit request", name)
+            self.request_shutdown()
+        elif signum == signal.SIGHUP:
+            if self.state != SupervisorState.RUNNING:
+                log.warning("ignored %s indicating restart request (shutdown in progress)", name)
+                return
+            log.warning("received %s indicating restart request", name)
+            self.request_restart()
+        elif signum == signal.SIGUSR2:
+            log.info("received %s indicating log reopen request", name)
+            self.reopen_logs()
+
+    def _install_signals(self) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGUSR2):
+            self.loop.add_signal_handler(signum, self._on_signal, signum)
+        self.exits.install()
+
+    async def serve(self, services: ServiceFactory) -> None:
+        """Run until shutdown: add groups, start services, boot, wait, stop, and restart on request."""
+        self._install_signals()
+        try:
+            while True:
+                await self._run_once(services)
+                if self.state == SupervisorState.SHUTDOWN or self._pending is None:
+                    return
+                self.config = self.parsed = self._pending
+                self._pending = None
+                self.rt = self._runtime(self.config)
+                self.state = SupervisorState.RUNNING
+        finally:
+            self.exits.reap_orphans()
+            self.exits.close()
+
+    async def _run_once(self, services: ServiceFactory) -> None:
+        for group_config in self.config.groups:
+            self.add_group(group_config)
+        running = list(services(self))
+        started: list[Service] = []
+        try:
+            for service in running:
+                await service.start()
+                started.append(service)
+            self._wake.clear()
+            self.bus.publish(Event("SUPERVISOR_STATE_CHANGE_RUNNING", ""))
+            boot = asyncio.create_task(self.boot(), name="boot")
+            try:
+                await self._wake.wait()
+            finally:
+                boot.cancel()
+                await asyncio.gather(boot, return_exceptions=True)
+            self.bus.publish(Event("SUPERVISOR_STATE_CHANGE_STOPPING", ""))
+            await self.stop_all(shutdown=True)
+        finally:
+            for service in reversed(started):
+                await service.stop()
+            for name in list(self.groups):
+                self.groups[name].close()
+                del self.groups[name]
+

@@ -1,0 +1,15 @@
+"""The whole XML-RPC API for one Supervisor: one registry with every namespace."""
+
+from __future__ import annotations
+
+from procward.core.supervisor import Supervisor
+from procward.rpc import supervisor_ns, system_ns
+from procward.rpc.registry import Registry
+
+
+def build(supervisor: Supervisor) -> Registry:
+    """A registry holding supervisor.* and system.* bound to ``supervisor``."""
+    registry = Registry()
+    supervisor_ns.register(registry, supervisor_ns.SupervisorNamespace(supervisor))
+    system_ns.register(registry, system_ns.SystemNamespace(registry))
+    return registry

@@ -1,0 +1,488 @@
+"""The ``supervisor.*`` namespace: Supervisor 4.3's API, method for method, over the core."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from procward import API_VERSION, SUPERVISOR_COMPAT_VERSION
+from procward.config.model import GroupConfig, LogConfig, ProcessConfig
+from procward.config.values import LogTarget, signal_number
+from procward.core import logs
+from procward.core.events import Event
+from procward.core.group import ProcessGroup
+from procward.core.process import Process
+from procward.core.states import RUNNING_STATES, SIGNALLABLE_STATES, STOPPED_STATES, ProcessState
+from procward.core.supervisor import Supervisor
+from procward.rpc.codec import clean_text
+from procward.rpc.faults import Faults, RPCError, to_fault
+from procward.rpc.registry import Param, Registry
+
+_XMLRPC_MAXINT = 2**31 - 1
+S = ProcessState
+
+
+def _capped(value: float) -> int:
+    return min(int(value), _XMLRPC_MAXINT)
+
+
+def describe(process: Process, now: float) -> str:
+    """The description column of ``status``, exactly as Supervisor words it."""
+    state = process.state
+    if state == S.RUNNING:
+        start = datetime.datetime(*time.gmtime(process.laststart)[:6])
+        current = datetime.datetime(*time.gmtime(now)[:6])
+        uptime = max(current - start, datetime.timedelta(0))
+        return f"pid {process.pid}, uptime {uptime}"
+    if state in (S.FATAL, S.BACKOFF):
+        return process.spawnerr or f'unknown error (try "tail {process.name}")'
+    if state in (S.STOPPED, S.EXITED):
+        if process.laststart:
+            return datetime.datetime(*time.localtime(process.laststop)[:7]).strftime("%b %d %I:%M %p")
+        return "Not started"
+    return ""
+
+
+def process_info(process: Process, now: float) -> dict[str, Any]:
+    """The getProcessInfo struct (every key and type Supervisor 4.3 sends)."""
+    return {
+        "name": process.name,
+        "group": process.group,
+        "start": _capped(process.laststart),
+        "stop": _capped(process.laststop),
+        "now": _capped(now),
+        "state": int(process.state),
+        "statename": process.state.name,
+        "spawnerr": process.spawnerr,
+        "exitstatus": process.exitstatus,
+        "logfile": process.stdout_path or "",
+        "stdout_logfile": process.stdout_path or "",
+        "stderr_logfile": process.stderr_path or "",
+        "pid": process.pid,
+        "description": describe(process, now),
+    }
+
+
+def _config_info(group: GroupConfig, cfg: ProcessConfig, active: ProcessGroup | None) -> dict[str, Any]:
+    def logfile(channel: str, log_cfg: LogConfig) -> str:
+        if active is not None and cfg.name in active.processes:
+            path = getattr(active.processes[cfg.name], f"{channel}_path")
+            return path or "none"
+        return {LogTarget.AUTO: "auto", LogTarget.NONE: "none"}.get(log_cfg.target, str(log_cfg.target))  # type: ignore[call-overload]
+
+    info: dict[str, Any] = {
+        "autostart": cfg.autostart, "directory": cfg.directory or "none",
+        "uid": cfg.uid if cfg.uid is not None else "none", "command": cfg.command,
+        "exitcodes": list(cfg.exitcodes), "group": group.name, "group_prio": group.priority,
+        "inuse": active is not None, "killasgroup": cfg.killasgroup, "name": cfg.name,
+        "process_prio": cfg.priority, "redirect_stderr": cfg.redirect_stderr,
+        "startretries": cfg.startretries, "startsecs": cfg.startsecs, "stopsignal": cfg.stopsignal,
+        "stopwaitsecs": cfg.stopwaitsecs, "serverurl": cfg.serverurl or "none",
+    }
+    for channel, log_cfg in (("stdout", cfg.stdout), ("stderr", cfg.stderr)):
+        info.update({
+            f"{channel}_capture_maxbytes": log_cfg.capture_maxbytes,
+            f"{channel}_events_enabled": log_cfg.events_enabled,
+            f"{channel}_logfile": logfile(channel, log_cfg),
+            f"{channel}_logfile_backups": log_cfg.backups,
+            f"{channel}_logfile_maxbytes": log_cfg.maxbytes,
+            f"{channel}_syslog": log_cfg.syslog,
+        })
+    return info
+
+
+def _result(process: Process, code: Faults = Faults.SUCCESS, text: str = "OK") -> dict[str, Any]:
+    return {"name": process.name, "group": process.group, "status": int(code), "description": text}
+
+
+class SupervisorNamespace:
+    """Adapters from XML-RPC calls to Supervisor methods; faults exactly as Supervisor's."""
+
+    def __init__(self, supervisor: Supervisor) -> None:
+        self.sup = supervisor
+
+    # ---- helpers ----
+
+    def _check_state(self) -> None:
+        if self.sup.state < 1:  # RESTARTING or SHUTDOWN
+            raise RPCError(Faults.SHUTDOWN_STATE)
+
+    def _lookup(self, name: str) -> tuple[ProcessGroup, Process | None]:
+        try:
+            return self.sup.lookup(name)
+        except Exception as exc:  # noqa: BLE001 - mapped to a fault by the one map
+            raise to_fault(exc, name) from None
+
+    def _process(self, name: str) -> Process:
+        _, process = self._lookup(name)
+        if process is None:
+            raise RPCError(Faults.BAD_NAME, name)
+        return process
+
+    def _all(self) -> list[Process]:
+        return list(self.sup.all_processes())
+
+    # ---- status and control of the daemon ----
+
+    async def getAPIVersion(self) -> str:  # noqa: N802 - the API's names
+        return API_VERSION
+
+    async def getSupervisorVersion(self) -> str:  # noqa: N802
+        return SUPERVISOR_COMPAT_VERSION
+
+    async def getIdentification(self) -> str:  # noqa: N802
+        return self.sup.config.supervisord.identifier
+
+    async def getState(self) -> dict[str, Any]:  # noqa: N802
+        return {"statecode": int(self.sup.state), "statename": self.sup.state.name}
+
+    async def getPID(self) -> int:  # noqa: N802
+        return os.getpid()
+
+    async def readLog(self, offset: int, length: int) -> str:  # noqa: N802
+        self._check_state()
+        return self._read(self.sup.config.supervisord.logfile, offset, length)
+
+    async def clearLog(self) -> bool:  # noqa: N802
+        self._check_state()
+        path = self.sup.config.supervisord.logfile
+        try:
+            with open(path, "r+b") as handle:
+                handle.truncate(0)
+        except FileNotFoundError:
+            raise RPCError(Faults.NO_FILE, path) from None
+        except OSError as exc:
+            raise RPCError(Faults.FAILED, f"{path}: {exc.strerror}") from None
+        return True
+
+    async def shutdown(self) -> bool:
+        self._check_state()
+        self.sup.request_shutdown()
+        return True
+
+    async def restart(self) -> bool:
+        self._check_state()
+        if not self.sup.request_restart():
+            raise RPCError(Faults.CANT_REREAD, "the configuration has an error; see the main log")
+        return True
+
+    async def reloadConfig(self) -> list[list[list[str]]]:  # noqa: N802
+        self._check_state()
+        try:
+            change = self.sup.reload_config()
+        except Exception as exc:  # noqa: BLE001
+            raise to_fault(exc, "") from None
+        return [[list(change.added), list(change.changed), list(change.removed)]]
+
+    async def addProcessGroup(self, name: str) -> bool:  # noqa: N802
+        self._check_state()
+        try:
+            self.sup.add_group_by_name(name)
+        except Exception as exc:  # noqa: BLE001
+            raise to_fault(exc, name) from None
+        return True
+
+    async def removeProcessGroup(self, name: str) -> bool:  # noqa: N802
+        self._check_state()
+        try:
+            self.sup.remove_group(name)
+        except Exception as exc:  # noqa: BLE001
+            raise to_fault(exc, name) from None
+        return True
+
+    # ---- start / stop / signal ----
+
+    async def startProcess(self, name: str, wait: bool = True) -> Any:  # noqa: N802
+        self._check_state()
+        group, process = self._lookup(name)
+        if process is None:
+            return await self.startProcessGroup(group.name, wait)
+        await self._start_one(process, name, wait)
+        return True
+
+    async def _start_one(self, process: Process, name: str, wait: bool) -> None:
+        try:
+            self.sup.start_process(process)
+        except Exception as exc:  # noqa: BLE001
+            raise to_fault(exc, name) from None
+        if process.spawnerr:
+            raise RPCError(Faults.SPAWN_ERROR, name)
+        if wait and process.state != S.RUNNING:
+            await self.sup.wait_started(process)
+            if process.spawnerr:
+                raise RPCError(Faults.SPAWN_ERROR, name)
+            if process.state != S.RUNNING:
+                raise RPCError(Faults.ABNORMAL_TERMINATION, name)
+
+    async def startProcessGroup(self, name: str, wait: bool = True) -> list[dict[str, Any]]:  # noqa: N802
+        self._check_state()
+        group = self.sup.groups.get(name)
+        if group is None:
+            raise RPCError(Faults.BAD_NAME, name)
+        return await self._start_many(group.in_start_order(), wait)
+
+    async def startAllProcesses(self, wait: bool = True) -> list[dict[str, Any]]:  # noqa: N802
+        self._check_state()
+        return await self._start_many(self._all(), wait)
+
+    async def _start_many(self, processes: Iterable[Process], wait: bool) -> list[dict[str, Any]]:
+        todo = [p for p in processes if p.state not in RUNNING_STATES]
+        return await self._gather(todo, lambda p: self._start_one(p, p.namespec, wait))
+
+    async def _gather(self, processes: list[Process],
+                      action: Callable[[Process], Awaitable[None]]) -> list[dict[str, Any]]:
+        """Run ``action`` on every process concurrently; one result struct each, in order."""
+        outcomes = await asyncio.gather(*(action(p) for p in processes), return_exceptions=True)
+        results = []
+        for process, outcome in zip(processes, outcomes, strict=True):
+            if isinstance(outcome, RPCError):
+                results.append(_result(process, outcome.code, outcome.text))
+            elif isinstance(outcome, BaseException):
+                raise outcome
+            else:
+                results.append(_result(process))
+        return results
+
+    async def stopProcess(self, name: str, wait: bool = True) -> Any:  # noqa: N802
+        self._check_state()
+        group, process = self._lookup(name)
+        if process is None:
+            return await self.stopProcessGroup(group.name, wait)
+        await self._stop_one(process, name, wait)
+        return True
+
+    async def _stop_one(self, process: Process, name: str, wait: bool) -> None:
+        if process.state not in RUNNING_STATES:
+            raise RPCError(Faults.NOT_RUNNING, name)
+        try:
+            process.stop()
+        except Exception as exc:  # noqa: BLE001
+            raise to_fault(exc, name) from None
+        if wait:
+            await process.wait_state(STOPPED_STATES)
+
+    async def stopProcessGroup(self, name: str, wait: bool = True) -> list[dict[str, Any]]:  # noqa: N802
+        self._check_state()
+        group = self.sup.groups.get(name)
+        if group is None:
+            raise RPCError(Faults.BAD_NAME, name)
+        return await self._stop_many(group.in_start_order(), wait)
+
+    async def stopAllProcesses(self, wait: bool = True) -> list[dict[str, Any]]:  # noqa: N802
+        self._check_state()
+        return await self._stop_many(self._all(), wait)
+
+    async def _stop_many(self, processes: Iterable[Process], wait: bool) -> list[dict[str, Any]]:
+        todo = [p for p in processes if p.state in RUNNING_STATES]
+        return await self._gather(todo, lambda p: self._stop_one(p, p.namespec, wait))
+
+    def _signal_one(self, process: Process, name: str, sig: int | str) -> None:
+        try:
+            number = signal_number(str(sig))
+        except ValueError:
+            raise RPCError(Faults.BAD_SIGNAL, str(sig)) from None
+        if process.state not in SIGNALLABLE_STATES:
+            raise RPCError(Faults.NOT_RUNNING, name)
+        try:
+            process.signal(number)
+        except OSError as exc:
+            raise RPCError(Faults.FAILED, f"{name}: {exc.strerror}") from None
+        except Exception as exc:  # noqa: BLE001
+            raise to_fault(exc, name) from None
+
+    async def signalProcess(self, name: str, signal: int | str) -> Any:  # noqa: N802
+        self._check_state()
+        group, process = self._lookup(name)
+        if process is None:
+            return await self.signalProcessGroup(group.name, signal)
+        self._signal_one(process, name, signal)
+        return True
+
+    async def signalProcessGroup(self, name: str, signal: int | str) -> list[dict[str, Any]]:  # noqa: N802
+        self._check_state()
+        group = self.sup.groups.get(name)
+        if group is None:
+            raise RPCError(Faults.BAD_NAME, name)
+        return self._signal_many(group.in_start_order(), signal)
+
+    async def signalAllProcesses(self, signal: int | str) -> list[dict[str, Any]]:  # noqa: N802
+        self._check_state()
+        return self._signal_many(self._all(), signal)
+
+    def _signal_many(self, processes: Iterable[Process], sig: int | str) -> list[dict[str, Any]]:
+        results = []
+        for process in processes:
+            if process.state not in SIGNALLABLE_STATES:
+                continue
+            try:
+                self._signal_one(process, process.namespec, sig)
+            except RPCError as exc:
+                results.append(_result(process, exc.code, exc.text))
+            else:
+                results.append(_result(process))
+        return results
+
+    # ---- information ----
+
+    async def getAllConfigInfo(self) -> list[dict[str, Any]]:  # noqa: N802
+        self._check_state()
+        infos = []
+        for group in self.sup.parsed.groups:
+            active = self.sup.groups.get(group.name)
+            infos.extend(_config_info(group, cfg, active) for cfg in group.processes)
+        infos.sort(key=lambda info: info["name"])
+        return infos
+
+    async def getProcessInfo(self, name: str) -> dict[str, Any]:  # noqa: N802
+        self._check_state()
+        return process_info(self._process(name), time.time())
+
+    async def getAllProcessInfo(self) -> list[dict[str, Any]]:  # noqa: N802
+        self._check_state()
+        now = time.time()
+        processes = sorted(self._all(), key=lambda p: (p.group, p.name))
+        return [process_info(p, now) for p in processes]
+
+    # ---- logs ----
+
+    def _read(self, path: str | None, offset: int, length: int) -> str:
+        if path is None or not os.path.exists(path):
+            raise RPCError(Faults.NO_FILE, path or "")
+        try:
+            data = logs.read_range(path, offset, length)
+        except ValueError:
+            raise RPCError(Faults.BAD_ARGUMENTS) from None
+        except OSError as exc:
+            raise RPCError(Faults.FAILED, exc.strerror) from None
+        return clean_text(data.decode("utf-8", "replace"))
+
+    async def readProcessStdoutLog(self, name: str, offset: int, length: int) -> str:  # noqa: N802
+        self._check_state()
+        return self._read(self._process(name).stdout_path, offset, length)
+
+    async def readProcessStderrLog(self, name: str, offset: int, length: int) -> str:  # noqa: N802
+        self._check_state()
+        return self._read(self._process(name).stderr_path, offset, length)
+
+    def _tail(self, path: str | None, offset: int, length: int) -> list[Any]:
+        if path is None:
+            return ["", 0, False]
+        data, new_offset, overflow = logs.tail(path, offset, length)
+        return [clean_text(data.decode("utf-8", "replace")), new_offset, overflow]
+
+    async def tailProcessStdoutLog(self, name: str, offset: int, length: int) -> list[Any]:  # noqa: N802
+        self._check_state()
+        return self._tail(self._process(name).stdout_path, offset, length)
+
+    async def tailProcessStderrLog(self, name: str, offset: int, length: int) -> list[Any]:  # noqa: N802
+        self._check_state()
+        return self._tail(self._process(name).stderr_path, offset, length)
+
+    async def clearProcessLogs(self, name: str) -> bool:  # noqa: N802
+        self._check_state()
+        process = self._process(name)
+        try:
+            process.clear_logs()
+        except OSError as exc:
+            raise RPCError(Faults.FAILED, f"{name}: {exc.strerror}") from None
+        return True
+
+    async def clearAllProcessLogs(self) -> list[dict[str, Any]]:  # noqa: N802
+        self._check_state()
+        results = []
+        for process in self._all():
+            try:
+                process.clear_logs()
+            except OSError as exc:
+                results.append(_result(process, Faults.FAILED, f"FAILED: {exc.strerror}"))
+            else:
+                results.append(_result(process))
+        return results
+
+    async def sendProcessStdin(self, name: str, chars: str) -> bool:  # noqa: N802
+        self._check_state()
+        process = self._process(name)
+        if not process.pid or process.state == S.STOPPING:
+            raise RPCError(Faults.NOT_RUNNING, name)
+        try:
+            process.write_stdin(chars.encode("utf-8"))
+        except Exception as exc:  # noqa: BLE001
+            raise to_fault(exc, name) from None
+        return True
+
+    async def sendRemoteCommEvent(self, type: str, data: str) -> bool:  # noqa: N802, A002 - Supervisor's names
+        self.sup.bus.publish(Event("REMOTE_COMMUNICATION", f"type:{type}\n{data}"))
+        return True
+
+
+def register(registry: Registry, ns: SupervisorNamespace) -> None:
+    """Add every supervisor.* method (aliases included) to ``registry``."""
+    name, wait = Param("name", "string"), Param("wait", "boolean", True)
+    offset, length = Param("offset", "int"), Param("length", "int")
+    table: list[tuple[str, str, tuple[Param, ...], str, str]] = [
+        ("getAPIVersion", "getAPIVersion", (), "string", "Return the version of the RPC API used by supervisord"),
+        ("getVersion", "getAPIVersion", (), "string", "Return the version of the RPC API used by supervisord"),
+        ("getSupervisorVersion", "getSupervisorVersion", (), "string",
+         "Return the version of the supervisor package in use by supervisord"),
+        ("getIdentification", "getIdentification", (), "string", "Return identifying string of supervisord"),
+        ("getState", "getState", (), "struct", "Return current state of supervisord as a struct"),
+        ("getPID", "getPID", (), "int", "Return the PID of supervisord"),
+        ("readLog", "readLog", (offset, length), "string", "Read length bytes from the main log starting at offset"),
+        ("readMainLog", "readLog", (offset, length), "string",
+         "Read length bytes from the main log starting at offset"),
+        ("clearLog", "clearLog", (), "boolean", "Clear the main log."),
+        ("shutdown", "shutdown", (), "boolean", "Shut down the supervisor process"),
+        ("restart", "restart", (), "boolean", "Restart the supervisor process"),
+        ("reloadConfig", "reloadConfig", (), "array", "Reload the configuration."),
+        ("addProcessGroup", "addProcessGroup", (name,), "boolean",
+         "Update the config for a running process from config file."),
+        ("removeProcessGroup", "removeProcessGroup", (name,), "boolean",
+         "Remove a stopped process from the active configuration."),
+        ("startProcess", "startProcess", (name, wait), "boolean", "Start a process"),
+        ("startProcessGroup", "startProcessGroup", (name, wait), "array",
+         "Start all processes in the group named 'name'"),
+        ("startAllProcesses", "startAllProcesses", (wait,), "array",
+         "Start all processes listed in the configuration file"),
+        ("stopProcess", "stopProcess", (name, wait), "boolean", "Stop a process named by name"),
+        ("stopProcessGroup", "stopProcessGroup", (name, wait), "array",
+         "Stop all processes in the process group named 'name'"),
+        ("stopAllProcesses", "stopAllProcesses", (wait,), "array", "Stop all processes in the process list"),
+        ("signalProcess", "signalProcess", (name, Param("signal", "signal")), "boolean",
+         "Send an arbitrary UNIX signal to the process named by name"),
+        ("signalProcessGroup", "signalProcessGroup", (name, Param("signal", "signal")), "array",
+         "Send a signal to all processes in the group named 'name'"),
+        ("signalAllProcesses", "signalAllProcesses", (Param("signal", "signal"),), "array",
+         "Send a signal to all processes in the process list"),
+        ("getAllConfigInfo", "getAllConfigInfo", (), "array",
+         "Get info about all available process configurations."),
+        ("getProcessInfo", "getProcessInfo", (name,), "struct", "Get info about a process named name"),
+        ("getAllProcessInfo", "getAllProcessInfo", (), "array", "Get info about all processes"),
+        ("readProcessLog", "readProcessStdoutLog", (name, offset, length), "string",
+         "Read length bytes from name's stdout log starting at offset"),
+        ("readProcessStdoutLog", "readProcessStdoutLog", (name, offset, length), "string",
+         "Read length bytes from name's stdout log starting at offset"),
+        ("readProcessStderrLog", "readProcessStderrLog", (name, offset, length), "string",
+         "Read length bytes from name's stderr log starting at offset"),
+        ("tailProcessLog", "tailProcessStdoutLog", (name, offset, length), "array",
+         "Provides a more efficient way to tail the (stdout) log than readProcessStdoutLog."),
+        ("tailProcessStdoutLog", "tailProcessStdoutLog", (name, offset, length), "array",
+         "Provides a more efficient way to tail the (stdout) log than readProcessStdoutLog."),
+        ("tailProcessStderrLog", "tailProcessStderrLog", (name, offset, length), "array",
+         "Provides a more efficient way to tail the (stderr) log than readProcessStderrLog."),
+        ("clearProcessLog", "clearProcessLogs", (name,), "boolean",
+         "Clear the stdout and stderr logs for the named process and reopen them."),
+        ("clearProcessLogs", "clearProcessLogs", (name,), "boolean",
+         "Clear the stdout and stderr logs for the named process and reopen them."),
+        ("clearAllProcessLogs", "clearAllProcessLogs", (), "array", "Clear all process log files"),
+        ("sendProcessStdin", "sendProcessStdin", (name, Param("chars", "string")), "boolean",
+         "Send a string of chars to the stdin of the process name."),
+        ("sendRemoteCommEvent", "sendRemoteCommEvent", (Param("type", "string"), Param("data", "string")),
+         "boolean", "Send an event that will be received by event listener subscribers."),
+    ]
+    for public, attr, params, returns, help_text in table:
+        registry.add(f"supervisor.{public}", getattr(ns, attr), params, returns, help_text)
+
