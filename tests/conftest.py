@@ -1,0 +1,28 @@
+"""Shared fixtures: a daemon factory that always cleans up."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from support import Daemon  # noqa: E402
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
+    """Start a procward daemon on a config of programs; stopped (and checked for leftovers) at teardown."""
+    started: list[Daemon] = []
+
+    def make(programs: str, **extra: str) -> Daemon:
+        d = Daemon(tmp_path, programs, **extra)
+        started.append(d.start())
+        return d
+
+    yield make
+    for d in started:
+        d.stop()

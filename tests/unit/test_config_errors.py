@@ -1,0 +1,139 @@
+"""Every configuration mistake is one line naming file, line, section and option: never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from procward.config.build import load
+from procward.errors import ConfigError
+
+HEAD = "[supervisord]\nlogfile=/tmp/x.log\n"
+
+
+def write(path: Path, text: str) -> str:
+    path.write_text(textwrap.dedent(text))
+    return str(path)
+
+
+CASES = [
+    ("wrong value", "[program:a]\ncommand=sleep 1\nstartsecs=ten\n", 5, "program:a", "startsecs",
+     "expected an integer"),
+    ("unknown signal", "[program:a]\ncommand=sleep 1\nstopsignal=FOO\n", 5, "program:a", "stopsignal",
+     "expected a signal name"),
+    ("bad byte size", "[program:a]\ncommand=sleep 1\nstdout_logfile_maxbytes=10XB\n", 5, "program:a",
+     "stdout_logfile_maxbytes", "expected a byte size"),
+    ("missing command", "[program:a]\nautostart=true\n", 3, "program:a", "command", "missing required option"),
+    ("unset env var", "[program:a]\ncommand=run %(ENV_NOPE_NOT_SET)s\n", 4, "program:a", "command",
+     "ENV_NOPE_NOT_SET"),
+    ("numprocs without process_num", "[program:a]\ncommand=sleep 1\nnumprocs=2\n", 3, "program:a",
+     "process_name", "%(process_num)s"),
+    ("nonexistent user", "[program:a]\ncommand=sleep 1\nuser=no_such_user_xyz\n", 5, "program:a", "user",
+     "no such user"),
+    ("bad boolean", "[program:a]\ncommand=sleep 1\nautostart=maybe\n", 5, "program:a", "autostart",
+     "expected a boolean"),
+    ("bad autorestart", "[program:a]\ncommand=sleep 1\nautorestart=sometimes\n", 5, "program:a", "autorestart",
+     "expected true, false or unexpected"),
+    ("bad exitcodes", "[program:a]\ncommand=sleep 1\nexitcodes=0,300\n", 5, "program:a", "exitcodes",
+     "between 0 and 255"),
+    ("stopasgroup without killasgroup", "[program:a]\ncommand=sleep 1\nstopasgroup=true\nkillasgroup=false\n",
+     6, "program:a", "killasgroup", "cannot be false"),
+    ("unknown event", "[eventlistener:l]\ncommand=cat\nevents=NOPE\n", 5, "eventlistener:l", "events",
+     "unknown event type"),
+    ("bad environment", '[program:a]\ncommand=sleep 1\nenvironment=A=1,B\n', 5, "program:a", "environment",
+     "KEY=value"),
+    ("half credentials", "[inet_http_server]\nport=:9001\nusername=u\n", 3, "inet_http_server", "password",
+     "together"),
+    ("bad port", "[inet_http_server]\nport=:99999\n", 4, "inet_http_server", "port", "port between"),
+    ("unknown group member", "[group:g]\nprograms=nope\n", 4, "group:g", "programs", "unknown program"),
+]
+
+
+@pytest.mark.parametrize(("label", "body", "line", "section", "option", "expected"), CASES,
+                         ids=[c[0] for c in CASES])
+def test_error_is_located(tmp_path: Path, label: str, body: str, line: int, section: str, option: str,
+                          expected: str) -> None:
+    """The error names the file, the line of the bad option, the section, the option and the expectation."""
+    path = write(tmp_path / "supervisord.conf", HEAD + body)
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}:{line}: [{section}] {option}: "), message
+    assert expected in message
+
+
+def test_include_cycle(tmp_path: Path) -> None:
+    """A file including one of its includers is an error that shows the whole chain."""
+    main = write(tmp_path / "supervisord.conf", HEAD + "[include]\nfiles=a.conf\n")
+    write(tmp_path / "a.conf", "[include]\nfiles=b.conf\n")
+    write(tmp_path / "b.conf", "[include]\nfiles=a.conf\n")
+    with pytest.raises(ConfigError, match="include cycle") as info:
+        load(main)
+    assert "a.conf -> " in str(info.value) and str(tmp_path / "b.conf") in str(info.value)
+
+
+def test_unreadable_include(tmp_path: Path) -> None:
+    """An include that matches a file procward cannot read names the include line."""
+    main = write(tmp_path / "supervisord.conf", HEAD + "[include]\nfiles=conf.d/*.conf\n")
+    (tmp_path / "conf.d").mkdir()
+    bad = tmp_path / "conf.d" / "x.conf"
+    bad.write_text("[program:x]\ncommand=sleep 1\n")
+    bad.chmod(0)
+    if os.access(bad, os.R_OK):  # root reads anything: make it unreadable another way
+        bad.unlink()
+        bad.mkdir()
+    with pytest.raises(ConfigError, match="not a readable file") as info:
+        load(main)
+    assert str(info.value).startswith(f"{main}:4: [include] files: ")
+
+
+def test_same_program_in_two_files(tmp_path: Path) -> None:
+    """The copy-paste mistake: one [program:x] in two files is an error naming both."""
+    main = write(tmp_path / "supervisord.conf", HEAD + "[include]\nfiles=*.ini\n[program:web]\ncommand=a\n")
+    other = write(tmp_path / "copy.ini", "[program:web]\ncommand=b\n")
+    with pytest.raises(ConfigError, match="defined in two files") as info:
+        load(main)
+    assert f"{main}:5" in str(info.value) and f"{other}:2" in str(info.value)
+
+
+def test_missing_supervisord_section(tmp_path: Path) -> None:
+    """A file without [supervisord] is refused, naming the file."""
+    path = write(tmp_path / "x.conf", "[program:a]\ncommand=sleep 1\n")
+    with pytest.raises(ConfigError, match=r"no \[supervisord\] section"):
+        load(path)
+
+
+def test_garbage_line(tmp_path: Path) -> None:
+    """A line that is neither option nor section gets its line number."""
+    path = write(tmp_path / "x.conf", HEAD + "[program:a]\nthis is not an option\n")
+    with pytest.raises(ConfigError, match="expected 'name = value'") as info:
+        load(path)
+    assert str(info.value).startswith(f"{path}:4:")
+
+
+@pytest.mark.parametrize("args", [["check"], []])
+def test_cli_prints_one_line_and_exits_2(tmp_path: Path, args: list[str]) -> None:
+    """`procward check` and the daemon print `Error: file:line: ...` and exit 2, no traceback."""
+    path = write(tmp_path / "supervisord.conf", HEAD + "[program:a]\ncommand=sleep 1\nstartsecs=-3\n")
+    result = subprocess.run([sys.executable, "-m", "procward", *args, "-c", path], capture_output=True,
+                            text=True, timeout=30, check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"Error: {path}:5: [program:a] startsecs: expected an integer >= 0, got '-3'"
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_check_prints_effective_config(tmp_path: Path) -> None:
+    """`procward check` shows defaults made explicit and expansions done."""
+    path = write(tmp_path / "supervisord.conf",
+                 HEAD + "[program:w]\ncommand=run %(program_name)s_%(process_num)d\nnumprocs=2\n"
+                 "process_name=w%(process_num)s\n")
+    result = subprocess.run([sys.executable, "-m", "procward", "check", "-c", path], capture_output=True,
+                            text=True, timeout=30, check=True)
+    assert "[process:w:w0]" in result.stdout and "[process:w:w1]" in result.stdout
+    assert "command = run w_1" in result.stdout
+    assert "startretries = 3" in result.stdout
