@@ -39,9 +39,14 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         self.path = path
 
     def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
 
 
 class UnixTransport(xmlrpc.client.Transport):
@@ -50,7 +55,15 @@ class UnixTransport(xmlrpc.client.Transport):
         self.path = path
 
     def make_connection(self, host: Any) -> http.client.HTTPConnection:
-        return UnixHTTPConnection(self.path)
+        connection = UnixHTTPConnection(self.path)
+        self._connection = host, connection  # so close() closes it
+        return connection
+
+    def single_request(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().single_request(*args, **kwargs)
+        finally:
+            self.close()  # one connection per call: nothing left open between test steps
 
 
 def rpc_client(sock: str) -> Any:
@@ -123,8 +136,9 @@ class Daemon:
         self.conf.write_text(header + "\n" + textwrap.dedent(programs))
 
     def start(self) -> Daemon:
-        self.proc = subprocess.Popen([sys.executable, "-m", "procward", "-n", "-c", str(self.conf)],
-                                     stdout=subprocess.DEVNULL, stderr=open(self.dir / "stderr.txt", "wb"))
+        with open(self.dir / "stderr.txt", "wb") as err:
+            self.proc = subprocess.Popen([sys.executable, "-m", "procward", "-n", "-c", str(self.conf)],
+                                         stdout=subprocess.DEVNULL, stderr=err)
         wait_until(lambda: self.rpc().supervisor.getState()["statename"] == "RUNNING",
                    what="daemon answering on its socket", timeout=15)
         return self

@@ -64,10 +64,10 @@ async def rpc(request: web.Request) -> web.Response:
         log.error("XML-RPC request data %r is invalid: %s", body[:80], exc)
         raise web.HTTPBadRequest(text=f"{exc}\n") from None
     try:
-        result = await request.app[REGISTRY].call(method, params)
-        payload = encode_response(result)
-    except RPCError as exc:
-        payload = encode_fault(exc.code, exc.text)
+        try:
+            payload = encode_response(await request.app[REGISTRY].call(method, params))
+        except RPCError as exc:
+            payload = encode_fault(exc.code, exc.text)
     except Exception as exc:  # a boundary: the daemon answers a fault and keeps serving
         log.exception("XML-RPC method %s failed", method)
         payload = encode_fault(Faults.FAILED, f"FAILED: {type(exc).__name__}: {exc}")

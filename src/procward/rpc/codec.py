@@ -52,4 +52,4 @@ def encode_response(value: Any) -> bytes:
 
 def encode_fault(code: int, text: str) -> bytes:
     """A methodResponse carrying a fault."""
-    return xmlrpc.client.dumps(xmlrpc.client.Fault(code, text), methodresponse=True).encode("utf-8")
+    return xmlrpc.client.dumps(xmlrpc.client.Fault(int(code), clean_text(text)), methodresponse=True).encode("utf-8")
