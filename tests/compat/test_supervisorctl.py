@@ -1,0 +1,121 @@
+"""The real supervisorctl 4.3 (from PyPI) drives procward: same output, same exit codes."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import textwrap
+
+from support import wait_until
+
+PROGRAMS = """
+    [program:web]
+    command=sleep 300
+    startsecs=0
+    [program:crash]
+    command=sh -c "echo boom >&2; exit 1"
+    startsecs=1
+    startretries=0
+    [program:idle]
+    command=sleep 300
+    autostart=false
+    [group:workers]
+    programs=w
+    [program:w]
+    command=sleep 300
+    numprocs=2
+    process_name=w%(process_num)d
+    startsecs=0
+    """
+
+
+def ctl(d, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "supervisor.supervisorctl", "-c", str(d.conf), *args],
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def ready(daemon):
+    d = daemon(PROGRAMS)
+    d.wait_state("crash", "FATAL")
+    d.wait_state("workers:w1", "RUNNING")
+    return d
+
+
+def test_status_layout_and_exit_code(daemon) -> None:
+    """status prints Supervisor's columns; exit 3 when something is stopped, 0 when all run."""
+    d = ready(daemon)
+    result = ctl(d, "status")
+    lines = result.stdout.splitlines()
+    assert result.returncode == 3
+    assert [line.split()[0] for line in lines] == ["crash", "idle", "web", "workers:w0", "workers:w1"]
+    assert re.match(r"^crash {28}FATAL {5}Exited too quickly \(process log may have details\)$", lines[0])
+    assert re.match(r"^idle {29}STOPPED {3}Not started$", lines[1])
+    assert re.match(r"^web {30}RUNNING {3}pid \d+, uptime 0:00:\d\d$", lines[2])
+    assert ctl(d, "status", "web", "workers:*").returncode == 0
+    unknown = ctl(d, "status", "nope")
+    assert unknown.returncode == 4 and unknown.stdout.strip() == "nope: ERROR (no such process)"
+
+
+def test_start_stop_restart(daemon) -> None:
+    """start/stop/restart print Supervisor's words and exit codes."""
+    d = ready(daemon)
+    started = ctl(d, "start", "idle")
+    assert (started.returncode, started.stdout.strip()) == (0, "idle: started")
+    again = ctl(d, "start", "idle")
+    assert again.stdout.strip() == "idle: ERROR (already started)" and again.returncode == 0
+    stopped = ctl(d, "stop", "workers:*")
+    assert stopped.returncode == 0
+    assert sorted(stopped.stdout.split("\n")[:2]) == ["workers:w0: stopped", "workers:w1: stopped"]
+    restarted = ctl(d, "restart", "web")
+    assert restarted.stdout.splitlines() == ["web: stopped", "web: started"]
+    bad = ctl(d, "start", "crash")
+    assert (bad.returncode, bad.stdout.strip()) == (7, "crash: ERROR (spawn error)")
+    none = ctl(d, "start", "nosuch")
+    assert (none.returncode, none.stdout.strip()) == (1, "nosuch: ERROR (no such process)")
+    missing_arg = ctl(d, "start")
+    assert missing_arg.returncode == 2 and "Error: start requires a process name" in missing_arg.stdout
+
+
+def test_tail_pid_signal_avail(daemon) -> None:
+    """tail reads the stderr log, pid prints pids, signal and avail work."""
+    d = ready(daemon)
+    tail = ctl(d, "tail", "crash", "stderr")
+    assert tail.returncode == 0 and "boom" in tail.stdout
+    pid = ctl(d, "pid", "web")
+    info = d.rpc().supervisor.getProcessInfo("web")
+    assert pid.stdout.strip() == str(info["pid"])
+    assert ctl(d, "pid").stdout.strip() == str(d.proc.pid)
+    sig = ctl(d, "signal", "HUP", "web")
+    assert sig.stdout.strip() == "web: signalled"
+    badsig = ctl(d, "signal", "NOPE", "web")
+    assert badsig.stdout.strip() == "web: ERROR (bad signal name)"
+    avail = ctl(d, "avail").stdout.splitlines()
+    assert any(re.match(r"^web +in use +auto +999:999$", line) for line in avail), avail
+
+
+def test_reread_update(daemon) -> None:
+    """reread and update touch only changed groups, in supervisorctl's words."""
+    d = ready(daemon)
+    programs = textwrap.dedent(PROGRAMS).replace("[program:idle]\ncommand=sleep 300", "[program:idle]\ncommand=sleep 301")
+    d.write(programs + "\n[program:extra]\ncommand=sleep 300\nstartsecs=0\n")
+    reread = ctl(d, "reread")
+    assert reread.stdout.splitlines() == ["extra: available", "idle: changed"]
+    update = ctl(d, "update")
+    assert "extra: added process group" in update.stdout
+    assert "idle: updated process group" in update.stdout
+    d.wait_state("extra", "RUNNING")
+    assert ctl(d, "reread").stdout.strip() == "No config updates to processes"
+
+
+def test_maintail_version_and_shutdown(daemon) -> None:
+    """maintail shows the daemon log; version is Supervisor's; shutdown stops the daemon."""
+    d = ready(daemon)
+    assert "spawned: 'web'" in ctl(d, "maintail").stdout
+    assert ctl(d, "version").stdout.strip() == "4.3.0"
+    shut = ctl(d, "shutdown")
+    assert shut.stdout.strip() == "Shut down"
+    wait_until(lambda: d.proc.poll() is not None, what="daemon exit", timeout=30)
+    assert d.proc.returncode == 0
+    down = ctl(d, "status")
+    assert down.returncode == 4 and "no such file" in down.stdout
