@@ -14,6 +14,7 @@ from procward import __version__
 from procward.config.model import Config
 from procward.core import mainlog
 from procward.core.exits import become_subreaper
+from procward.core.logs import remove_old_autologs
 from procward.core.supervisor import ConfigLoader, ServiceFactory, Supervisor
 from procward.errors import ProcwardError
 
@@ -85,6 +86,8 @@ def prepare(config: Config, opts: DaemonOptions) -> list[logging.Handler]:
     os.umask(sd.umask)
     handlers = mainlog.setup(sd.logfile, sd.loglevel, sd.logfile_maxbytes, sd.logfile_backups,
                              echo=nodaemon and not sd.silent)
+    if not sd.nocleanup:
+        remove_old_autologs(sd.childlogdir, sd.identifier)
     try:
         with open(sd.pidfile, "w") as handle:
             handle.write(f"{os.getpid()}\n")

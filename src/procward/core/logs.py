@@ -230,3 +230,37 @@ def tail(path: str, offset: int, length: int) -> tuple[bytes, int, bool]:
             return data, size, overflow
     except OSError:
         return b"", offset, False
+
+
+def remove_old_autologs(directory: str, identifier: str) -> int:
+    """Delete AUTO child logs left by an earlier run (``nocleanup=false``); Supervisor's own pattern."""
+    pattern = re.compile(rf".+?---{re.escape(identifier)}-\S+\.log\.?\d{{0,4}}$")
+    removed = 0
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return 0
+    for name in names:
+        if pattern.match(name):
+            try:
+                os.unlink(os.path.join(directory, name))
+                removed += 1
+            except OSError:
+                log.warning("could not remove old AUTO log %s", os.path.join(directory, name))
+    return removed
+
+
+class SyslogForwarder:
+    """``*_syslog=true``: each line of output also goes to syslog, prefixed by the process name."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._partial = b""
+
+    def __call__(self, data: bytes) -> None:
+        import syslog
+
+        lines = (self._partial + data).split(b"\n")
+        self._partial = lines.pop()
+        for line in lines:
+            syslog.syslog(syslog.LOG_INFO, f"{self._name} {line.decode('utf-8', 'replace')}")

@@ -22,7 +22,7 @@ from procward.config.model import LogConfig, ProcessConfig
 from procward.config.values import Autorestart, LogTarget
 from procward.core.events import EventBus, process_state_event
 from procward.core.exits import ExitStatus, ExitWatcher
-from procward.core.logs import Notifier, OutputChannel, RotatingFile
+from procward.core.logs import DataListener, Notifier, OutputChannel, RotatingFile, SyslogForwarder
 from procward.core.spawn import Spawned, SpawnError, child_environment, spawn
 from procward.core.states import ALLOWED, SIGNALLABLE_STATES, InvalidTransition, ProcessState
 from procward.errors import ProcwardError
@@ -309,9 +309,13 @@ class Process:
         if spawned.stderr is not None:
             pairs.append(("stderr", spawned.stderr, self.stderr_path, self.config.stderr))
         for channel, fd, path, cfg in pairs:
-            listeners = (self.output.notify, self._echo(channel)) if self.rt.echo_output else (self.output.notify,)
+            listeners: list[DataListener] = [self.output.notify]
+            if self.rt.echo_output:
+                listeners.append(self._echo(channel))
+            if cfg.syslog:
+                listeners.append(SyslogForwarder(self.name))
             self._channels.append(OutputChannel(self.rt.loop, fd, self._logfile(channel, path, cfg),
-                                                strip_ansi=self.rt.strip_ansi, listeners=listeners))
+                                                strip_ansi=self.rt.strip_ansi, listeners=tuple(listeners)))
 
     def _echo(self, channel: str):  # type: ignore[no-untyped-def]
         def echo(data: bytes) -> None:
