@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from procward.config.expand import expand
 from procward.errors import ConfigError
 
 _SECTION = re.compile(r"\[(?P<header>.+)\]")
@@ -94,7 +95,6 @@ def parse_file(path: str, doc: IniDocument) -> list[str]:
     optname: str | None = None
     parts: list[str] = []
     indent_level = 0
-    seen_in_file: dict[str, str] = {}
 
     def flush() -> None:
         if current is not None and optname is not None and optname in current:
@@ -133,7 +133,6 @@ def parse_file(path: str, doc: IniDocument) -> list[str]:
                               file=path, line=number, section=section_name)
         flush()
         optname = match.group("option").rstrip().lower()
-        seen_in_file[optname] = section_name
         current[optname] = Option(match.group("value").strip(), path, number)
         parts = [current[optname].value]
     flush()
@@ -141,8 +140,6 @@ def parse_file(path: str, doc: IniDocument) -> list[str]:
 
 
 def _expand_include_pattern(pattern: str, option: Option, expansions: dict[str, str]) -> str:
-    from procward.config.expand import expand  # local: expand imports nothing of ini, keep one direction
-
     return expand(pattern, expansions, where=option, section="include", option="files")
 
 

@@ -123,6 +123,12 @@ class SupervisorNamespace:
             raise RPCError(Faults.BAD_NAME, name)
         return process
 
+    def _group(self, name: str) -> ProcessGroup:
+        group = self.sup.groups.get(name)
+        if group is None:
+            raise RPCError(Faults.BAD_NAME, name)
+        return group
+
     def _all(self) -> list[Process]:
         return list(self.sup.all_processes())
 
@@ -220,9 +226,7 @@ class SupervisorNamespace:
 
     async def startProcessGroup(self, name: str, wait: bool = True) -> list[dict[str, Any]]:  # noqa: N802
         self._check_state()
-        group = self.sup.groups.get(name)
-        if group is None:
-            raise RPCError(Faults.BAD_NAME, name)
+        group = self._group(name)
         return await self._start_many(group.in_start_order(), wait)
 
     async def startAllProcesses(self, wait: bool = True) -> list[dict[str, Any]]:  # noqa: N802
@@ -267,9 +271,7 @@ class SupervisorNamespace:
 
     async def stopProcessGroup(self, name: str, wait: bool = True) -> list[dict[str, Any]]:  # noqa: N802
         self._check_state()
-        group = self.sup.groups.get(name)
-        if group is None:
-            raise RPCError(Faults.BAD_NAME, name)
+        group = self._group(name)
         return await self._stop_many(group.in_start_order(), wait)
 
     async def stopAllProcesses(self, wait: bool = True) -> list[dict[str, Any]]:  # noqa: N802
@@ -304,9 +306,7 @@ class SupervisorNamespace:
 
     async def signalProcessGroup(self, name: str, signal: int | str) -> list[dict[str, Any]]:  # noqa: N802
         self._check_state()
-        group = self.sup.groups.get(name)
-        if group is None:
-            raise RPCError(Faults.BAD_NAME, name)
+        group = self._group(name)
         return self._signal_many(group.in_start_order(), signal)
 
     async def signalAllProcesses(self, signal: int | str) -> list[dict[str, Any]]:  # noqa: N802
