@@ -107,9 +107,15 @@ def run_daemon(argv: Sequence[str]) -> int:
         return daemon.run(config, daemon.DaemonOptions(nodaemon=args.nodaemon), loader,
                           lambda sup: [HttpService(sup)])
     except ProcwardError as exc:
-        return daemon.fail(str(exc))
+        return _fail(str(exc))
     except OSError as exc:
-        return daemon.fail(f"{exc.strerror}: {exc.filename}" if exc.filename else str(exc))
+        return _fail(f"{exc.strerror}: {exc.filename}" if exc.filename else str(exc))
+
+
+def _fail(message: str) -> int:
+    """One line for the operator, supervisord's usage exit status."""
+    print(f"Error: {message}", file=sys.stderr)
+    return USAGE_ERROR
 
 
 def run_check(argv: Sequence[str]) -> int:
@@ -122,8 +128,7 @@ def run_check(argv: Sequence[str]) -> int:
     try:
         config = load(find_config(args.configuration, sys.argv[0]), BuildOptions())
     except ConfigError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        return USAGE_ERROR
+        return _fail(str(exc))
     for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(render(config), end="")

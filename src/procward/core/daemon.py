@@ -7,7 +7,6 @@ import logging
 import os
 import pwd
 import resource
-import sys
 from dataclasses import dataclass
 
 from procward import __version__
@@ -125,9 +124,3 @@ async def _main(config: Config, loader: ConfigLoader, services: ServiceFactory,
     supervisor = Supervisor(config, asyncio.get_running_loop(), loader)
     supervisor.on_reopen_logs.append(lambda: mainlog.reopen(handlers))
     await supervisor.serve(services)
-
-
-def fail(message: str) -> int:
-    """Print a one-line error for the operator and return supervisord's usage exit status."""
-    print(f"Error: {message}", file=sys.stderr)
-    return 2

@@ -92,6 +92,11 @@ class Process:
         """``group:name``, or ``name`` when the group is the program itself."""
         return self.name if self.group == self.name else f"{self.group}:{self.name}"
 
+    @property
+    def wants_autostart(self) -> bool:
+        """True for an autostart process that was never started (boot, or its group just added)."""
+        return self.config.autostart and self.state == S.STOPPED and not self.laststart
+
     # ---- requests: called by the Supervisor on behalf of RPC, signals and boot ----
 
     def start(self) -> None:

@@ -96,7 +96,7 @@ def child_environment(config: ProcessConfig, group: str, serverurl: str | None,
     return env
 
 
-def spawn(config: ProcessConfig, env: Mapping[str, str], *, stdin_fd: int | None = None) -> Spawned:
+def spawn(config: ProcessConfig, env: dict[str, str], *, stdin_fd: int | None = None) -> Spawned:
     """Start the process in its own process group with piped stdout/stderr (and stdin unless given).
 
     No preexec_fn: subprocess then uses its fast path (vfork where it can, close_range for fds).
@@ -109,7 +109,7 @@ def spawn(config: ProcessConfig, env: Mapping[str, str], *, stdin_fd: int | None
         popen = subprocess.Popen(  # noqa: S603 - running configured programs is the point
             argv, executable=filename, stdin=in_r, stdout=out_w,
             stderr=subprocess.STDOUT if err_w is None else err_w,
-            cwd=config.directory, env=dict(env), close_fds=True, process_group=0,
+            cwd=config.directory, env=env, close_fds=True, process_group=0,
             umask=config.umask if config.umask is not None else -1,
             **_credentials(config),
         )

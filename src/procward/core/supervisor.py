@@ -136,7 +136,7 @@ class Supervisor:
             raise Failed(f"{process.namespec} is in an unknown state")
         if process.state in RUNNING_STATES or process.state == ProcessState.STOPPING:
             raise AlreadyStarted(process.namespec)
-        resolve(process.config, process.config.environment.get("PATH"))
+        resolve(process.config)  # NO_FILE / NOT_EXECUTABLE before any state change, as Supervisor
         process.start()
 
     async def wait_started(self, process: Process) -> ProcessState:
@@ -197,7 +197,7 @@ class Supervisor:
     def _autostart(self, group: ProcessGroup) -> int:
         started = 0
         for process in group.in_start_order():
-            if process.config.autostart and process.state == ProcessState.STOPPED and not process.laststart:
+            if process.wants_autostart:
                 process.start()
                 started += 1
         return started
@@ -209,7 +209,7 @@ class Supervisor:
             for process in group.in_start_order():
                 if self.state != SupervisorState.RUNNING:
                     return
-                if group.name in self.groups and process.config.autostart and not process.laststart:
+                if group.name in self.groups and process.wants_autostart:
                     process.start()
                     count += 1
                     if count % _BOOT_BATCH == 0:

@@ -406,8 +406,6 @@ class SupervisorNamespace:
     async def sendProcessStdin(self, name: str, chars: str) -> bool:  # noqa: N802
         self._check_state()
         process = self._process(name)
-        if not process.pid or process.state == S.STOPPING:
-            raise RPCError(Faults.NOT_RUNNING, name)
         try:
             process.write_stdin(chars.encode("utf-8"))
         except Exception as exc:  # noqa: BLE001
