@@ -149,4 +149,4 @@ def ctl_main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``procward ctl`` / ``procwardctl``."""
     from procward.ctl.main import main as ctl
 
-    return ctl(list(sys.argv[1:] if argv is None else argv))
+    return ctl(list(sys.argv[1:] if argv is None else argv), search_path(sys.argv[0]))

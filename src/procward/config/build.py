@@ -439,13 +439,40 @@ def _servers(doc: IniDocument, opts: BuildOptions, here: str, env: dict[str, str
 
 def _ctl(doc: IniDocument, here: str, env: dict[str, str]) -> CtlConfig:
     r = _Reader(doc, "supervisorctl", {"here": here, **env}, "supervisorctl")
+    history = r.text("history_file")
     return CtlConfig(
         serverurl=r.get("serverurl", v.url, "http://localhost:9001"),
         username=r.text("username"),
         password=r.text("password"),
         prompt=r.text("prompt", "supervisor") or "supervisor",
-        history_file=r.text("history_file"),
+        history_file=os.path.abspath(os.path.expanduser(history)) if history else None,
     )
+
+
+def load_ctl(path: str, environ: Mapping[str, str] | None = None) -> CtlConfig:
+    """The client's view of ``path``: [supervisorctl], else the server sections it would talk to.
+
+    Only what the client needs is read, so a broken [program:x] does not stop an operator from
+    inspecting the daemon. Unlike supervisorctl, a file without [supervisorctl] (or without its
+    serverurl) falls back to the daemon's own unix socket or TCP port and their credentials.
+    """
+    env = environ_expansions(environ)
+    doc = read(path, {"host_node_name": host_node_name(), **env})
+    here = os.path.dirname(doc.main_file)
+    opts = BuildOptions(host_checks=False, environ=environ)
+    has_url = "supervisorctl" in doc.sections and doc.get("supervisorctl", "serverurl") is not None
+    ctl = _ctl(doc, here, env) if "supervisorctl" in doc.sections else CtlConfig()
+    if has_url:
+        return ctl
+    servers = sorted(_servers(doc, opts, here, env), key=lambda s: not s.is_unix)
+    if not servers:
+        return ctl
+    server = servers[0]
+    url = f"unix://{server.file}" if server.is_unix else f"http://{server.host or 'localhost'}:{server.port}"
+    username = ctl.username if ctl.username is not None else server.username
+    password = ctl.password if ctl.password is not None else server.password
+    return CtlConfig(serverurl=url, username=username, password=password, prompt=ctl.prompt,
+                     history_file=ctl.history_file)
 
 
 def _rpcinterfaces(doc: IniDocument, warnings: list[str]) -> tuple[str, ...]:

@@ -1,20 +1,36 @@
-"""``procward ctl``: the supervisorctl-compatible client (delivered with the control-plane issue).
-
-Until it lands, this says so plainly instead of pretending: the daemon already serves Supervisor's
-XML-RPC API, so the real ``supervisorctl`` works against it unchanged.
-"""
+"""``procward ctl`` / ``procwardctl``: supervisorctl's commands, output and exit codes, against procward or supervisord."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
 
-NOT_YET = 1
+from procward import SUPERVISOR_COMPAT_VERSION, __version__
+from procward.ctl import controller
+from procward.ctl.commands import Commands
+from procward.ctl.options import USAGE, UsageError, parse
+from procward.errors import ProcwardError
+
+USAGE_ERROR = 2
 
 
-def main(argv: Sequence[str]) -> int:
-    """Explain that procward ctl is not built yet and what to use meanwhile."""
-    print("procward ctl is not available in this version yet. procward serves Supervisor's XML-RPC API, "
-          "so use the real supervisorctl against it: supervisorctl -c <your supervisord.conf> "
-          + " ".join(argv), file=sys.stderr)
-    return NOT_YET
+def main(argv: Sequence[str], search: Sequence[str] = ()) -> int:
+    """Parse the command line, then run one command or the shell; returns the exit status."""
+    try:
+        options = parse(argv, search)
+    except UsageError as exc:
+        print(f"Error: {exc}\nFor help, use procward ctl -h", file=sys.stderr)
+        return USAGE_ERROR
+    except ProcwardError as exc:  # a broken configuration file, located
+        print(f"Error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    if options.show_help:
+        print(USAGE)
+        return 0
+    if options.show_version:
+        print(f"procward {__version__} (supervisorctl {SUPERVISOR_COMPAT_VERSION} compatible)")
+        return 0
+    try:
+        return controller.run(Commands(options), options)
+    except KeyboardInterrupt:
+        return 1
