@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import http.client
 import os
 import signal
@@ -50,9 +51,16 @@ class UnixHTTPConnection(http.client.HTTPConnection):
 
 
 class UnixTransport(xmlrpc.client.Transport):
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, auth: tuple[str, str] | None = None) -> None:
         super().__init__()
         self.path = path
+        self.auth = auth
+
+    def send_headers(self, connection: http.client.HTTPConnection, headers: Any) -> None:
+        super().send_headers(connection, headers)
+        if self.auth:
+            token = base64.b64encode(":".join(self.auth).encode()).decode()
+            connection.putheader("Authorization", f"Basic {token}")
 
     def make_connection(self, host: Any) -> http.client.HTTPConnection:
         connection = UnixHTTPConnection(self.path)
@@ -66,9 +74,9 @@ class UnixTransport(xmlrpc.client.Transport):
             self.close()  # one connection per call: nothing left open between test steps
 
 
-def rpc_client(sock: str) -> Any:
-    """An xmlrpc.client proxy talking to the daemon's unix socket."""
-    return xmlrpc.client.ServerProxy("http://localhost", transport=UnixTransport(sock))
+def rpc_client(sock: str, auth: tuple[str, str] | None = None) -> Any:
+    """An xmlrpc.client proxy talking to the daemon's unix socket (with Basic credentials if given)."""
+    return xmlrpc.client.ServerProxy("http://localhost", transport=UnixTransport(sock, auth))
 
 
 def children_of(pid: int) -> list[int]:
@@ -120,7 +128,11 @@ class Daemon:
         """
 
     def __init__(self, tmp: Path, programs: str, *, supervisord_extra: str = "", server_extra: str = "",
-                 ctl_extra: str = "") -> None:
+                 ctl_extra: str = "", auth: tuple[str, str] | None = None) -> None:
+        """``auth`` adds username/password to [unix_http_server] and makes ``rpc()`` send them."""
+        self.auth = auth
+        if auth:
+            server_extra += f"\nusername={auth[0]}\npassword={auth[1]}"
         self.dir = tmp
         self.conf = tmp / "supervisord.conf"
         self.sock = str(tmp / "procward.sock")
@@ -144,7 +156,7 @@ class Daemon:
         return self
 
     def rpc(self) -> Any:
-        return rpc_client(self.sock)
+        return rpc_client(self.sock, self.auth)
 
     def log_text(self) -> str:
         return self.mainlog.read_text(errors="replace") if self.mainlog.exists() else ""
