@@ -57,6 +57,9 @@ async def rpc(request: web.Request) -> web.Response:
     """POST /RPC2: one XML-RPC call; faults for bad calls, 400 for bodies that are not XML-RPC."""
     if request.method != "POST":
         raise web.HTTPBadRequest(text="XML-RPC requests must be POSTed\n")
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        # Refuse from the header: reading 2 MiB first would let a slow client hold the request open.
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=request.content_length)
     body = await request.read()
     try:
         method, params = decode_request(body)

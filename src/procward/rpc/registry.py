@@ -9,14 +9,47 @@ from typing import Any
 
 from procward.rpc.faults import Faults, RPCError
 
-_XMLRPC_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "int": (int,),
-    "boolean": (bool, int),  # some clients send 0/1 for booleans; Supervisor accepts any truthy value
-    "array": (list, tuple),
-    "struct": (dict,),
-    "signal": (str, int),  # a name ('HUP') or a number, as a string or an int
+def _strict(*types: type) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if not isinstance(value, types) or (int in types and bool not in types and isinstance(value, bool)):
+            raise RPCError(Faults.INCORRECT_PARAMETERS)
+        return value
+    return check
+
+
+def _name(value: Any) -> Any:
+    # Supervisor looks any value up as a name: an unhashable one is a parameter error, any other
+    # value that is not a string names nothing.
+    if isinstance(value, dict | list):
+        raise RPCError(Faults.INCORRECT_PARAMETERS)
+    if not isinstance(value, str):
+        raise RPCError(Faults.BAD_NAME, str(value))
+    return value
+
+
+def _config_name(value: Any) -> Any:
+    # addProcessGroup compares the value with each configured group's name: no match, whatever its type.
+    if not isinstance(value, str):
+        raise RPCError(Faults.BAD_NAME, str(value))
+    return value
+
+
+# How each parameter kind is checked. Supervisor is dynamically typed: a 'wait' flag is any value
+# (PHP and shell clients send 0/1 or strings), remote-comm text is formatted with %s. Matching that
+# keeps those clients working; everything else gets a fault instead of Supervisor's HTTP 500.
+_COERCE: dict[str, Callable[[Any], Any]] = {
+    "string": _strict(str),
+    "name": _name,
+    "config_name": _config_name,
+    "text": str,
+    "int": _strict(int),
+    "boolean": bool,
+    "array": _strict(list, tuple),
+    "struct": _strict(dict),
+    "signal": _strict(str, int, bool),  # a name ('HUP') or a number; Supervisor reads True as 1
+    "any": lambda value: value,
 }
+_SIGNATURE_TYPE = {"signal": "string", "name": "string", "config_name": "string", "text": "string", "any": "string"}
 
 Handler = Callable[..., Awaitable[Any]]
 
@@ -46,7 +79,7 @@ class Method:
 
     def signature(self) -> list[str]:
         """system.methodSignature: return type, then parameter types."""
-        return [self.returns, *("string" if p.kind == "signal" else p.kind for p in self.params)]
+        return [self.returns, *(_SIGNATURE_TYPE.get(p.kind, p.kind) for p in self.params)]
 
 
 class Registry:
@@ -77,14 +110,17 @@ class Registry:
 
 
 def check_params(method: Method, params: tuple[Any, ...]) -> list[Any]:
-    """Positional arguments with defaults filled in; INCORRECT_PARAMETERS on a wrong count or type."""
+    """Positional arguments, checked or coerced per kind, defaults filled in; a fault on a wrong count."""
     required = sum(1 for p in method.params if not p.optional)
     if not required <= len(params) <= len(method.params):
         raise RPCError(Faults.INCORRECT_PARAMETERS)
-    args = list(params)
+    args, errors = [], []
     for spec, value in zip(method.params, params, strict=False):
-        allowed = _XMLRPC_TYPES[spec.kind]
-        if not isinstance(value, allowed) or (spec.kind == "int" and isinstance(value, bool)):
-            raise RPCError(Faults.INCORRECT_PARAMETERS)
+        try:
+            args.append(_COERCE[spec.kind](value))
+        except RPCError as exc:
+            errors.append(exc)
+    if errors:  # as in Supervisor, a wrong type anywhere wins over a name that matches nothing
+        raise next((e for e in errors if e.code == Faults.INCORRECT_PARAMETERS), errors[0])
     args.extend(p.default for p in method.params[len(params):])
     return args

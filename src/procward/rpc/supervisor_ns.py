@@ -419,7 +419,7 @@ class SupervisorNamespace:
 
 def register(registry: Registry, ns: SupervisorNamespace) -> None:
     """Add every supervisor.* method (aliases included) to ``registry``."""
-    name, wait = Param("name", "string"), Param("wait", "boolean", True)
+    name, wait = Param("name", "name"), Param("wait", "boolean", True)
     offset, length = Param("offset", "int"), Param("length", "int")
     table: list[tuple[str, str, tuple[Param, ...], str, str]] = [
         ("getAPIVersion", "getAPIVersion", (), "string", "Return the version of the RPC API used by supervisord"),
@@ -436,7 +436,7 @@ def register(registry: Registry, ns: SupervisorNamespace) -> None:
         ("shutdown", "shutdown", (), "boolean", "Shut down the supervisor process"),
         ("restart", "restart", (), "boolean", "Restart the supervisor process"),
         ("reloadConfig", "reloadConfig", (), "array", "Reload the configuration."),
-        ("addProcessGroup", "addProcessGroup", (name,), "boolean",
+        ("addProcessGroup", "addProcessGroup", (Param("name", "config_name"),), "boolean",
          "Update the config for a running process from config file."),
         ("removeProcessGroup", "removeProcessGroup", (name,), "boolean",
          "Remove a stopped process from the active configuration."),
@@ -478,7 +478,7 @@ def register(registry: Registry, ns: SupervisorNamespace) -> None:
         ("clearAllProcessLogs", "clearAllProcessLogs", (), "array", "Clear all process log files"),
         ("sendProcessStdin", "sendProcessStdin", (name, Param("chars", "string")), "boolean",
          "Send a string of chars to the stdin of the process name."),
-        ("sendRemoteCommEvent", "sendRemoteCommEvent", (Param("type", "string"), Param("data", "string")),
+        ("sendRemoteCommEvent", "sendRemoteCommEvent", (Param("type", "text"), Param("data", "text")),
          "boolean", "Send an event that will be received by event listener subscribers."),
     ]
     for public, attr, params, returns, help_text in table:

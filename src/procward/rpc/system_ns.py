@@ -21,22 +21,24 @@ class SystemNamespace:
         return sorted(self.registry.methods)
 
     async def methodHelp(self, name: str) -> str:  # noqa: N802
-        method = self.registry.methods.get(name)
-        if method is None:
-            raise RPCError(Faults.SIGNATURE_UNSUPPORTED)
-        return method.help
+        return self._method(name).help
 
     async def methodSignature(self, name: str) -> list[str]:  # noqa: N802
-        method = self.registry.methods.get(name)
+        return self._method(name).signature()
+
+    def _method(self, name: Any) -> Any:
+        method = self.registry.methods.get(name) if isinstance(name, str) else None
         if method is None:
             raise RPCError(Faults.SIGNATURE_UNSUPPORTED)
-        return method.signature()
+        return method
 
     async def multicall(self, calls: list[Any]) -> list[Any]:
+        # Supervisor returns each result bare, not wrapped in a one-item array as the multicall
+        # convention (and its own docstring) says; clients written against it depend on that.
         results: list[Any] = []
         for call in calls:
             try:
-                results.append([await self._one(call)])
+                results.append(await self._one(call))
             except RPCError as exc:
                 results.append({"faultCode": int(exc.code), "faultString": exc.text})
             except Exception as exc:  # a boundary: one bad call must not fail the batch
@@ -60,7 +62,7 @@ class SystemNamespace:
 
 def register(registry: Registry, ns: SystemNamespace) -> None:
     """Add the system.* methods to ``registry``."""
-    name = Param("name", "string")
+    name = Param("name", "any")  # anything that is not a method name is SIGNATURE_UNSUPPORTED
     registry.add("system.listMethods", ns.listMethods, (), "array",
                  "Return an array listing the available method names")
     registry.add("system.methodHelp", ns.methodHelp, (name,), "string",
