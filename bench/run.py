@@ -1,0 +1,332 @@
+"""procward vs supervisord 4.3, side by side in one run, through XML-RPC on a unix socket only.
+
+Scenarios (see docs/performance.md):
+  S1 spawn       N sleep programs: start to first answered RPC, start to all RUNNING
+  S2 idle        500 running, idle window: daemon CPU %, context switches/s, RSS
+  S3 restart     100 autorestart programs: SIGKILL one, time until a new pid is RUNNING (median, p95)
+  S4 logs        one program writes --log-mb MiB to stdout: MB/s, daemon CPU s; plain and rotating
+  S5 rpc         500 programs: getAllProcessInfo / getProcessInfo latency, calls/s;
+                 startProcessGroup / stopProcessGroup of a 100-program group with wait
+  S6 stop        500 running: stopAllProcesses, then SIGTERM to exit; orphans left
+  S7 writers     50 programs writing numbered lines at 2 MB/s each: daemon CPU %, lines lost or duplicated
+Every figure is the median of --runs runs (default 3) with min and max; the ratio is supervisord/procward
+for times and costs (above 1 means procward is better).
+
+Usage: python bench/run.py [--runs 3] [--only S1,S3] [--sizes 100,500,1000,2000] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from support import children_of, pid_alive, rpc_client  # noqa: E402
+
+DAEMONS = {
+    "procward": [sys.executable, "-m", "procward", "-n", "-c"],
+    "supervisord": [sys.executable, "-m", "supervisor.supervisord", "-n", "-c"],
+}
+CLK = os.sysconf("SC_CLK_TCK")
+WRITER = Path(__file__).with_name("writer.py")
+
+
+# -- measuring a daemon ------------------------------------------------------------------------------
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK
+
+
+def status_field(pid: int, name: str) -> int:
+    with open(f"/proc/{pid}/status") as handle:
+        for line in handle:
+            if line.startswith(name + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def switches(pid: int) -> int:
+    return status_field(pid, "voluntary_ctxt_switches") + status_field(pid, "nonvoluntary_ctxt_switches")
+
+
+def program(name: str, command: str, **options: Any) -> str:
+    lines = [f"[program:{name}]", f"command={command}"]
+    lines += [f"{key}={value}" for key, value in {"startsecs": 0, "stdout_logfile": "NONE",
+                                                   "stderr_logfile": "NONE", **options}.items()]
+    return "\n".join(lines) + "\n"
+
+
+def sleepers(n: int, **options: Any) -> str:
+    return "".join(program(f"p{i:04d}", "sleep 3600", **options) for i in range(n))
+
+
+@dataclass
+class Running:
+    """One daemon on a generated config."""
+
+    kind: str
+    dir: Path
+    proc: subprocess.Popen[bytes]
+    started: float
+    sock: str
+
+    def rpc(self) -> Any:
+        return rpc_client(self.sock)
+
+
+@contextlib.contextmanager
+def daemon(kind: str, programs: str) -> Iterator[Running]:
+    with tempfile.TemporaryDirectory(prefix=f"bench-{kind}-") as tmp:
+        directory = Path(tmp)
+        conf = directory / "bench.conf"
+        conf.write_text("\n".join([
+            "[supervisord]", f"logfile={directory}/main.log", f"pidfile={directory}/d.pid",
+            f"childlogdir={directory}", "minfds=16384", "loglevel=info", "",
+            "[unix_http_server]", f"file={directory}/d.sock", "",
+            "[rpcinterface:supervisor]",
+            "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface", "",
+        ]) + programs.replace("%(here)s", str(directory)))
+        started = time.monotonic()
+        proc = subprocess.Popen([*DAEMONS[kind], str(conf)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        running = Running(kind, directory, proc, started, str(directory / "d.sock"))
+        try:
+            yield running
+        finally:
+            if proc.poll() is None:
+                kids = children_of(proc.pid)
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=300)
+                for kid in kids:
+                    if pid_alive(kid):
+                        os.kill(kid, signal.SIGKILL)
+
+
+def wait_all(d: Running, n: int, state: str = "RUNNING", timeout: float = 300) -> tuple[float, float]:
+    """(first answered RPC, all n in ``state``), seconds since the daemon was started."""
+    first = None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            infos = d.rpc().supervisor.getAllProcessInfo()
+        except OSError:
+            time.sleep(0.005)
+            continue
+        now = time.monotonic() - d.started
+        first = first if first is not None else now
+        if len(infos) >= n and sum(i["statename"] == state for i in infos) >= n:
+            return first, now
+        time.sleep(0.01)
+    raise RuntimeError(f"{d.kind}: not all {n} programs {state} after {timeout}s")
+
+
+def timed(call: Callable[[], Any], count: int) -> list[float]:
+    samples = []
+    for _ in range(count):
+        t0 = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - t0)
+    return samples
+
+
+def p95(values: list[float]) -> float:
+    return sorted(values)[max(0, int(round(0.95 * len(values))) - 1)]
+
+
+# -- scenarios: each returns {figure: value} for one daemon ---------------------------------------------
+
+def s1_spawn(kind: str, n: int, startsecs: int) -> dict[str, float]:
+    with daemon(kind, sleepers(n, startsecs=startsecs)) as d:
+        first, done = wait_all(d, n)
+    suffix = f" N={n}" + (f" startsecs={startsecs}" if startsecs else "")
+    return {f"S1 first RPC (s){suffix}": first, f"S1 all RUNNING (s){suffix}": done}
+
+
+def s2_s5_s6(kind: str, n: int, idle: float, quick: bool) -> dict[str, float]:
+    group = "".join(program(f"g{i:03d}", "sleep 3600", autostart="false") for i in range(100))
+    group += "[group:grp]\nprograms=" + ",".join(f"g{i:03d}" for i in range(100)) + "\n"
+    with daemon(kind, sleepers(n) + group) as d:
+        wait_all(d, n)
+        time.sleep(2)  # let start-up work settle before the idle window
+        cpu0, sw0 = cpu_seconds(d.proc.pid), switches(d.proc.pid)
+        time.sleep(idle)
+        cpu1, sw1 = cpu_seconds(d.proc.pid), switches(d.proc.pid)
+        out = {f"S2 idle CPU % N={n}": 100 * (cpu1 - cpu0) / idle,
+               f"S2 idle switches/s N={n}": (sw1 - sw0) / idle,
+               f"S2 RSS MB N={n}": status_field(d.proc.pid, "VmRSS") / 1024}
+        sup = d.rpc().supervisor
+        all_info = timed(sup.getAllProcessInfo, 10 if quick else 50)
+        one_info = timed(lambda: sup.getProcessInfo("p0001"), 50 if quick else 300)
+        out.update({f"S5 getAllProcessInfo median ms N={n}": 1000 * statistics.median(all_info),
+                    f"S5 getAllProcessInfo p95 ms N={n}": 1000 * p95(all_info),
+                    f"S5 getProcessInfo median ms N={n}": 1000 * statistics.median(one_info),
+                    f"S5 getProcessInfo p95 ms N={n}": 1000 * p95(one_info),
+                    f"S5 getProcessInfo calls/s N={n}": len(one_info) / sum(one_info)})
+        out["S5 startProcessGroup 100 (s)"] = timed(lambda: sup.startProcessGroup("grp", True), 1)[0]
+        out["S5 stopProcessGroup 100 (s)"] = timed(lambda: sup.stopProcessGroup("grp", True), 1)[0]
+        kids = children_of(d.proc.pid)
+        out[f"S6 stopAllProcesses (s) N={n}"] = timed(lambda: sup.stopAllProcesses(True), 1)[0]
+        sup.startAllProcesses(True)
+        wait_all(d, n)
+        kids = children_of(d.proc.pid)
+        t0 = time.monotonic()
+        d.proc.send_signal(signal.SIGTERM)
+        d.proc.wait(timeout=300)
+        out[f"S6 SIGTERM to exit (s) N={n}"] = time.monotonic() - t0
+        out[f"S6 orphans N={n}"] = sum(pid_alive(k) for k in kids)
+    return out
+
+
+def s3_restart(kind: str, kills: int) -> dict[str, float]:
+    with daemon(kind, sleepers(100, autorestart="true")) as d:
+        wait_all(d, 100)
+        sup = d.rpc().supervisor
+        samples = []
+        for i in range(kills):
+            name = f"p{i % 100:04d}"
+            old = sup.getProcessInfo(name)["pid"]
+            t0 = time.perf_counter()
+            os.kill(old, signal.SIGKILL)
+            while True:
+                info = sup.getProcessInfo(name)
+                if info["pid"] not in (0, old) and info["statename"] == "RUNNING":
+                    break
+                if time.perf_counter() - t0 > 30:
+                    raise RuntimeError(f"{kind}: {name} not restarted")
+            samples.append(time.perf_counter() - t0)
+    return {"S3 restart after SIGKILL median ms": 1000 * statistics.median(samples),
+            "S3 restart after SIGKILL p95 ms": 1000 * p95(samples)}
+
+
+def s4_logs(kind: str, mib: int) -> dict[str, float]:
+    out = {}
+    command = f"dd if=/dev/zero bs=1M count={mib} status=none"
+    for label, options in (("plain", {"stdout_logfile_maxbytes": 0}),
+                           ("rotating 50MB x10", {"stdout_logfile_maxbytes": "50MB",
+                                                  "stdout_logfile_backups": 10})):
+        conf = program("writer", command, autostart="false", autorestart="false",
+                       stdout_logfile="%(here)s/writer.log", **options)
+        with daemon(kind, conf) as d:
+            wait_all(d, 0)
+            sup = d.rpc().supervisor
+            cpu0 = cpu_seconds(d.proc.pid)
+            t0 = time.monotonic()
+            sup.startProcess("writer", False)
+            while sup.getProcessInfo("writer")["statename"] not in ("EXITED", "FATAL"):
+                time.sleep(0.005)
+            elapsed = time.monotonic() - t0
+            out[f"S4 {label} MB/s ({mib} MiB)"] = mib * 1.048576 / elapsed
+            out[f"S4 {label} daemon CPU s"] = cpu_seconds(d.proc.pid) - cpu0
+    return out
+
+
+def s4_baseline(mib: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.monotonic()
+        subprocess.run(f"dd if=/dev/zero bs=1M count={mib} status=none | cat > {tmp}/out", shell=True, check=True)
+        return mib * 1.048576 / (time.monotonic() - t0)
+
+
+def s7_writers(kind: str, seconds: float) -> dict[str, float]:
+    conf = "".join(program(f"w{i:02d}", f"{sys.executable} {WRITER} {seconds} 2000000", autorestart="false",
+                           stdout_logfile=f"%(here)s/w{i:02d}.log", stdout_logfile_maxbytes=0)
+                   for i in range(50))
+    with daemon(kind, conf) as d:
+        first, _ = wait_all(d, 50)
+        cpu0, t0 = cpu_seconds(d.proc.pid), time.monotonic()
+        wait_all(d, 50, state="EXITED", timeout=seconds * 10 + 60)
+        cpu = cpu_seconds(d.proc.pid) - cpu0
+        elapsed = time.monotonic() - t0
+        lost = dup = 0
+        for i in range(50):
+            numbers = [int(line.split(b" ", 1)[0]) for line in (d.dir / f"w{i:02d}.log").read_bytes().splitlines()]
+            expected = numbers[-1] + 1 if numbers else 0
+            lost += expected - len(set(numbers))
+            dup += len(numbers) - len(set(numbers))
+    return {"S7 daemon CPU % (50 writers)": 100 * cpu / elapsed, "S7 lines lost": lost, "S7 lines duplicated": dup}
+
+
+# -- driver -------------------------------------------------------------------------------------------
+
+@dataclass
+class Table:
+    rows: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+
+    def add(self, kind: str, figures: dict[str, float]) -> None:
+        for key, value in figures.items():
+            self.rows.setdefault(key, {k: [] for k in DAEMONS})[kind].append(value)
+
+    def print(self) -> None:
+        print(f"{'figure':<46}{'procward':>24}{'supervisord 4.3':>24}{'ratio':>9}")
+        for key, per in self.rows.items():
+            pw, sv = per["procward"], per["supervisord"]
+            if not pw or not sv:
+                continue
+            higher_better = "MB/s" in key or "calls/s" in key
+            pm, sm = statistics.median(pw), statistics.median(sv)
+            ratio = (pm / sm if higher_better else sm / pm) if pm and sm else float("nan")
+            print(f"{key:<46}{_fmt(pw):>24}{_fmt(sv):>24}{ratio:>8.1f}x", flush=True)
+
+
+def _fmt(values: list[float]) -> str:
+    med = statistics.median(values)
+    if len(values) == 1:
+        return f"{med:.4g}"
+    return f"{med:.4g} [{min(values):.3g}-{max(values):.3g}]"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="procward vs supervisord 4.3 benchmark")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", default="S1,S2,S3,S4,S5,S6,S7", help="comma-separated scenarios")
+    parser.add_argument("--sizes", default="100,500,1000,2000", help="N for S1 (and S2/S5 with --scaling)")
+    parser.add_argument("--scaling", action="store_true", help="S2/S5/S6 at every size, not only 500")
+    parser.add_argument("--idle", type=float, default=30.0)
+    parser.add_argument("--kills", type=int, default=50)
+    parser.add_argument("--log-mb", type=int, default=1024)
+    parser.add_argument("--writers-seconds", type=float, default=20.0)
+    parser.add_argument("--quick", action="store_true", help="1 run, small sizes, short windows (smoke test)")
+    args = parser.parse_args()
+    if args.quick:
+        args.runs, args.sizes, args.idle, args.kills, args.log_mb, args.writers_seconds = 1, "100", 3, 10, 64, 3
+    only = set(args.only.upper().split(","))
+    sizes = [int(s) for s in args.sizes.split(",")]
+    print(f"{os.cpu_count()} cpus, Python {sys.version.split()[0]}, runs={args.runs}, "
+          f"{time.strftime('%Y-%m-%d %H:%M')}", flush=True)
+    table = Table()
+    for _ in range(args.runs):
+        for kind in DAEMONS:  # alternate, so drift on the machine hits both alike
+            if "S1" in only:
+                for n in sizes:
+                    table.add(kind, s1_spawn(kind, n, 0))
+                table.add(kind, s1_spawn(kind, min(sizes[-1], 500), 1))
+            if only & {"S2", "S5", "S6"}:
+                for n in (sizes if args.scaling else [500 if not args.quick else sizes[0]]):
+                    table.add(kind, s2_s5_s6(kind, n, args.idle, args.quick))
+            if "S3" in only:
+                table.add(kind, s3_restart(kind, args.kills))
+            if "S4" in only:
+                table.add(kind, s4_logs(kind, args.log_mb))
+            if "S7" in only:
+                table.add(kind, s7_writers(kind, args.writers_seconds))
+    if "S4" in only:
+        print(f"S4 limit: dd | cat > file on this machine: {s4_baseline(args.log_mb):.0f} MB/s")
+    table.print()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
