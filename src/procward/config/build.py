@@ -222,8 +222,6 @@ def _groups(doc: IniDocument, opts: BuildOptions, here: str, env: dict[str, str]
         program = _name(r, program)
         if kind == "eventlistener":
             groups.append(_listener_group(r, program, opts, here, env, supervisord, warnings))
-            warnings.append(f"{r.where}: [{name}] event delivery to listeners is not implemented yet: "
-                            "the listener runs but receives no events")
             continue
         if kind == "fcgi-program":
             warnings.append(f"{r.where}: [{name}] fcgi socket passing is not implemented yet: the processes "

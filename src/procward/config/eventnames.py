@@ -34,6 +34,19 @@ EVENT_TYPES: dict[str, str] = {
 }
 
 
+# procward's own event types. They are not under EVENT: a listener written for Supervisor that subscribes
+# to EVENT must never receive a type it does not know, so these go only to listeners that name them.
+PROCWARD_EVENT_TYPES: dict[str, str] = {
+    "PROCWARD_HEALTH": "",
+    "PROCWARD_HEALTH_HEALTHY": "PROCWARD_HEALTH",
+    "PROCWARD_HEALTH_UNHEALTHY": "PROCWARD_HEALTH",
+    "PROCWARD_PROCESS_READY": "",
+    "PROCWARD_MEMORY_LIMIT": "",
+    "PROCWARD_FILE_CHANGED": "",
+}
+EVENT_TYPES.update(PROCWARD_EVENT_TYPES)
+
+
 def ancestry(name: str) -> tuple[str, ...]:
     """The type and each of its parents up to EVENT."""
     chain = []

@@ -23,6 +23,30 @@ class Event:
         return any(kind in subscribed for kind in ancestry(self.name))
 
 
+def _text(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"Undecodable: {data!r}"
+
+
+def process_log_event(channel: str, *, process: str, group: str, pid: int, data: bytes) -> Event:
+    """PROCESS_LOG_STDOUT/STDERR (``*_events_enabled``)."""
+    return Event(f"PROCESS_LOG_{channel.upper()}",
+                 f"processname:{process} groupname:{group} pid:{pid} channel:{channel}\n{_text(data)}")
+
+
+def process_communication_event(channel: str, *, process: str, group: str, pid: int, data: bytes) -> Event:
+    """PROCESS_COMMUNICATION_STDOUT/STDERR: what a program wrote between the capture tokens."""
+    return Event(f"PROCESS_COMMUNICATION_{channel.upper()}",
+                 f"processname:{process} groupname:{group} pid:{pid}\n{_text(data)}")
+
+
+def tick_event(period: int, when: int) -> Event:
+    """TICK_5 / TICK_60 / TICK_3600, ``when`` being the start of the period that just began."""
+    return Event(f"TICK_{period}", f"when:{when}")
+
+
 def process_state_event(state_name: str, *, process: str, group: str, from_state: str,
                         tries: int = 0, expected: bool = False, pid: int = 0) -> Event:
     """PROCESS_STATE_<X> with the extra tokens Supervisor sends for that state."""

@@ -9,6 +9,9 @@ import re
 import stat
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+
+from procward.core.capture import Capture
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +113,15 @@ class RotatingFile:
 DataListener = Callable[[bytes], None]
 
 
+@dataclass(frozen=True, slots=True)
+class CaptureSpec:
+    """Capture mode for a channel (``*_capture_maxbytes`` > 0): where captured messages go."""
+
+    maxbytes: int
+    on_message: DataListener
+    on_capturing: DataListener | None = None
+
+
 class Notifier:
     """Wakes whoever waits for "something was written" (log followers); costs nothing without waiters."""
 
@@ -135,12 +147,15 @@ class OutputChannel:
     """One child pipe (stdout or stderr) copied to its log file and to any listeners."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, fd: int, logfile: RotatingFile | None, *,
-                 strip_ansi: bool = False, listeners: tuple[DataListener, ...] = ()) -> None:
+                 strip_ansi: bool = False, listeners: tuple[DataListener, ...] = (),
+                 capture: CaptureSpec | None = None) -> None:
         self._loop = loop
         self.fd: int | None = fd
         self._logfile = logfile
         self._strip_ansi = strip_ansi
         self._listeners = listeners
+        self._capture = None if capture is None else Capture(
+            capture.maxbytes, self._write, capture.on_message, capture.on_capturing)
         loop.add_reader(fd, self._on_readable)
 
     def _on_readable(self) -> None:
@@ -160,6 +175,12 @@ class OutputChannel:
     def _deliver(self, data: bytes) -> None:
         if self._strip_ansi:
             data = _ANSI.sub(b"", data)
+        if self._capture is not None:
+            self._capture.feed(data)
+        else:
+            self._write(data)
+
+    def _write(self, data: bytes) -> None:
         if self._logfile is not None:
             self._logfile.write(data)
         for listener in self._listeners:
@@ -179,6 +200,8 @@ class OutputChannel:
 
     def close(self) -> None:
         """Stop reading and close the pipe."""
+        if self._capture is not None:
+            self._capture.flush()
         if self.fd is not None:
             self._loop.remove_reader(self.fd)
             os.close(self.fd)

@@ -15,14 +15,19 @@ import os
 import signal
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from procward.config.model import LogConfig, ProcessConfig
 from procward.config.values import Autorestart, LogTarget
-from procward.core.events import EventBus, process_state_event
+from procward.core.events import (
+    EventBus,
+    process_communication_event,
+    process_log_event,
+    process_state_event,
+)
 from procward.core.exits import ExitStatus, ExitWatcher
-from procward.core.logs import DataListener, Notifier, OutputChannel, RotatingFile, SyslogForwarder
+from procward.core.logs import CaptureSpec, DataListener, Notifier, OutputChannel, RotatingFile, SyslogForwarder
 from procward.core.spawn import Spawned, SpawnError, child_environment, spawn
 from procward.core.states import ALLOWED, SIGNALLABLE_STATES, InvalidTransition, ProcessState
 from procward.errors import ProcwardError
@@ -81,6 +86,9 @@ class Process:
         self.stderr_path = self._log_path("stderr", config.stderr)
         self._logs: dict[str, RotatingFile | None] = {"stdout": None, "stderr": None}
         self.output = Notifier(rt.loop)  # log followers (/logtail) wait on this
+        # Event listener pools read the protocol from stdout and follow state changes through these.
+        self.stdout_taps: list[DataListener] = []
+        self.observers: list[Callable[[Process, ProcessState, ProcessState], None]] = []
 
     @property
     def name(self) -> str:
@@ -179,6 +187,8 @@ class Process:
         self.rt.bus.publish(process_state_event(
             new.name, process=self.name, group=self.group, from_state=old.name, tries=self.backoff,
             expected=expected, pid=self.pid if pid is None else pid))
+        for observer in list(self.observers):
+            observer(self, old, new)
         waiters, self._waiters = self._waiters, []
         for wanted, future in waiters:
             if new in wanted and not future.done():
@@ -319,8 +329,35 @@ class Process:
                 listeners.append(self._echo(channel))
             if cfg.syslog:
                 listeners.append(SyslogForwarder(self.name))
+            protocol = channel == "stdout" and bool(self.stdout_taps)  # a listener's stdout is its protocol
+            if protocol:
+                listeners.extend(self.stdout_taps)
+            log_events = self._log_events(channel) if cfg.events_enabled and not protocol else None
+            if log_events is not None:
+                listeners.append(log_events)
+            capture = None
+            if cfg.capture_maxbytes and not protocol:
+                capture = CaptureSpec(cfg.capture_maxbytes, self._comm_events(channel), log_events)
             self._channels.append(OutputChannel(self.rt.loop, fd, self._logfile(channel, path, cfg),
-                                                strip_ansi=self.rt.strip_ansi, listeners=tuple(listeners)))
+                                                strip_ansi=self.rt.strip_ansi, listeners=tuple(listeners),
+                                                capture=capture))
+
+    def _log_events(self, channel: str) -> DataListener:
+        pid = self.pid
+
+        def publish(data: bytes) -> None:
+            self.rt.bus.publish(process_log_event(channel, process=self.name, group=self.group, pid=pid,
+                                                  data=data))
+        return publish
+
+    def _comm_events(self, channel: str) -> DataListener:
+        pid = self.pid
+
+        def publish(data: bytes) -> None:
+            log.debug("'%s' %s emitted a comm event", self.name, channel)
+            self.rt.bus.publish(process_communication_event(channel, process=self.name, group=self.group,
+                                                            pid=pid, data=data))
+        return publish
 
     def _echo(self, channel: str):  # type: ignore[no-untyped-def]
         def echo(data: bytes) -> None:

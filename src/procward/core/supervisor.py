@@ -15,10 +15,11 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
 from procward.config.diff import ConfigDiff, diff
-from procward.config.model import Config, GroupConfig
+from procward.config.model import Config, GroupConfig, GroupKind
 from procward.core.events import Event, EventBus
 from procward.core.exits import ExitWatcher
 from procward.core.group import ProcessGroup
+from procward.core.listeners import EventHub
 from procward.core.process import AlreadyStarted, Process, Runtime
 from procward.core.spawn import resolve
 from procward.core.states import RUNNING_STATES, STOPPED_STATES, ProcessState, SupervisorState
@@ -92,6 +93,7 @@ class Supervisor:
         self.bus = EventBus()
         self.exits = ExitWatcher(loop)
         self.rt = self._runtime(config)
+        self.hub = EventHub(self.bus, loop, config.supervisord.identifier)
         self.groups: dict[str, ProcessGroup] = {}
         self.started_at = time.time()
         self._wake = asyncio.Event()
@@ -163,6 +165,8 @@ class Supervisor:
             raise AlreadyAdded(config.name)
         group = ProcessGroup(config, self.rt)
         self.groups[config.name] = group
+        if config.kind == GroupKind.EVENTLISTENER:
+            self.hub.add_pool(config, group.in_start_order())
         self.bus.publish(Event("PROCESS_GROUP_ADDED", f"groupname:{config.name}\n"))
         return group
 
@@ -182,8 +186,7 @@ class Supervisor:
             raise BadName(name)
         if group.unstopped():
             raise StillRunning(name)
-        group.close()
-        del self.groups[name]
+        self._drop_group(name)
         self.bus.publish(Event("PROCESS_GROUP_REMOVED", f"groupname:{name}\n"))
 
     def reload_config(self) -> ConfigDiff:
@@ -294,8 +297,10 @@ class Supervisor:
                 self.config = self.parsed = self._pending
                 self._pending = None
                 self.rt = self._runtime(self.config)
+                self.hub.identifier = self.config.supervisord.identifier
                 self.state = SupervisorState.RUNNING
         finally:
+            self.hub.close()
             self.exits.reap_orphans()
             self.exits.close()
 
@@ -322,6 +327,9 @@ class Supervisor:
             for service in reversed(started):
                 await service.stop()
             for name in list(self.groups):
-                self.groups[name].close()
-                del self.groups[name]
+                self._drop_group(name)
+
+    def _drop_group(self, name: str) -> None:
+        self.groups.pop(name).close()
+        self.hub.remove_pool(name)
 
