@@ -2,8 +2,9 @@
 
 A port of Supervisor's POutputDispatcher.record_output: text outside the tokens is logged as usual,
 text inside goes to a buffer bounded by ``*_capture_maxbytes`` (the newest bytes are kept), and the
-end token emits PROCESS_COMMUNICATION_<CHANNEL> with the buffer. A token split across two reads is
-held back until the next read decides it.
+end token emits PROCESS_COMMUNICATION_<CHANNEL> with the buffer. Only bytes that could begin a token
+split across two reads are held back; Supervisor holds back any tail shorter than a token, so a short
+last line sat unlogged until the program wrote more.
 """
 
 from __future__ import annotations
@@ -40,8 +41,6 @@ class Capture:
         self._pending += data
         while True:
             token = END_TOKEN if self.capturing else BEGIN_TOKEN
-            if len(self._pending) <= len(token):
-                return  # not enough to decide; Supervisor waits too
             data, self._pending = self._pending, b""
             before, found, after = data.partition(token)
             if not found:
