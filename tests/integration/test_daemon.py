@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import pwd
+import shutil
 import signal
 import subprocess
 import sys
+import xmlrpc.client
 from pathlib import Path
 
-from support import Daemon, pid_alive, rpc_client, wait_until
+import pytest
+from support import Daemon, children_of, pid_alive, rpc_client, wait_until
 
 
 def test_daemonizes_writes_pidfile_and_cleans_up(tmp_path: Path) -> None:
@@ -59,3 +63,97 @@ def test_main_log_to_dev_stdout(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     assert "Illegal seek" not in out.read_text()
+
+
+def test_nothing_logged_anywhere_is_still_readable_over_rpc(daemon) -> None:
+    """stdout_logfile=NONE keeps an in-memory tail for readProcessStdoutLog and tailProcessStdoutLog."""
+    d = daemon("""
+        [program:quiet]
+        command=sh -c 'for i in 1 2 3; do echo line$i; done; echo err >&2; exec sleep 300'
+        startsecs=0
+        stdout_logfile=NONE
+        stderr_logfile=NONE
+        [program:merged]
+        command=sh -c 'echo both; exec sleep 300'
+        startsecs=0
+        stdout_logfile=NONE
+        redirect_stderr=true
+        """)
+    sup = d.rpc().supervisor
+    wait_until(lambda: sup.readProcessStdoutLog("quiet", 0, 0) == "line1\nline2\nline3\n", what="memory tail")
+    assert sup.readProcessStdoutLog("quiet", -6, 0) == "line3\n"
+    assert sup.readProcessStderrLog("quiet", 0, 0) == "err\n"
+    assert sup.tailProcessStdoutLog("quiet", 0, 6) == ["line3\n", 18, True]
+    assert sup.getProcessInfo("quiet")["stdout_logfile"] == ""
+    sup.clearProcessLogs("quiet")
+    assert sup.readProcessStdoutLog("quiet", 0, 0) == ""
+    wait_until(lambda: sup.readProcessStdoutLog("merged", 0, 0) == "both\n", what="merged memory tail")
+    try:  # a redirected stderr has no log of its own, as in Supervisor
+        sup.readProcessStderrLog("merged", 0, 0)
+    except xmlrpc.client.Fault as exc:
+        assert exc.faultCode == 20  # NO_FILE
+    else:
+        raise AssertionError("expected NO_FILE")
+
+
+def test_user_option_drops_privileges_of_the_child(daemon) -> None:
+    """user=nobody: the program runs with nobody's uid and gid (the daemon runs as root here)."""
+    if os.geteuid() != 0:
+        pytest.skip("switching users needs root")
+    d = daemon("[program:low]\ncommand=sleep 300\nstartsecs=0\nuser=nobody\n")
+    pid = d.wait_state("low", "RUNNING")["pid"]
+    status = Path(f"/proc/{pid}/status").read_text()
+    uid_line = next(line for line in status.splitlines() if line.startswith("Uid:"))
+    assert set(uid_line.split()[1:]) == {str(pwd.getpwnam("nobody").pw_uid)}
+
+
+def test_main_log_rotates_with_backups(daemon) -> None:
+    """logfile_maxbytes/logfile_backups rotate the daemon's own log into .1 (newest) .. .N."""
+    d = daemon("[program:flip]\ncommand=sleep 300\nstartsecs=0\nautostart=false\n",
+               supervisord_extra="logfile_maxbytes=2KB\nlogfile_backups=2")
+    sup = d.rpc().supervisor
+    for _ in range(40):
+        sup.startProcess("flip")
+        sup.stopProcess("flip")
+    backups = sorted(p.name for p in d.dir.glob("main.log.*"))
+    assert backups == ["main.log.1", "main.log.2"]
+    assert all((d.dir / name).stat().st_size <= 2048 + 200 for name in ["main.log", *backups])
+
+
+def test_as_pid_1_reaps_orphans_and_stops_programs_on_sigterm(tmp_path: Path) -> None:
+    """In a new pid namespace procward is PID 1: orphans are reaped, SIGTERM stops programs gracefully."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare(1) for a pid namespace")
+    d = Daemon(tmp_path, """
+        [program:spawner]
+        command=sh -c 'while true; do (sleep 0.05 &); sleep 0.1; done'
+        startsecs=0
+        [program:polite]
+        command=sh -c 'trap "echo got-term; exit 0" TERM; while true; do sleep 0.1; done'
+        startsecs=0
+        stdout_logfile=%(here)s/polite.log
+        """)
+    outer = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-m", "procward",
+                              "-n", "-c", str(d.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: d.rpc().supervisor.getProcessInfo("polite")["statename"] == "RUNNING",
+                   what="programs running under PID 1", timeout=20)
+        assert d.rpc().supervisor.getPID() == 1
+        init = wait_until(lambda: children_of(outer.pid), what="the namespace's init")[0]
+        programs = {d.rpc().supervisor.getProcessInfo(n)["pid"] for n in ("spawner", "polite")}
+        seen: set[int] = set()
+
+        def orphans_seen() -> bool:  # short-lived sleeps re-parented to PID 1 (not its programs)
+            seen.update(p for p in children_of(init) if p not in programs)
+            return len(seen) >= 20
+
+        wait_until(orphans_seen, what="20 orphans re-parented to PID 1", timeout=20)
+        # Unreaped, those 20 would all be zombies now; one or two may be caught between exit and reaping.
+        assert len([p for p in children_of(init) if not pid_alive(p)]) <= 2
+        os.kill(init, signal.SIGTERM)
+        assert outer.wait(timeout=30) == 0
+        assert "got-term" in (tmp_path / "polite.log").read_text()
+    finally:
+        if outer.poll() is None:
+            outer.kill()
+            outer.wait()

@@ -208,51 +208,89 @@ class OutputChannel:
             self.fd = None
 
 
+def _window(size: int, offset: int, length: int) -> tuple[int, int]:
+    """Supervisor's readLog window over a file of ``size`` bytes: (start, end)."""
+    if (offset < 0 and length != 0) or length < 0:
+        raise ValueError("bad offset/length")
+    if offset < 0:
+        return max(0, size + offset), size
+    return min(offset, size), (size if length == 0 else min(size, offset + length))
+
+
+def _tail_window(size: int, offset: int, length: int) -> tuple[int, int, bool]:
+    """Supervisor's tailProcessLog arithmetic, quirks included: (start, length, overflow).
+
+    When ``offset + length`` overshoots the file, the last ``length`` bytes are returned; supervisorctl's
+    ``tail -f`` depends on exactly this.
+    """
+    overflow = False
+    if size > offset + length:
+        overflow = True
+        offset = size - 1
+    if offset + length > size:
+        if offset > size - 1:
+            length = 0
+        offset = size - length
+    return max(offset, 0), max(length, 0), overflow
+
+
 def read_range(path: str, offset: int, length: int) -> bytes:
     """Supervisor's readLog window: offset<0 & length 0 = last |offset| bytes; length 0 = to EOF.
 
     Raises ValueError for a bad window and OSError when the file cannot be read.
     """
-    if (offset < 0 and length != 0) or length < 0:
-        raise ValueError("bad offset/length")
     with open(path, "rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        if offset < 0:
-            start = max(0, size + offset)
-            end = size
-        else:
-            start = min(offset, size)
-            end = size if length == 0 else min(size, offset + length)
+        start, end = _window(os.fstat(handle.fileno()).st_size, offset, length)
         handle.seek(start)
         return handle.read(max(0, end - start))
 
 
 def tail(path: str, offset: int, length: int) -> tuple[bytes, int, bool]:
-    """Supervisor's tailProcessLog arithmetic, quirks included: (bytes, new offset, overflow).
-
-    When ``offset + length`` overshoots the file, the last ``length`` bytes are returned; supervisorctl's
-    ``tail -f`` depends on exactly this.
-    """
+    """tailProcessLog over a file: (bytes, new offset = file size, overflow)."""
     try:
         with open(path, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
-            overflow = False
-            if size > offset + length:
-                overflow = True
-                offset = size - 1
-            if offset + length > size:
-                if offset > size - 1:
-                    length = 0
-                offset = size - length
-            offset = max(offset, 0)
-            length = max(length, 0)
-            data = b""
-            if length:
-                handle.seek(offset)
-                data = handle.read(length)
-            return data, size, overflow
+            start, length, overflow = _tail_window(size, offset, length)
+            handle.seek(start)
+            return (handle.read(length) if length else b""), size, overflow
     except OSError:
         return b"", offset, False
+
+
+class MemoryTail:
+    """The last ``capacity`` bytes of a channel whose log is NONE, so RPC reads and tails still work.
+
+    Offsets are positions in everything ever written, as if it were a file whose start was cut off.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.total = 0
+        self._data = bytearray()
+
+    def __call__(self, data: bytes) -> None:
+        self.total += len(data)
+        self._data += data
+        if len(self._data) > self.capacity:
+            del self._data[:len(self._data) - self.capacity]
+
+    def _slice(self, start: int, end: int) -> bytes:
+        first = self.total - len(self._data)  # offset of the oldest byte still kept
+        start = max(start, first)
+        return bytes(self._data[start - first:max(start, end) - first])
+
+    def read(self, offset: int, length: int) -> bytes:
+        """readProcess*Log semantics; ValueError for a bad window."""
+        return self._slice(*_window(self.total, offset, length))
+
+    def tail(self, offset: int, length: int) -> tuple[bytes, int, bool]:
+        """tailProcess*Log semantics."""
+        start, length, overflow = _tail_window(self.total, offset, length)
+        return self._slice(start, start + length), self.total, overflow
+
+    def clear(self) -> None:
+        self.total = 0
+        self._data.clear()
 
 
 def remove_old_autologs(directory: str, identifier: str) -> int:

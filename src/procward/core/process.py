@@ -27,13 +27,22 @@ from procward.core.events import (
     process_state_event,
 )
 from procward.core.exits import ExitStatus, ExitWatcher
-from procward.core.logs import CaptureSpec, DataListener, Notifier, OutputChannel, RotatingFile, SyslogForwarder
+from procward.core.logs import (
+    CaptureSpec,
+    DataListener,
+    MemoryTail,
+    Notifier,
+    OutputChannel,
+    RotatingFile,
+    SyslogForwarder,
+)
 from procward.core.spawn import Spawned, SpawnError, child_environment, spawn
 from procward.core.states import ALLOWED, SIGNALLABLE_STATES, InvalidTransition, ProcessState
 from procward.errors import ProcwardError
 
 log = logging.getLogger(__name__)
 S = ProcessState
+MEMORY_TAIL_BYTES = 64 * 1024
 
 
 class NotRunning(ProcwardError):
@@ -85,6 +94,11 @@ class Process:
         self.stdout_path = self._log_path("stdout", config.stdout)
         self.stderr_path = self._log_path("stderr", config.stderr)
         self._logs: dict[str, RotatingFile | None] = {"stdout": None, "stderr": None}
+        # Output of a channel logged nowhere is still kept in memory for readProcess*Log and tail.
+        self.memory: dict[str, MemoryTail] = {
+            channel: MemoryTail(MEMORY_TAIL_BYTES) for channel, cfg in (("stdout", config.stdout),
+                                                                         ("stderr", config.stderr))
+            if cfg.target == LogTarget.NONE and not (channel == "stderr" and config.redirect_stderr)}
         self.output = Notifier(rt.loop)  # log followers (/logtail) wait on this
         # Event listener pools read the protocol from stdout and follow state changes through these.
         self.stdout_taps: list[DataListener] = []
@@ -169,6 +183,8 @@ class Process:
 
     def clear_logs(self) -> None:
         """Truncate both log files by removing and reopening them."""
+        for memory in self.memory.values():
+            memory.clear()
         for channel, path in (("stdout", self.stdout_path), ("stderr", self.stderr_path)):
             logfile = self._logs[channel]
             if logfile is not None:
@@ -325,6 +341,8 @@ class Process:
             pairs.append(("stderr", spawned.stderr, self.stderr_path, self.config.stderr))
         for channel, fd, path, cfg in pairs:
             listeners: list[DataListener] = [self.output.notify]
+            if channel in self.memory:
+                listeners.append(self.memory[channel])
             if self.rt.echo_output:
                 listeners.append(self._echo(channel))
             if cfg.syslog:

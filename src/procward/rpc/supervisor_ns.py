@@ -349,11 +349,16 @@ class SupervisorNamespace:
 
     # ---- logs ----
 
-    def _read(self, path: str | None, offset: int, length: int) -> str:
-        if path is None or not os.path.exists(path):
-            raise RPCError(Faults.NO_FILE, path or "")
+    def _read(self, process: Process, channel: str, offset: int, length: int) -> str:
+        path: str | None = getattr(process, f"{channel}_path")
+        memory = process.memory.get(channel)
         try:
-            data = logs.read_range(path, offset, length)
+            if path is None and memory is not None:
+                data = memory.read(offset, length)
+            elif path is None or not os.path.exists(path):
+                raise RPCError(Faults.NO_FILE, path or "")
+            else:
+                data = logs.read_range(path, offset, length)
         except ValueError:
             raise RPCError(Faults.BAD_ARGUMENTS) from None
         except OSError as exc:
@@ -362,25 +367,30 @@ class SupervisorNamespace:
 
     async def readProcessStdoutLog(self, name: str, offset: int, length: int) -> str:  # noqa: N802
         self._check_state()
-        return self._read(self._process(name).stdout_path, offset, length)
+        return self._read(self._process(name), "stdout", offset, length)
 
     async def readProcessStderrLog(self, name: str, offset: int, length: int) -> str:  # noqa: N802
         self._check_state()
-        return self._read(self._process(name).stderr_path, offset, length)
+        return self._read(self._process(name), "stderr", offset, length)
 
-    def _tail(self, path: str | None, offset: int, length: int) -> list[Any]:
-        if path is None:
+    def _tail(self, process: Process, channel: str, offset: int, length: int) -> list[Any]:
+        path: str | None = getattr(process, f"{channel}_path")
+        memory = process.memory.get(channel)
+        if path is not None:
+            data, new_offset, overflow = logs.tail(path, offset, length)
+        elif memory is not None:
+            data, new_offset, overflow = memory.tail(offset, length)
+        else:
             return ["", 0, False]
-        data, new_offset, overflow = logs.tail(path, offset, length)
         return [clean_text(data.decode("utf-8", "replace")), new_offset, overflow]
 
     async def tailProcessStdoutLog(self, name: str, offset: int, length: int) -> list[Any]:  # noqa: N802
         self._check_state()
-        return self._tail(self._process(name).stdout_path, offset, length)
+        return self._tail(self._process(name), "stdout", offset, length)
 
     async def tailProcessStderrLog(self, name: str, offset: int, length: int) -> list[Any]:  # noqa: N802
         self._check_state()
-        return self._tail(self._process(name).stderr_path, offset, length)
+        return self._tail(self._process(name), "stderr", offset, length)
 
     async def clearProcessLogs(self, name: str) -> bool:  # noqa: N802
         self._check_state()
