@@ -67,6 +67,22 @@ def process_info(process: Process, now: float) -> dict[str, Any]:
     }
 
 
+def _read_log(path: str | None, memory: logs.MemoryTail | None, offset: int, length: int) -> str:
+    """readLog / readProcess*Log: from the file, else from the in-memory tail, else NO_FILE."""
+    try:
+        if path is None and memory is not None:
+            data = memory.read(offset, length)
+        elif path is None or not os.path.exists(path):
+            raise RPCError(Faults.NO_FILE, path or "")
+        else:
+            data = logs.read_range(path, offset, length)
+    except ValueError:
+        raise RPCError(Faults.BAD_ARGUMENTS) from None
+    except OSError as exc:
+        raise RPCError(Faults.FAILED, exc.strerror) from None
+    return clean_text(data.decode("utf-8", "replace"))
+
+
 def _config_info(group: GroupConfig, cfg: ProcessConfig, active: ProcessGroup | None) -> dict[str, Any]:
     def logfile(channel: str, log_cfg: LogConfig) -> str:
         if active is not None and cfg.name in active.processes:
@@ -151,7 +167,7 @@ class SupervisorNamespace:
 
     async def readLog(self, offset: int, length: int) -> str:  # noqa: N802
         self._check_state()
-        return self._read(self.sup.config.supervisord.logfile, offset, length)
+        return _read_log(self.sup.config.supervisord.logfile, None, offset, length)
 
     async def clearLog(self) -> bool:  # noqa: N802
         self._check_state()
@@ -350,20 +366,7 @@ class SupervisorNamespace:
     # ---- logs ----
 
     def _read(self, process: Process, channel: str, offset: int, length: int) -> str:
-        path: str | None = getattr(process, f"{channel}_path")
-        memory = process.memory.get(channel)
-        try:
-            if path is None and memory is not None:
-                data = memory.read(offset, length)
-            elif path is None or not os.path.exists(path):
-                raise RPCError(Faults.NO_FILE, path or "")
-            else:
-                data = logs.read_range(path, offset, length)
-        except ValueError:
-            raise RPCError(Faults.BAD_ARGUMENTS) from None
-        except OSError as exc:
-            raise RPCError(Faults.FAILED, exc.strerror) from None
-        return clean_text(data.decode("utf-8", "replace"))
+        return _read_log(getattr(process, f"{channel}_path"), process.memory.get(channel), offset, length)
 
     async def readProcessStdoutLog(self, name: str, offset: int, length: int) -> str:  # noqa: N802
         self._check_state()
