@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from procward.config import beyond
 from procward.config import values as v
 from procward.config.eventnames import EVENT_TYPES
 from procward.config.expand import environ_expansions, expand, host_node_name
@@ -39,7 +40,7 @@ _PROGRAM_OPTIONS = frozenset({
     "stdout_capture_maxbytes", "stdout_events_enabled", "stdout_syslog", "stderr_logfile",
     "stderr_logfile_maxbytes", "stderr_logfile_backups", "stderr_capture_maxbytes", "stderr_events_enabled",
     "stderr_syslog", "environment", "directory", "umask", "serverurl",
-})
+}) | beyond.OPTIONS
 _KNOWN_OPTIONS: dict[str, frozenset[str]] = {
     "supervisord": frozenset({
         "logfile", "logfile_maxbytes", "logfile_backups", "loglevel", "pidfile", "umask", "nodaemon", "silent",
@@ -240,6 +241,7 @@ def _groups(doc: IniDocument, opts: BuildOptions, here: str, env: dict[str, str]
                               line=group.where.line if group.where else None)
         seen[group.name] = group
     groups.sort(key=lambda g: (g.priority, g.name))
+    beyond.check_dependencies(groups)
     return tuple(groups)
 
 
@@ -329,7 +331,7 @@ def _processes(doc: IniDocument, section: str, group_name: str, opts: BuildOptio
     for num in range(numprocs_start, numprocs_start + numprocs):
         per: dict[str, object] = dict(common, process_num=num, numprocs=numprocs)
         r.expansions = per
-        own_env = r.get("environment", v.key_value_pairs, {})
+        own_env = {**beyond.environment_file(r), **r.get("environment", v.key_value_pairs, {})}
         per.update({f"ENV_{k}": val for k, val in own_env.items()})
         name = expand(template, per, where=r.raw("process_name"), section=section, option="process_name")
         try:
@@ -367,6 +369,7 @@ def _process(r: _Reader, name: str, program: str, opts: BuildOptions, supervisor
     if serverurl is not None and serverurl.strip().upper() == "AUTO":
         serverurl = None
     umask_text = r.text("umask")
+    retries = r.get("startretries", beyond.startretries, 3)
     return ProcessConfig(
         name=name,
         program=program,
@@ -375,7 +378,7 @@ def _process(r: _Reader, name: str, program: str, opts: BuildOptions, supervisor
         autostart=r.get("autostart", v.boolean, True),
         autorestart=r.get("autorestart", v.autorestart, v.Autorestart.UNEXPECTED),
         startsecs=r.get("startsecs", lambda s: v.integer(s, minimum=0), 1),
-        startretries=r.get("startretries", lambda s: v.integer(s, minimum=0), 3),
+        startretries=max(0, retries),
         exitcodes=r.get("exitcodes", v.exitcodes, (0,)),
         stopsignal=r.get("stopsignal", v.signal_number, 15),
         stopwaitsecs=r.get("stopwaitsecs", lambda s: v.integer(s, minimum=0), 10),
@@ -391,6 +394,7 @@ def _process(r: _Reader, name: str, program: str, opts: BuildOptions, supervisor
         stderr=stderr,
         environment={**supervisord.environment, **own_env},
         serverurl=serverurl,
+        **beyond.read(r, forever=retries < 0),
         where=r.where,
     )
 

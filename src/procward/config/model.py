@@ -39,6 +39,59 @@ class LogConfig:
     syslog: bool = False
 
 
+class Backoff(StrEnum):
+    """How the delay before the next start grows with consecutive failures."""
+
+    LINEAR = "linear"  # Supervisor's: 1, 2, 3 ... seconds
+    EXPONENTIAL = "exponential"  # 1, 2, 4, 8 ... seconds
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RestartPolicy:
+    """procward's restart options beyond autorestart/startretries (all off by default)."""
+
+    forever: bool = False  # startretries=infinite: never FATAL for failing to start
+    backoff: Backoff = Backoff.LINEAR
+    backoff_max: int = 0  # cap on the delay in seconds (0: none)
+    max_restarts: int = 0  # automatic restarts allowed within restart_window (0: no limit)
+    restart_window: int = 0  # seconds (0: over the process's whole life)
+    restartpause: int = 0  # seconds between an exit and the automatic restart
+
+    @property
+    def delays_crashes(self) -> bool:
+        """Whether a crash after RUNNING also waits out the backoff delay before restarting."""
+        return self.backoff == Backoff.EXPONENTIAL
+
+
+class HealthAction(StrEnum):
+    """What an unhealthy verdict does."""
+
+    RESTART = "restart"
+    REPORT = "report"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HealthCheck:
+    """``healthcheck = http://... | tcp://host:port | exec <command>`` and its timing."""
+
+    kind: str  # "http", "tcp" or "exec"
+    target: str  # the URL, host:port, or shell command
+    interval: float = 10.0
+    timeout: float = 5.0
+    retries: int = 3  # consecutive failures before unhealthy
+    start_period: float = 0.0  # failures in the first seconds after start do not count
+    action: HealthAction = HealthAction.RESTART
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileWatch:
+    """Restart when the executable or watched files change (Go supervisord's option names)."""
+
+    binary: bool = False  # restart_when_binary_changed
+    directory: str | None = None  # restart_directory_monitor
+    pattern: str = "*"  # restart_file_pattern
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProcessConfig:
     """One OS process to supervise (a program with numprocs=3 gives three of these)."""
@@ -66,6 +119,17 @@ class ProcessConfig:
     stderr: LogConfig
     environment: dict[str, str] = field(default_factory=dict)
     serverurl: str | None = None
+    # procward additions (an old supervisord.conf leaves them all at these defaults)
+    policy: RestartPolicy = field(default_factory=RestartPolicy)
+    healthcheck: HealthCheck | None = None
+    notify: bool = False  # sd_notify readiness on NOTIFY_SOCKET
+    watchdog_sec: int = 0
+    ready_timeout: int = 90  # seconds a notify program has to send READY=1
+    depends_on: tuple[str, ...] = ()
+    killdescendants: bool = True
+    pidfile: str | None = None
+    memory_limit: int = 0
+    watch: FileWatch | None = None
     where: Where | None = field(default=None, compare=False)
 
 

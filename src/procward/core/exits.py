@@ -87,6 +87,11 @@ class ExitWatcher:
         self._watched[pid] = (pidfd, on_exit)
         self._loop.add_reader(pidfd, self._on_pidfd, pid)
 
+    @property
+    def watched(self) -> frozenset[int]:
+        """Pids whose exit someone awaits (the programs' main processes)."""
+        return frozenset(self._watched)
+
     def is_watched(self, pid: int) -> bool:
         """True while ``pid`` is a child whose exit someone awaits."""
         return pid in self._watched

@@ -15,10 +15,12 @@ import os
 import signal
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
-from procward.config.model import LogConfig, ProcessConfig
+from procward.config.model import Backoff, HealthAction, LogConfig, ProcessConfig
 from procward.config.values import Autorestart, LogTarget
 from procward.core.events import (
     EventBus,
@@ -26,7 +28,10 @@ from procward.core.events import (
     process_log_event,
     process_state_event,
 )
+from procward.core import monitors, tree
+from procward.core.events import Event
 from procward.core.exits import ExitStatus, ExitWatcher
+from procward.core.health import HEALTHY, UNHEALTHY, HealthMonitor
 from procward.core.logs import (
     CaptureSpec,
     DataListener,
@@ -36,6 +41,7 @@ from procward.core.logs import (
     RotatingFile,
     SyslogForwarder,
 )
+from procward.core.notify import NotifySocket
 from procward.core.spawn import Spawned, SpawnError, child_environment, spawn
 from procward.core.states import ALLOWED, SIGNALLABLE_STATES, InvalidTransition, ProcessState
 from procward.errors import ProcwardError
@@ -43,6 +49,9 @@ from procward.errors import ProcwardError
 log = logging.getLogger(__name__)
 S = ProcessState
 MEMORY_TAIL_BYTES = 64 * 1024
+PIDFILE_WAIT = 5.0  # seconds a self-daemonizing program has to write its pidfile after its parent exits
+CRASH_STREAK_RESET = 60.0  # a run this long forgives earlier crashes (exponential backoff starts over)
+DAEMONIZED = "daemonized itself: run it in the foreground or set pidfile="
 
 
 class NotRunning(ProcwardError):
@@ -103,6 +112,19 @@ class Process:
         # Event listener pools read the protocol from stdout and follow state changes through these.
         self.stdout_taps: list[DataListener] = []
         self.observers: list[Callable[[Process, ProcessState, ProcessState], None]] = []
+        self.changes = Notifier(rt.loop)  # state or health changed (depends_on waits on this)
+        self.token = ""  # PROCWARD_TREE of the current spawn: how its descendants are recognised
+        self.status_text = ""  # sd_notify STATUS=
+        self.waiting = ""  # why a requested start is held back (depends_on)
+        self.health_monitor = (HealthMonitor(config.healthcheck, rt.exits, self._on_health)
+                               if config.healthcheck else None)
+        self._notify: NotifySocket | None = None
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._restart_requested = ""  # why the process is being stopped to start again
+        self._restarts: deque[float] = deque()  # times of automatic restarts (max_restarts window)
+        self._crash_streak = 0
+        self._tasks: set[asyncio.Task[Any]] = set()  # sweeps of descendants, monitors
+        self._running_tasks: list[asyncio.Task[Any]] = []  # monitors that live while RUNNING
 
     @property
     def name(self) -> str:
@@ -113,6 +135,16 @@ class Process:
     def namespec(self) -> str:
         """``group:name``, or ``name`` when the group is the program itself."""
         return self.name if self.group == self.name else f"{self.group}:{self.name}"
+
+    @property
+    def health(self) -> str:
+        """'' without a health check, else 'starting', 'healthy' or 'unhealthy' (while RUNNING)."""
+        return self.health_monitor.health if self.health_monitor else ""
+
+    @property
+    def ready(self) -> bool:
+        """RUNNING (after READY=1 for notify programs) and, with a health check, healthy."""
+        return self.state == S.RUNNING and (self.health_monitor is None or self.health == HEALTHY)
 
     @property
     def wants_autostart(self) -> bool:
@@ -133,8 +165,19 @@ class Process:
         if self.state == S.BACKOFF:
             self._enter(S.STOPPED, pid=0)
             return
+        if self.state == S.EXITED and self._timer is not None:
+            self._cancel_timer()  # a restart was pending (restartpause, backoff): it is called off
+            return
         if self.state not in (S.STARTING, S.RUNNING):
             raise NotRunning(self.namespec)
+        self._kill(self.config.stopsignal)
+
+    def restart(self, reason: str) -> None:
+        """Stop and start again (unhealthy, watchdog, memory limit, files changed)."""
+        if self.state not in (S.STARTING, S.RUNNING) or self._killing:
+            return
+        log.warning("restarting %s: %s", self.namespec, reason)
+        self._restart_requested = reason
         self._kill(self.config.stopsignal)
 
     def stop_for_shutdown(self) -> None:
@@ -171,6 +214,9 @@ class Process:
     def close(self) -> None:
         """Release log files (the group is being removed; the process is stopped)."""
         self._cancel_timer()
+        self._close_notify()
+        for task in self._tasks:
+            task.cancel()
         for logfile in self._logs.values():
             if logfile is not None:
                 logfile.close()
@@ -203,8 +249,13 @@ class Process:
         self.rt.bus.publish(process_state_event(
             new.name, process=self.name, group=self.group, from_state=old.name, tries=self.backoff,
             expected=expected, pid=self.pid if pid is None else pid))
+        if old == S.RUNNING:
+            self._left_running()
+        if new == S.RUNNING:
+            self._entered_running()
         for observer in list(self.observers):
             observer(self, old, new)
+        self.changes.notify()
         waiters, self._waiters = self._waiters, []
         for wanted, future in waiters:
             if new in wanted and not future.done():
@@ -215,10 +266,19 @@ class Process:
     def _spawn(self) -> None:
         self.laststart = time.time()
         self.spawnerr = ""
+        self.status_text = ""
         self._killing = False
         self._enter(S.STARTING)
+        self.token = tree.new_token()
+        extra = {tree.ENV_VAR: self.token}
+        if self.config.notify:
+            self._close_notify()
+            self._notify = NotifySocket(self.rt.loop, self.token, self._on_notify)
+            extra.update(self._notify.env)
+            if self.config.watchdog_sec:
+                extra["WATCHDOG_USEC"] = str(self.config.watchdog_sec * 1_000_000)
         try:
-            env = child_environment(self.config, self.group, self.rt.serverurl)
+            env = child_environment(self.config, self.group, self.rt.serverurl, extra)
             spawned = spawn(self.config, env)
         except SpawnError as exc:
             self.spawnerr = str(exc)
@@ -230,7 +290,9 @@ class Process:
         self._attach_output(spawned)
         self.rt.exits.watch(spawned.pid, self._on_exit)
         log.info("spawned: '%s' with pid %s", self.name, spawned.pid)
-        if self.config.startsecs == 0:
+        if self.config.notify:
+            self._timer = self.rt.loop.call_later(self.config.ready_timeout, self._on_ready_timeout)
+        elif self.config.startsecs == 0:
             self._enter_running()
         else:
             self._timer = self.rt.loop.call_later(self.config.startsecs, self._on_startsecs)
@@ -242,18 +304,47 @@ class Process:
     def _enter_running(self) -> None:
         self.backoff = 0
         self._enter(S.RUNNING)
-        log.info("success: %s entered RUNNING state, process has stayed up for > than %s seconds (startsecs)",
-                 self.name, self.config.startsecs)
+        if self.config.notify:
+            log.info("success: %s entered RUNNING state, process sent READY=1", self.name)
+        else:
+            log.info("success: %s entered RUNNING state, process has stayed up for > than %s seconds "
+                     "(startsecs)", self.name, self.config.startsecs)
+
+    def _entered_running(self) -> None:
+        if self.health_monitor is not None:
+            self.health_monitor.start()
+        else:
+            self._publish("PROCWARD_PROCESS_READY")
+        if self.config.notify and self.config.watchdog_sec:
+            self._arm_watchdog()
+        for coroutine in monitors.while_running(self):
+            self._running_tasks.append(self._track(coroutine))
+
+    def _left_running(self) -> None:
+        if self.health_monitor is not None:
+            self.health_monitor.stop()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        for task in self._running_tasks:
+            task.cancel()
+        self._running_tasks = []
+
+    def _backoff_delay(self, failures: int) -> float:
+        policy = self.config.policy
+        delay = float(failures if policy.backoff == Backoff.LINEAR else 2 ** max(0, failures - 1))
+        return min(delay, policy.backoff_max) if policy.backoff_max else delay
 
     def _enter_backoff(self) -> None:
         self.backoff += 1
         self._enter(S.BACKOFF, pid=0)
-        if self.backoff > self.config.startretries:
+        if self.backoff > self.config.startretries and not self.config.policy.forever:
             self._enter(S.FATAL)
             log.info("gave up: %s entered FATAL state, too many start retries too quickly", self.name)
         else:
-            # Supervisor's delay: the n-th consecutive failure waits n seconds.
-            self._timer = self.rt.loop.call_later(self.backoff, self._retry)
+            # Supervisor's delay: the n-th consecutive failure waits n seconds (or 2^(n-1) with
+            # backoff=exponential), capped by backoff_max.
+            self._timer = self.rt.loop.call_later(self._backoff_delay(self.backoff), self._retry)
 
     def _retry(self) -> None:
         if self.state == S.BACKOFF:
@@ -262,18 +353,31 @@ class Process:
     def _on_exit(self, status: ExitStatus) -> None:
         now = time.time()
         pid = self.pid
+        expected = status.code is not None and status.code in self.config.exitcodes
+        if self.config.pidfile and expected and not self._killing and self.state in (S.STARTING, S.RUNNING):
+            # The command forked its daemon and exited: keep the output pipes (the daemon may hold
+            # them) and follow the pid it writes to the pidfile.
+            self._release_child(status, keep_output=True)
+            self._follow_pidfile(time.monotonic() + PIDFILE_WAIT)
+            return
         self._release_child(status)
         self.laststop = now
-        expected = status.code is not None and status.code in self.config.exitcodes
-        too_quickly = self.state == S.STARTING and now - self.laststart < self.config.startsecs
+        left_behind = self._sweep_descendants()
+        too_quickly = self.state == S.STARTING and (self.config.notify or now - self.laststart < self.config.startsecs)
         if self._killing:
             self._killing = False
             self.exitstatus = status.exitstatus
             self._enter(S.STOPPED, pid=pid)
             level = logging.INFO if expected or status.signal == self.config.stopsignal else logging.WARNING
             log.log(level, "stopped: %s (%s)", self.name, status.describe())
+            if self._restart_requested:
+                self._restart_requested = ""
+                self._start_after(self.config.policy.restartpause, S.STOPPED)
+        elif left_behind and expected:
+            self._daemonized(status)
         elif too_quickly:
-            self.spawnerr = "Exited too quickly (process log may have details)"
+            if not self.spawnerr:
+                self.spawnerr = "Exited too quickly (process log may have details)"
             log.warning("exited: %s (%s; not expected)", self.name, status.describe())
             self._enter_backoff()
         else:
@@ -288,18 +392,167 @@ class Process:
             self._enter(S.EXITED, pid=pid, expected=expected)
             restart = self.config.autorestart
             if restart == Autorestart.TRUE or (restart == Autorestart.UNEXPECTED and not expected):
-                self._spawn()
+                self._restart_after_exit(expected, now - self.laststart)
+
+    def _daemonized(self, status: ExitStatus) -> None:
+        """The command exited with a success code but left its processes running: it forked away."""
+        self.exitstatus = status.exitstatus
+        self.spawnerr = DAEMONIZED
+        log.warning("exited: %s (%s) leaving its processes running: %s; they are stopped", self.name,
+                    status.describe(), DAEMONIZED)
+        if self.state == S.STARTING:
+            self._enter(S.BACKOFF, pid=0)
+        else:
+            self._enter(S.EXITED, pid=0, expected=True)
+        self._enter(S.FATAL)
+        log.info("gave up: %s entered FATAL state, %s", self.name, DAEMONIZED)
+
+    def _restart_after_exit(self, expected: bool, uptime: float) -> None:
+        policy = self.config.policy
+        now = time.monotonic()
+        if policy.max_restarts:
+            while policy.restart_window and self._restarts and now - self._restarts[0] > policy.restart_window:
+                self._restarts.popleft()
+            if len(self._restarts) >= policy.max_restarts:
+                within = f" within {policy.restart_window}s" if policy.restart_window else ""
+                self.spawnerr = f"restarted {len(self._restarts)} times{within} (max_restarts)"
+                self._enter(S.FATAL)
+                log.info("gave up: %s entered FATAL state, %s", self.name, self.spawnerr)
+                return
+            self._restarts.append(now)
+        delay = float(policy.restartpause)
+        if policy.delays_crashes and not expected:
+            self._crash_streak = 1 if uptime >= CRASH_STREAK_RESET else self._crash_streak + 1
+            delay += self._backoff_delay(self._crash_streak)
+        self._start_after(delay, S.EXITED)
+
+    def _start_after(self, delay: float, state: ProcessState) -> None:
+        """Spawn now, or after ``delay`` if the process is still in ``state`` then."""
+        if not delay:
+            self._spawn()
+            return
+        log.info("%s will be started again in %gs", self.name, delay)
+        self._timer = self.rt.loop.call_later(delay, self._spawn_if, state)
+
+    def _spawn_if(self, state: ProcessState) -> None:
+        self._timer = None
+        if self.state == state:
+            self._spawn()
+
+    def _sweep_descendants(self) -> bool:
+        """Stop what the exited process left behind (unless killdescendants=false); True if anything."""
+        if not self.config.killdescendants or not self.token:
+            return False
+        left = tree.left_behind(self.token, self.rt.exits.watched)
+        if not left:
+            return False
+        log.info("%s left %d process(es) behind (pids %s); sending them signal %s", self.name, len(left),
+                 ", ".join(map(str, left)), signal.Signals(self.config.stopsignal).name)
+        self._track(self._terminate(left))
+        return True
+
+    async def _terminate(self, pids: list[int]) -> None:
+        killed = await tree.terminate(pids, self.config.stopsignal, self.config.stopwaitsecs)
+        if killed:
+            log.warning("killed leftover descendants of %s with SIGKILL: %s", self.name, ", ".join(map(str, killed)))
+
+    def _follow_pidfile(self, deadline: float) -> None:
+        path = self.config.pidfile or ""
+        pid = _read_pid(path)
+        if pid and tree.token_of(pid) == self.token and pid in tree.children(os.getpid()):
+            self.pid = pid
+            self.rt.exits.watch(pid, self._on_exit)
+            log.info("%s: following pid %s from pidfile %s", self.name, pid, path)
+            if self.state == S.STARTING:
+                remaining = self.config.startsecs - (time.time() - self.laststart)
+                if remaining > 0:
+                    self._timer = self.rt.loop.call_later(remaining, self._on_startsecs)
+                else:
+                    self._enter_running()
+            return
+        if time.monotonic() < deadline:
+            # The daemon writes its pidfile a moment after its parent exits; look again shortly.
+            self._timer = self.rt.loop.call_later(0.05, self._follow_pidfile, deadline)
+            return
+        self._close_output()
+        self.spawnerr = f"pidfile {path} names no process of this program"
+        log.warning("%s: %s", self.name, self.spawnerr)
+        self._on_exit(ExitStatus(code=None, signal=0))
+
+    # ---- sd_notify, health, watchdog ----
+
+    def _on_notify(self, fields: dict[str, str]) -> None:
+        if "STATUS" in fields:
+            self.status_text = fields["STATUS"]
+        if fields.get("MAINPID", "").isdigit():
+            self._follow_mainpid(int(fields["MAINPID"]))
+        if fields.get("READY") == "1" and self.state == S.STARTING and self.pid:
+            self._enter_running()
+        if fields.get("WATCHDOG") == "1" and self.state == S.RUNNING and self.config.watchdog_sec:
+            self._arm_watchdog()
+        elif fields.get("WATCHDOG") == "trigger":
+            self._on_watchdog_timeout()
+
+    def _follow_mainpid(self, pid: int) -> None:
+        if pid == self.pid or tree.token_of(pid) != self.token or pid not in tree.children(os.getpid()):
+            return
+        log.info("%s: main pid is now %s (MAINPID=)", self.name, pid)
+        self.pid = pid
+        self.rt.exits.watch(pid, self._on_exit)
+
+    def _on_ready_timeout(self) -> None:
+        if self.state == S.STARTING and self.pid:
+            self.spawnerr = f"no READY=1 within {self.config.ready_timeout}s (notify=true)"
+            log.warning("%s: %s; killing it", self.name, self.spawnerr)
+            os.kill(self.pid, signal.SIGKILL)
+
+    def _arm_watchdog(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        self._watchdog = self.rt.loop.call_later(self.config.watchdog_sec, self._on_watchdog_timeout)
+
+    def _on_watchdog_timeout(self) -> None:
+        self._watchdog = None
+        self.restart(f"watchdog timeout: no WATCHDOG=1 for {self.config.watchdog_sec}s")
+
+    def _on_health(self, health: str, reason: str) -> None:
+        self.changes.notify()
+        if health == HEALTHY:
+            log.info("health: %s is healthy", self.namespec)
+            self._publish("PROCWARD_HEALTH_HEALTHY")
+            self._publish("PROCWARD_PROCESS_READY")
+        elif health == UNHEALTHY:
+            log.warning("health: %s is unhealthy (%s)", self.namespec, reason)
+            self._publish("PROCWARD_HEALTH_UNHEALTHY", reason)
+            check = self.config.healthcheck
+            if check is not None and check.action == HealthAction.RESTART:
+                self.restart(f"unhealthy: {reason}")
+
+    def _publish(self, name: str, detail: str = "") -> None:
+        payload = f"processname:{self.name} groupname:{self.group} pid:{self.pid}"
+        self.rt.bus.publish(Event(name, payload + (f"\n{detail}" if detail else "")))
+
+    def _close_notify(self) -> None:
+        if self._notify is not None:
+            self._notify.close()
+            self._notify = None
+
+    def _track(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = self.rt.loop.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     def _kill(self, sig: int) -> None:
         as_group = self.config.killasgroup if sig == signal.SIGKILL else self.config.stopasgroup
-        target = -self.pid if as_group else self.pid
         self._killing = True
         if self.state != S.STOPPING:
             self._enter(S.STOPPING)
         log.debug("killing %s (pid %s) %swith signal %s", self.name, self.pid,
                   "process group " if as_group else "", signal.Signals(sig).name)
         try:
-            os.kill(target, sig)
+            # A followed daemon (pidfile, MAINPID) leads its own process group, not the command's.
+            os.kill(-os.getpgid(self.pid) if as_group else self.pid, sig)
         except ProcessLookupError:
             pass  # it exited already; its pidfd will say so
         if sig != signal.SIGKILL:
@@ -382,14 +635,12 @@ class Process:
             log.debug("'%s' %s output:\n%s", self.name, channel, data.decode("utf-8", "replace"))
         return echo
 
-    def _release_child(self, status: ExitStatus) -> None:
+    def _release_child(self, status: ExitStatus, *, keep_output: bool = False) -> None:
         """Drain and close the pipes of the child that just exited, and mark it reaped."""
         spawned, self._spawned = self._spawned, None
         self.pid = 0
-        for channel in self._channels:
-            channel.drain()
-            channel.close()
-        self._channels = []
+        if not keep_output:
+            self._close_output()
         self._stdin_buffer.clear()
         if spawned is not None:
             # subprocess would otherwise try to reap this pid itself when the Popen is collected
@@ -397,6 +648,13 @@ class Process:
             if spawned.stdin is not None:
                 self.rt.loop.remove_writer(spawned.stdin)
                 os.close(spawned.stdin)
+
+    def _close_output(self) -> None:
+        for channel in self._channels:
+            channel.drain()
+            channel.close()
+        self._channels = []
+        self._close_notify()
 
     def _flush_stdin(self) -> None:
         spawned = self._spawned
@@ -425,3 +683,12 @@ class Process:
             self._flush_stdin()
         except NoStdin:
             log.warning("stdin of %s closed; queued input dropped", self.namespec)
+
+
+def _read_pid(path: str) -> int:
+    try:
+        with open(path) as handle:
+            text = handle.read(64).strip()
+    except OSError:
+        return 0
+    return int(text) if text.isdigit() else 0

@@ -48,7 +48,10 @@ ALLOWED: Mapping[ProcessState, frozenset[ProcessState]] = {
         S.STOPPED,     # stop request (immediate)
     }),
     S.STOPPING: frozenset({S.STOPPED}),                       # reaped after the stop signal
-    S.EXITED: frozenset({S.STARTING}),                        # autorestart / start request
+    S.EXITED: frozenset({
+        S.STARTING,    # autorestart / start request
+        S.FATAL,       # procward only: a restart policy gave up, or the program daemonized itself
+    }),
     S.FATAL: frozenset({S.STARTING}),                         # start request
     S.UNKNOWN: frozenset({S.STARTING}),
 }

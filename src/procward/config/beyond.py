@@ -1,0 +1,216 @@
+"""procward's options beyond Supervisor's: restart policies, health checks, readiness, dependencies,
+process trees, resource limits, file watching and environment files. Each is an addition: a file
+without them means what it meant to supervisord.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+from dotenv.parser import parse_stream
+
+from procward.config import values as v
+from procward.config.model import Backoff, FileWatch, GroupConfig, HealthAction, HealthCheck, RestartPolicy
+from procward.errors import ConfigError
+
+OPTIONS = frozenset({
+    "backoff", "backoff_max", "max_restarts", "restart_window", "restartpause",
+    "healthcheck", "healthcheck_interval", "healthcheck_timeout", "healthcheck_retries",
+    "healthcheck_start_period", "healthcheck_action", "notify", "watchdog_sec", "ready_timeout",
+    "depends_on", "killdescendants", "pidfile", "memory_limit", "environment_file",
+    "restart_when_binary_changed", "restart_directory_monitor", "restart_file_pattern",
+})
+FOREVER = ("infinite", "forever", "unlimited")
+
+
+class Reader(Protocol):
+    """What build._Reader offers (kept as a protocol so this module does not import the builder)."""
+
+    def get(self, option: str, parse: Any, default: Any) -> Any: ...
+
+    def text(self, option: str, default: str | None = None) -> str | None: ...
+
+    def error(self, option: str | None, message: str) -> ConfigError: ...
+
+
+def startretries(text: str) -> int:
+    """Supervisor's integer, or ``infinite`` (-1: never give up)."""
+    if text.strip().lower() in FOREVER:
+        return -1
+    return v.integer(text, minimum=0)
+
+
+def _choice(enum: Any) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            return enum(text.strip().lower())
+        except ValueError:
+            raise ValueError(f"expected one of {', '.join(e.value for e in enum)}, got {text!r}") from None
+    return parse
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ValueError(f"expected a number of seconds, got {text!r}") from None
+    if value < 0:
+        raise ValueError(f"expected a number of seconds >= 0, got {text!r}")
+    return value
+
+
+def read(r: Reader, *, forever: bool) -> dict[str, Any]:
+    """The ProcessConfig fields for procward's options of one process section."""
+    seconds = lambda s: v.integer(s, minimum=0)  # noqa: E731 - a tiny local parser
+    policy = RestartPolicy(
+        forever=forever,
+        backoff=r.get("backoff", _choice(Backoff), Backoff.LINEAR),
+        backoff_max=r.get("backoff_max", seconds, 0),
+        max_restarts=r.get("max_restarts", seconds, 0),
+        restart_window=r.get("restart_window", seconds, 0),
+        restartpause=r.get("restartpause", seconds, 0),
+    )
+    pidfile = r.text("pidfile")
+    return {
+        "policy": policy,
+        "healthcheck": _healthcheck(r),
+        "notify": r.get("notify", v.boolean, False),
+        "watchdog_sec": r.get("watchdog_sec", seconds, 0),
+        "ready_timeout": r.get("ready_timeout", lambda s: v.integer(s, minimum=1), 90),
+        "depends_on": r.get("depends_on", v.list_of_strings, ()),
+        "killdescendants": r.get("killdescendants", v.boolean, True),
+        "pidfile": os.path.abspath(os.path.expanduser(pidfile.strip())) if pidfile else None,
+        "memory_limit": r.get("memory_limit", v.byte_size, 0),
+        "watch": _watch(r),
+    }
+
+
+def _healthcheck(r: Reader) -> HealthCheck | None:
+    spec = r.text("healthcheck")
+    if spec is None or not spec.strip():
+        return None
+    spec = spec.strip()
+    if spec.startswith("exec "):
+        kind, target = "exec", spec[5:].strip()
+    elif spec.startswith(("http://", "https://")):
+        if spec.startswith("https://"):
+            raise r.error("healthcheck", "https health checks are not supported; check the plain-HTTP port "
+                                         "or use 'exec curl -fsS https://...'")
+        kind, target = "http", spec
+    elif spec.startswith("tcp://"):
+        kind, target = "tcp", spec[6:]
+        try:
+            host, port = v.inet_address(target)
+        except ValueError:
+            raise r.error("healthcheck", f"expected tcp://host:port, got {spec!r}") from None
+        target = f"{host or '127.0.0.1'}:{port}"
+    else:
+        raise r.error("healthcheck", f"expected http://host:port/path, tcp://host:port or 'exec <command>', "
+                                     f"got {spec!r}")
+    return HealthCheck(
+        kind=kind, target=target,
+        interval=r.get("healthcheck_interval", _positive, 10.0),
+        timeout=r.get("healthcheck_timeout", _positive, 5.0),
+        retries=r.get("healthcheck_retries", lambda s: v.integer(s, minimum=1), 3),
+        start_period=r.get("healthcheck_start_period", _seconds, 0.0),
+        action=r.get("healthcheck_action", _choice(HealthAction), HealthAction.RESTART),
+    )
+
+
+def _positive(text: str) -> float:
+    value = _seconds(text)
+    if value <= 0:
+        raise ValueError(f"expected a number of seconds > 0, got {text!r}")
+    return value
+
+
+def _watch(r: Reader) -> FileWatch | None:
+    binary = r.get("restart_when_binary_changed", v.boolean, False)
+    directory = r.text("restart_directory_monitor")
+    if not binary and not directory:
+        return None
+    return FileWatch(binary=binary, directory=os.path.abspath(directory.strip()) if directory else None,
+                     pattern=(r.text("restart_file_pattern", "*") or "*").strip())
+
+
+def environment_file(r: Reader, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``environment_file = path`` (dotenv format): its variables, or a located error."""
+    path = r.text("environment_file")
+    if path is None or not path.strip():
+        return {}
+    try:
+        return read_env_file(os.path.expanduser(path.strip()))
+    except ValueError as exc:
+        raise r.error("environment_file", str(exc)) from None
+
+
+def read_env_file(path: str) -> dict[str, str]:
+    """A dotenv file's variables; ValueError naming the file and line for a missing file or bad line."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise ValueError(f"cannot read environment file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"environment file {path} is not UTF-8 text") from None
+    found: dict[str, str] = {}
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            lines = binding.original.string.strip().splitlines()
+            raise ValueError(f"{path}:{binding.original.line}: not a KEY=value line: {lines[0] if lines else ''!r}")
+        if binding.key is not None:
+            found[binding.key] = binding.value or ""
+    return found
+
+
+def dependency_targets(name: str, groups: Iterable[GroupConfig]) -> list[str]:
+    """The namespecs ``name`` stands for: a group's processes, a program's processes, or one ``g:p``."""
+    found = []
+    for group in groups:
+        for process in group.processes:
+            spec = f"{group.name}:{process.name}"
+            if name in (group.name, process.program, process.name, spec):
+                found.append(spec)
+    return found
+
+
+def check_dependencies(groups: Iterable[GroupConfig]) -> None:
+    """Every depends_on name exists (a program, a process namespec, or a group) and there is no cycle."""
+    groups = list(groups)
+    edges: dict[str, list[str]] = {}
+    where: dict[str, str] = {}
+    for group in groups:
+        for process in group.processes:
+            spec = f"{group.name}:{process.name}"
+            where[spec] = f"[program:{process.program}] at {process.where}" if process.where else spec
+            for dep in process.depends_on:
+                targets = dependency_targets(dep, groups)
+                if not targets:
+                    raise ConfigError(f"names {dep!r}, which is no program, process or group",
+                                      file=process.where.file if process.where else None,
+                                      line=process.where.line if process.where else None,
+                                      section=f"program:{process.program}", option="depends_on")
+                edges.setdefault(spec, []).extend(t for t in targets if t != spec)
+    _no_cycle(edges, where)
+
+
+def _no_cycle(edges: dict[str, list[str]], where: dict[str, str]) -> None:
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+
+    def visit(node: str, path: list[str]) -> None:
+        if state.get(node) == 2:
+            return
+        if state.get(node) == 1:
+            cycle = [*path[path.index(node):], node]
+            raise ConfigError(f"depends_on cycle: {' -> '.join(cycle)} ({where[cycle[0]]} and "
+                              f"{where[cycle[-2]]})")
+        state[node] = 1
+        for nxt in edges.get(node, []):
+            visit(nxt, [*path, node])
+        state[node] = 2
+
+    for node in list(edges):
+        visit(node, [])

@@ -1,0 +1,65 @@
+"""systemd's sd_notify protocol: a datagram socket per ``notify = true`` process, named by NOTIFY_SOCKET.
+
+Programs written for ``Type=notify`` send ``READY=1`` when they can serve, ``STATUS=...`` to describe
+themselves, ``WATCHDOG=1`` as a keep-alive, and ``MAINPID=n`` when the main process is another one.
+The socket lives in the abstract namespace (no file to clean up); only the daemon reads it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, str]], None]
+
+
+def parse(datagram: bytes) -> dict[str, str]:
+    """``KEY=VALUE`` lines of one message (malformed lines are ignored, as systemd does)."""
+    fields = {}
+    for line in datagram.decode("utf-8", "replace").splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key:
+            fields[key] = value
+    return fields
+
+
+class NotifySocket:
+    """One process's NOTIFY_SOCKET."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, token: str, on_message: Handler) -> None:
+        self._loop = loop
+        self._on_message = on_message
+        self.name = f"procward/{os.getpid()}/{token}"
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
+        self._sock.bind("\0" + self.name)
+        loop.add_reader(self._sock.fileno(), self._read)
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What the child needs to find the socket ('@' means the abstract namespace to sd_notify)."""
+        return {"NOTIFY_SOCKET": "@" + self.name}
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = self._sock.recv(4096)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.warning("notify socket %s: %s", self.name, exc)
+                return
+            fields = parse(data)
+            if fields:
+                self._on_message(fields)
+
+    def close(self) -> None:
+        """Stop listening and release the name."""
+        with contextlib.suppress(ValueError, OSError):
+            self._loop.remove_reader(self._sock.fileno())
+        self._sock.close()

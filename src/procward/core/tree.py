@@ -1,0 +1,131 @@
+"""Whose is this process? Finding and stopping what a program left behind.
+
+procward is a child subreaper, so when a program's main process exits, every descendant it leaves
+(double-forked, ``setsid``, anything) is re-parented to the daemon. Each spawn carries a random token
+in its environment (``PROCWARD_TREE``), inherited by everything it starts; an adopted process is
+attributed to a program by that token. Descendants of an adopted process are found through
+``/proc/<pid>/task/<tid>/children``. Nothing here scans all of /proc: only the daemon's own children
+and their subtrees are read, and only when a program's main process has exited.
+
+Signals go through pidfds opened before membership is checked, so a pid recycled in the meantime is
+never hit; the same pidfds tell when each process is gone (no polling).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+from collections.abc import Iterable
+
+log = logging.getLogger(__name__)
+
+ENV_VAR = "PROCWARD_TREE"
+_ENV_PREFIX = ENV_VAR.encode() + b"="
+
+
+def new_token() -> str:
+    """A token for one spawn."""
+    return secrets.token_hex(8)
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (every thread's list)."""
+    found: list[int] = []
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as handle:
+                found.extend(int(p) for p in handle.read().split())
+        except OSError:
+            continue
+    return found
+
+
+def subtree(root: int) -> list[int]:
+    """``root`` and all its descendants, parents before children."""
+    order, queue = [], [root]
+    while queue:
+        pid = queue.pop(0)
+        order.append(pid)
+        queue.extend(children(pid))
+    return order
+
+
+def token_of(pid: int) -> str | None:
+    """The PROCWARD_TREE token in ``pid``'s environment (None if absent or unreadable)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            environ = handle.read()
+    except OSError:
+        return None
+    for entry in environ.split(b"\0"):
+        if entry.startswith(_ENV_PREFIX):
+            return entry[len(_ENV_PREFIX):].decode("ascii", "replace")
+    return None
+
+
+def adopted(exclude: Iterable[int]) -> dict[int, str | None]:
+    """Processes re-parented to the daemon (not in ``exclude``, its programs' main pids): pid -> token."""
+    skip = set(exclude)
+    return {pid: token_of(pid) for pid in children(os.getpid()) if pid not in skip and _alive(pid)}
+
+
+def left_behind(token: str, exclude: Iterable[int]) -> list[int]:
+    """Every live process of the tree with ``token`` that the daemon adopted, and their descendants."""
+    pids: list[int] = []
+    for root, owner in adopted(exclude).items():
+        if owner == token:
+            pids.extend(p for p in subtree(root) if _alive(p))
+    return pids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return False
+
+
+async def terminate(pids: Iterable[int], sig: int, grace: float) -> list[int]:
+    """Send ``sig`` to each process, SIGKILL those still alive after ``grace`` seconds.
+
+    Returns the pids that needed SIGKILL. Waiting uses the pidfds' readability (exit), not polling.
+    """
+    loop = asyncio.get_running_loop()
+    fds: dict[int, int] = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fds[pid] = os.pidfd_open(pid)
+    try:
+        waits = {}
+        for pid, fd in fds.items():
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(fd, sig)
+            future = loop.create_future()
+            loop.add_reader(fd, _done, future)
+            waits[pid] = future
+        if not waits:
+            return []
+        _, pending = await asyncio.wait(waits.values(), timeout=grace)
+        killed = [pid for pid, fut in waits.items() if fut in pending]
+        for pid in killed:
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(fds[pid], signal.SIGKILL)
+        return killed
+    finally:
+        for fd in fds.values():
+            loop.remove_reader(fd)
+            os.close(fd)
+
+
+def _done(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
