@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from procward import SUPERVISOR_COMPAT_VERSION, __version__
 from procward.config import values
+from procward.config.beyond import read_env_file
 from procward.config.build import BuildOptions, load
 from procward.config.model import Config
 from procward.errors import ConfigError, ProcwardError
@@ -64,6 +65,9 @@ def _daemon_parser() -> argparse.ArgumentParser:
     p.add_argument("-a", "--minfds", help="minimum open files")
     p.add_argument("-t", "--strip_ansi", action="store_true", help="strip ANSI escapes from child logs")
     p.add_argument("-v", "--version", action="store_true", help="print the version and exit")
+    p.add_argument("--env-file", metavar="FILE", action="append", default=[],
+                   help="dotenv file whose variables join the daemon's environment (before the config is read, "
+                        "so %%(ENV_X)s sees them; children inherit them); may be repeated")
     return p
 
 
@@ -98,6 +102,11 @@ def run_daemon(argv: Sequence[str]) -> int:
     from procward.http.app import HttpService
 
     try:
+        for env_file in args.env_file:
+            try:
+                os.environ.update(read_env_file(env_file))
+            except ValueError as exc:
+                raise ConfigError(str(exc), option="--env-file") from None
         path = find_config(args.configuration, sys.argv[0])
         config = _overrides(load(path), args)
 

@@ -147,6 +147,11 @@ class Process:
         return self.state == S.RUNNING and (self.health_monitor is None or self.health == HEALTHY)
 
     @property
+    def restart_pending(self) -> bool:
+        """Stopped or exited with a timed restart ahead (restartpause, exponential backoff)."""
+        return self.state in (S.EXITED, S.STOPPED) and self._timer is not None
+
+    @property
     def wants_autostart(self) -> bool:
         """True for an autostart process that was never started (boot, or its group just added)."""
         return self.config.autostart and self.state == S.STOPPED and not self.laststart
@@ -165,7 +170,7 @@ class Process:
         if self.state == S.BACKOFF:
             self._enter(S.STOPPED, pid=0)
             return
-        if self.state == S.EXITED and self._timer is not None:
+        if self.restart_pending:
             self._cancel_timer()  # a restart was pending (restartpause, backoff): it is called off
             return
         if self.state not in (S.STARTING, S.RUNNING):

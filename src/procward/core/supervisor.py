@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
+from procward.config.beyond import dependency_targets
 from procward.config.diff import ConfigDiff, diff
 from procward.config.model import Config, GroupConfig, GroupKind
 from procward.core.events import Event, EventBus
@@ -71,6 +72,12 @@ def split_namespec(namespec: str) -> tuple[str, str | None]:
     return group, (None if name in ("", "*") else name)
 
 
+def _why_not_ready(process: Process) -> str:
+    if process.state == ProcessState.RUNNING and process.health:
+        return f"{process.namespec} ({process.health})"
+    return f"{process.namespec} ({process.state.name})"
+
+
 def serverurl_for(config: Config) -> str | None:
     """What SUPERVISOR_SERVER_URL tells children: the unix socket if any, else the TCP address."""
     for server in config.servers:
@@ -98,6 +105,7 @@ class Supervisor:
         self.started_at = time.time()
         self._wake = asyncio.Event()
         self._pending: Config | None = None
+        self._held: dict[Process, asyncio.Task[None]] = {}  # starts waiting for depends_on
         self.on_reopen_logs: list[Callable[[], None]] = []
 
     def _runtime(self, config: Config) -> Runtime:
@@ -133,17 +141,77 @@ class Supervisor:
     # ---- process operations ----
 
     def start_process(self, process: Process) -> None:
-        """Start one process now; raises AlreadyStarted, SpawnError (command checks) or Failed."""
+        """Start one process (after its dependencies are ready); AlreadyStarted, SpawnError or Failed."""
         if process.state == ProcessState.UNKNOWN:
             raise Failed(f"{process.namespec} is in an unknown state")
-        if process.state in RUNNING_STATES or process.state == ProcessState.STOPPING:
+        if process.state in RUNNING_STATES or process.state == ProcessState.STOPPING or process in self._held:
             raise AlreadyStarted(process.namespec)
         resolve(process.config)  # NO_FILE / NOT_EXECUTABLE before any state change, as Supervisor
-        process.start()
+        self._start(process)
+
+    def _start(self, process: Process) -> None:
+        if process.config.depends_on:
+            self._hold(process)
+        else:
+            process.start()
 
     async def wait_started(self, process: Process) -> ProcessState:
         """Wait until the process has left STARTING (RUNNING, or a failure state)."""
+        held = self._held.get(process)
+        if held is not None:
+            await asyncio.shield(held)
         return await process.wait_state(set(ProcessState) - {ProcessState.STARTING})
+
+    # ---- depends_on ----
+
+    def dependencies(self, process: Process) -> list[Process]:
+        """The processes ``process`` depends on, among the active groups."""
+        configs = [g.config for g in self.groups.values()]
+        found: list[Process] = []
+        for name in process.config.depends_on:
+            for spec in dependency_targets(name, configs):
+                _, dep = self.lookup(spec)
+                if dep is not None and dep is not process and dep not in found:
+                    found.append(dep)
+        return found
+
+    def _hold(self, process: Process) -> None:
+        """Start ``process`` once every dependency is ready, starting the stopped ones first."""
+        task = self.loop.create_task(self._start_when_ready(process), name=f"depends_on {process.namespec}")
+        self._held[process] = task
+        task.add_done_callback(lambda _: self._held.pop(process, None))
+
+    async def _start_when_ready(self, process: Process) -> None:
+        deps = self.dependencies(process)
+        for dep in deps:
+            if dep.state in (ProcessState.STOPPED, ProcessState.EXITED) and dep not in self._held \
+                    and not dep.restart_pending:
+                self._start(dep)
+        try:
+            while not all(dep.ready for dep in deps):
+                blocked = [dep for dep in deps if not dep.ready]
+                process.waiting = "waiting for " + ", ".join(_why_not_ready(dep) for dep in blocked)
+                waits = [dep.changes.wait() for dep in blocked]
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                for waiter in waits:
+                    waiter.cancel()
+        finally:
+            process.waiting = ""
+        if process.state not in RUNNING_STATES and process.state != ProcessState.STOPPING:
+            process.start()
+
+    def cancel_start(self, process: Process) -> bool:
+        """Call off a start that waits for dependencies; True if there was one."""
+        task = self._held.pop(process, None)
+        if task is None:
+            return False
+        task.cancel()
+        return True
+
+    def dependency_depth(self, process: Process, seen: frozenset[Process] = frozenset()) -> int:
+        """0 without dependencies, else one more than the deepest dependency (configs have no cycles)."""
+        deps = [d for d in self.dependencies(process) if d not in seen]
+        return 1 + max((self.dependency_depth(d, seen | {process}) for d in deps), default=-1)
 
     async def wait_stopped(self, processes: Sequence[Process]) -> None:
         """Wait until every process is in a stopped state, logging who is still up every few seconds."""
@@ -201,7 +269,7 @@ class Supervisor:
         started = 0
         for process in group.in_start_order():
             if process.wants_autostart:
-                process.start()
+                self._start(process)
                 started += 1
         return started
 
@@ -212,26 +280,32 @@ class Supervisor:
             for process in group.in_start_order():
                 if self.state != SupervisorState.RUNNING:
                     return
-                if group.name in self.groups and process.wants_autostart:
-                    process.start()
+                if group.name in self.groups and process.wants_autostart and process not in self._held:
+                    self._start(process)
                     count += 1
                     if count % _BOOT_BATCH == 0:
                         await asyncio.sleep(0)
 
     async def stop_all(self, *, shutdown: bool = False) -> None:
-        """Stop groups in reverse priority; groups of one priority stop together, each level awaited."""
-        levels: dict[int, list[ProcessGroup]] = {}
+        """Stop dependents before what they depend on, then by reverse priority; each level awaited.
+
+        Groups of one priority stop together, as in supervisord; depends_on only adds levels.
+        """
+        for process in list(self._held):
+            self.cancel_start(process)
+        levels: dict[tuple[int, int], list[Process]] = {}
+        any_dependencies = any(p.config.depends_on for p in self.all_processes())
         for group in self.sorted_groups():
-            levels.setdefault(group.config.priority, []).append(group)
-        for priority in sorted(levels, reverse=True):
-            members: list[Process] = []
-            for group in reversed(levels[priority]):
-                for process in reversed(group.in_start_order()):
-                    if shutdown:
-                        process.stop_for_shutdown()
-                    elif process.state in (ProcessState.STARTING, ProcessState.RUNNING, ProcessState.BACKOFF):
-                        process.stop()
-                    members.append(process)
+            for process in group.in_start_order():
+                depth = self.dependency_depth(process) if any_dependencies else 0
+                levels.setdefault((depth, group.config.priority), []).append(process)
+        for key in sorted(levels, reverse=True):
+            members = list(reversed(levels[key]))
+            for process in members:
+                if shutdown:
+                    process.stop_for_shutdown()
+                elif process.state in (ProcessState.STARTING, ProcessState.RUNNING, ProcessState.BACKOFF):
+                    process.stop()
             await self.wait_stopped(members)
 
     # ---- daemon lifecycle ----

@@ -60,13 +60,15 @@ class Commands(BaseController):
             self.exitstatus = StatusExit.UNKNOWN  # status reports an unreachable server as UNKNOWN
             return
         names, as_json = _take_json(arg.split())
+        health = "--health" in names
+        names = [n for n in names if n != "--health"]
         infos = self.supervisor().getAllProcessInfo()
         matching = infos if not names or "all" in names else self._select(infos, names)
         if as_json:
             self.output(json.dumps([{"namespec": namespec(i["group"], i["name"]), **i} for i in matching],
                                    indent=2, sort_keys=True))
         else:
-            self._show_statuses(matching)
+            self._show_statuses(matching, health=health)
         if any(info["state"] in STOPPED_STATES for info in matching):
             self.exitstatus = StatusExit.NOT_RUNNING
 
@@ -82,11 +84,12 @@ class Commands(BaseController):
             chosen.extend(found)
         return chosen
 
-    def _show_statuses(self, infos: list[dict[str, Any]]) -> None:
+    def _show_statuses(self, infos: list[dict[str, Any]], *, health: bool = False) -> None:
         specs = [namespec(i["group"], i["name"]) for i in infos]
         width = max([30, *map(len, specs)]) + 3
         for spec, info in zip(specs, infos, strict=True):
-            self.output(f"{spec:<{width}}{info['statename']:<10}{info['description']}")
+            column = f"{info.get('health') or '-':<10}" if health else ""  # absent against supervisord
+            self.output(f"{spec:<{width}}{info['statename']:<10}{column}{info['description']}")
 
     def help_status(self) -> None:
         self.output("status <name>\t\tGet status for a single process")
@@ -94,6 +97,7 @@ class Commands(BaseController):
         self.output("status <name> <name>\tGet status for multiple named processes")
         self.output("status\t\t\tGet all process status info")
         self.output("status --json ...\tThe same, as JSON (every getProcessInfo key)")
+        self.output("status --health ...\tAdd a health column (starting, healthy, unhealthy, - for none)")
 
     def do_pid(self, arg: str) -> None:
         if not self.upcheck():

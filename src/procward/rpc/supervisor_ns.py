@@ -37,9 +37,12 @@ def describe(process: Process, now: float) -> str:
         start = datetime.datetime(*time.gmtime(process.laststart)[:6])
         current = datetime.datetime(*time.gmtime(now)[:6])
         uptime = max(current - start, datetime.timedelta(0))
-        return f"pid {process.pid}, uptime {uptime}"
+        text = f"pid {process.pid}, uptime {uptime}"
+        return f"{text}, {process.status_text}" if process.status_text else text  # sd_notify STATUS=
     if state in (S.FATAL, S.BACKOFF):
         return process.spawnerr or f'unknown error (try "tail {process.name}")'
+    if process.waiting:
+        return process.waiting  # depends_on: what the start is waiting for
     if state in (S.STOPPED, S.EXITED):
         if process.laststart:
             return datetime.datetime(*time.localtime(process.laststop)[:7]).strftime("%b %d %I:%M %p")
@@ -64,6 +67,9 @@ def process_info(process: Process, now: float) -> dict[str, Any]:
         "stderr_logfile": process.stderr_path or "",
         "pid": process.pid,
         "description": describe(process, now),
+        # procward's additions; clients written for Supervisor ignore keys they do not know
+        "health": process.health,
+        "ready": process.ready,
     }
 
 
@@ -276,7 +282,9 @@ class SupervisorNamespace:
         return True
 
     async def _stop_one(self, process: Process, name: str, wait: bool) -> None:
-        if process.state not in RUNNING_STATES:
+        if self.sup.cancel_start(process):
+            return  # it was waiting for its dependencies: it now stays stopped
+        if process.state not in RUNNING_STATES and not process.restart_pending:
             raise RPCError(Faults.NOT_RUNNING, name)
         try:
             process.stop()
