@@ -382,3 +382,17 @@ def test_dependency_errors_are_located(tmp_path: Path, programs: str, expected: 
     assert check.returncode == 2 and expected in check.stderr, check.stderr
     if "cycle" in expected:
         assert "[program:a]" in check.stderr and "[program:b]" in check.stderr
+
+
+def test_daemon_sigterm_leaves_no_process_of_any_tree(daemon) -> None:
+    """Shutdown waits until descendants that ignore SIGTERM are killed too."""
+    d = daemon("""
+        [program:stubborn]
+        command=sh -c 'setsid sh -c "trap \\"\\" TERM; sleep 300" & exec sleep 300'
+        startsecs=0
+        stopwaitsecs=1
+        """)
+    pid = d.wait_state("stubborn", "RUNNING")["pid"]
+    members = wait_until(lambda: len(t := tree_pids(pid)) >= 2 and t, what="the tree")
+    d.stop()
+    assert not [p for p in members if pid_alive(p)]

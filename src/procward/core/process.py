@@ -216,6 +216,12 @@ class Process:
         self._waiters.append((wanted, future))
         return await future
 
+    async def settle(self) -> None:
+        """Wait for background work to finish (stopping what the process left behind)."""
+        pending = [task for task in self._tasks if not task.done()]
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+
     def close(self) -> None:
         """Release log files (the group is being removed; the process is stopped)."""
         self._cancel_timer()

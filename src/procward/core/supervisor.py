@@ -397,6 +397,8 @@ class Supervisor:
                 await asyncio.gather(boot, return_exceptions=True)
             self.bus.publish(Event("SUPERVISOR_STATE_CHANGE_STOPPING", ""))
             await self.stop_all(shutdown=True)
+            # Descendants the programs left behind get stopwaitsecs to exit: wait for that too.
+            await asyncio.gather(*(process.settle() for process in self.all_processes()))
         finally:
             for service in reversed(started):
                 await service.stop()
