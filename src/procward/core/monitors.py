@@ -10,6 +10,7 @@ import asyncio
 import fnmatch
 import logging
 import os
+import sys
 from collections.abc import Coroutine, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -90,6 +91,10 @@ def _targets(process: Process) -> tuple[list[str], Any]:
 
 
 async def watch_files(process: Process) -> None:
+    # The daemon keeps OpenSSL out (see cli.run_daemon); anyio, under watchfiles, imports ssl
+    # unconditionally, so it is let in once a program asks for file watching.
+    if "ssl" in sys.modules and sys.modules["ssl"] is None:
+        del sys.modules["ssl"]
     import watchfiles  # imported on first use: most configurations never need it
 
     directories, wanted = _targets(process)

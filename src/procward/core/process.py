@@ -551,8 +551,15 @@ class Process:
     def _track(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = self.rt.loop.create_task(coroutine)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
         return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            log.error("%s: background task %s failed: %s: %s", self.namespec, task.get_coro().__name__,
+                      type(exc).__name__, exc)
 
     def _kill(self, sig: int) -> None:
         as_group = self.config.killasgroup if sig == signal.SIGKILL else self.config.stopasgroup

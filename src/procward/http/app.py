@@ -1,100 +1,89 @@
-"""One aiohttp application serving /RPC2 and the log tails on every configured unix and TCP site."""
+"""The daemon's HTTP face: /RPC2, the log tails and /ok.html, on every configured unix and TCP site.
+
+Credentials are per site (each [unix_http_server] / [inet_http_server] has its own), checked before any
+route, in constant time. The core knows nothing of this module; it is started as a core Service.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import logging
 import os
 import socket
-from typing import Any
-
-from aiohttp import web
+import urllib.parse
 
 from procward.config.model import HttpServerConfig
 from procward.core.supervisor import Supervisor
 from procward.http import logtail
 from procward.http.auth import credentials_ok
-from procward.http.keys import REGISTRY, SERVERS, SUPERVISOR
+from procward.http.server import HttpError, Request, Response, Server
 from procward.rpc import api
 from procward.rpc.codec import BadRequest, decode_request, encode_fault, encode_response
 from procward.rpc.faults import Faults, RPCError
+from procward.rpc.registry import Registry
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 2 * 1024 * 1024  # larger XML-RPC bodies get 413 before they are read
-_XML = "text/xml"
+_XML = "text/xml; charset=utf-8"
+_CHALLENGE = [("WWW-Authenticate", 'Basic realm="default"')]
 
 
 class AddressInUse(Exception):
     """Another program answers on a configured socket."""
 
 
-def _server_for(request: web.Request) -> HttpServerConfig | None:
-    """Which configured server the request arrived on (each may have its own credentials)."""
-    sockname = request.transport.get_extra_info("sockname") if request.transport else None
-    for server in request.app[SERVERS]:
-        if server.file is not None and sockname == server.file:
-            return server  # type: ignore[no-any-return]
-        if server.port is not None and isinstance(sockname, tuple) and sockname[1] == server.port:
-            return server  # type: ignore[no-any-return]
-    return None
+class App:
+    """Routes a request to its handler after checking the site's credentials."""
 
+    def __init__(self, supervisor: Supervisor) -> None:
+        self.supervisor = supervisor
+        self.registry: Registry = api.build(supervisor)
 
-@web.middleware
-async def auth_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Every route answers 401 without the server's credentials, when it has credentials."""
-    server = _server_for(request)
-    if server is None and any(s.username for s in request.app[SERVERS]):
-        raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Basic realm="default"'})
-    if server is not None and server.username is not None and server.password is not None and \
-            not credentials_ok(request.headers.get("Authorization"), server.username, server.password):
-        raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Basic realm="default"'})
-    return await handler(request)  # type: ignore[no-any-return]
+    async def handle(self, request: Request) -> Response:
+        site: HttpServerConfig = request.site
+        if site.username is not None and site.password is not None and \
+                not credentials_ok(request.headers.get("authorization"), site.username, site.password):
+            raise HttpError(401, "unauthorized", _CHALLENGE)
+        path = urllib.parse.unquote(urllib.parse.urlsplit(request.path).path)
+        if path == "/RPC2" or path.startswith("/RPC2/"):
+            return await self.rpc(request)
+        if request.method not in ("GET", "HEAD"):
+            raise HttpError(405 if path in ("/mainlogtail", "/ok.html") else 404, "not found")
+        if path == "/ok.html":
+            return Response(200, b"OK", content_type="text/html")
+        if path == "/mainlogtail":
+            return logtail.main_tail(self.supervisor, request)
+        parts = path.split("/")
+        if len(parts) in (3, 4) and parts[1] == "logtail" and parts[2]:
+            return logtail.process_tail(self.supervisor, request, parts[2], parts[3] if len(parts) == 4 else "stdout")
+        raise HttpError(404, "not found")
 
-
-async def rpc(request: web.Request) -> web.Response:
-    """POST /RPC2: one XML-RPC call; faults for bad calls, 400 for bodies that are not XML-RPC."""
-    if request.method != "POST":
-        raise web.HTTPBadRequest(text="XML-RPC requests must be POSTed\n")
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        # Refuse from the header: reading 2 MiB first would let a slow client hold the request open.
-        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=request.content_length)
-    body = await request.read()
-    try:
-        method, params = decode_request(body)
-    except BadRequest as exc:
-        log.error("XML-RPC request data %r is invalid: %s", body[:80], exc)
-        raise web.HTTPBadRequest(text=f"{exc}\n") from None
-    try:
+    async def rpc(self, request: Request) -> Response:
+        """POST /RPC2: one XML-RPC call; faults for bad calls, 400 for bodies that are not XML-RPC."""
+        if request.method != "POST":
+            raise HttpError(400, "XML-RPC requests must be POSTed")
         try:
-            payload = encode_response(await request.app[REGISTRY].call(method, params))
-        except RPCError as exc:
-            payload = encode_fault(exc.code, exc.text)
-    except Exception as exc:  # a boundary: the daemon answers a fault and keeps serving
-        log.exception("XML-RPC method %s failed", method)
-        payload = encode_fault(Faults.FAILED, f"FAILED: {type(exc).__name__}: {exc}")
-    return web.Response(body=payload, content_type=_XML, charset="utf-8")
+            method, params = decode_request(request.body)
+        except BadRequest as exc:
+            log.error("XML-RPC request data %r is invalid: %s", request.body[:80], exc)
+            raise HttpError(400, str(exc)) from None
+        try:
+            try:
+                payload = encode_response(await self.registry.call(method, params))
+            except RPCError as exc:
+                payload = encode_fault(exc.code, exc.text)
+        except Exception as exc:  # a boundary: the daemon answers a fault and keeps serving
+            log.exception("XML-RPC method %s failed", method)
+            payload = encode_fault(Faults.FAILED, f"FAILED: {type(exc).__name__}: {exc}")
+        return Response(200, payload, content_type=_XML)
 
 
-async def ok(request: web.Request) -> web.Response:
-    """GET /ok.html: a liveness probe for load balancers (as Supervisor's)."""
-    return web.Response(text="OK", content_type="text/html")
-
-
-def make_app(supervisor: Supervisor, servers: tuple[HttpServerConfig, ...]) -> web.Application:
-    """The application: routes, auth, body limit."""
-    app = web.Application(middlewares=[auth_middleware], client_max_size=MAX_BODY)
-    app[SUPERVISOR] = supervisor
-    app[REGISTRY] = api.build(supervisor)
-    app[SERVERS] = servers
-    app.router.add_route("*", "/RPC2", rpc)
-    app.router.add_route("*", "/RPC2/{tail:.*}", rpc)
-    app.router.add_get("/logtail/{name}", logtail.process_tail)
-    app.router.add_get("/logtail/{name}/{channel}", logtail.process_tail)
-    app.router.add_get("/mainlogtail", logtail.main_tail)
-    app.router.add_get("/ok.html", ok)
-    return app
+def body_limit(request: Request) -> int:
+    """Only /RPC2 takes a body."""
+    return MAX_BODY if request.path.startswith("/RPC2") else 0
 
 
 def _check_unix_socket(path: str) -> None:
@@ -138,32 +127,36 @@ class HttpService:
     def __init__(self, supervisor: Supervisor) -> None:
         self._supervisor = supervisor
         self._servers = supervisor.config.servers
-        self._runner: web.AppRunner | None = None
+        self._listeners: list[asyncio.base_events.Server] = []
+        self._http: Server | None = None
 
     async def start(self) -> None:
         if not self._servers:
             return
-        runner = web.AppRunner(make_app(self._supervisor, self._servers), access_log=None,
-                               handle_signals=False)
-        await runner.setup()
-        self._runner = runner
+        self._http = Server(App(self._supervisor).handle, body_limit)
         for server in self._servers:
             _warn_exposure(server)
+            handler = self._http.connection_handler(server)
             if server.file is not None:
                 _check_unix_socket(server.file)
-                site: web.BaseSite = web.UnixSite(runner, server.file)
-                await site.start()
+                listener = await asyncio.start_unix_server(handler, server.file, limit=MAX_BODY)
                 os.chmod(server.file, server.chmod)
                 if server.chown is not None:
                     os.chown(server.file, *server.chown)
             else:
-                site = web.TCPSite(runner, server.host or None, server.port, reuse_address=True)
-                await site.start()
+                listener = await asyncio.start_server(handler, server.host or None, server.port,
+                                                      reuse_address=True, limit=MAX_BODY)
+            self._listeners.append(listener)
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        for listener in self._listeners:
+            listener.close()
+        if self._http is not None:
+            await self._http.close()
+        for listener in self._listeners:
+            with contextlib.suppress(Exception):
+                await listener.wait_closed()
+        self._listeners = []
         for server in self._servers:
             if server.file is not None:
                 with contextlib.suppress(OSError):

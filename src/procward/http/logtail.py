@@ -5,75 +5,68 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-
-from aiohttp import web
+from collections.abc import AsyncIterator
 
 from procward.core.logs import Notifier
-from procward.core.supervisor import BadName
-from procward.http.keys import SUPERVISOR
+from procward.core.supervisor import BadName, Supervisor
+from procward.http.server import HttpError, Request, Response
 
 _START_BACK = 1024
 _REFRESH = 1.0  # also re-check the file this often: rotation and writes by others have no notification
 _CHUNK = 1 << 16
 
 
-async def process_tail(request: web.Request) -> web.StreamResponse:
+def process_tail(supervisor: Supervisor, request: Request, name: str, channel: str) -> Response:
     """Follow one process's stdout (default) or stderr log."""
-    channel = request.match_info.get("channel", "stdout")
     if channel not in ("stdout", "stderr"):
-        raise web.HTTPNotFound(text="no such channel\n")
+        raise HttpError(404, "no such channel")
     try:
-        _, process = request.app[SUPERVISOR].lookup(request.match_info["name"])
+        _, process = supervisor.lookup(name)
     except BadName:
-        raise web.HTTPNotFound(text="no such process\n") from None
+        raise HttpError(404, "no such process") from None
     if process is None:
-        raise web.HTTPNotFound(text="no such process\n")
+        raise HttpError(404, "no such process")
     path = process.stdout_path if channel == "stdout" else process.stderr_path
     if path is None or not os.path.exists(path):
-        raise web.HTTPNotFound(text="no log file\n")
-    return await _follow(request, path, process.output)
+        raise HttpError(404, "no log file")
+    return Response(200, stream=_follow(request, path, process.output), headers=[("X-Accel-Buffering", "no")])
 
 
-async def main_tail(request: web.Request) -> web.StreamResponse:
+def main_tail(supervisor: Supervisor, request: Request) -> Response:
     """Follow the daemon's own log."""
-    path = request.app[SUPERVISOR].config.supervisord.logfile
+    path = supervisor.config.supervisord.logfile
     if not os.path.isfile(path):
-        raise web.HTTPNotFound(text="no log file\n")
-    return await _follow(request, path, None)
+        raise HttpError(404, "no log file")
+    return Response(200, stream=_follow(request, path, None), headers=[("X-Accel-Buffering", "no")])
 
 
-async def _follow(request: web.Request, path: str, notifier: Notifier | None) -> web.StreamResponse:
-    response = web.StreamResponse(headers={"Content-Type": "text/plain;charset=utf-8",
-                                           "X-Accel-Buffering": "no"})
-    response.enable_chunked_encoding()
-    await response.prepare(request)
+async def _follow(request: Request, path: str, notifier: Notifier | None) -> AsyncIterator[bytes]:
     offset = max(0, os.path.getsize(path) - _START_BACK)
     inode = os.stat(path).st_ino
-    while True:
+    while not request.disconnected.is_set():
         try:
             st = os.stat(path)
         except FileNotFoundError:
             st = None
         if st is not None and (st.st_ino != inode or st.st_size < offset):
             if st.st_ino == inode:
-                await response.write(b"==> File truncated <==\n")
+                yield b"==> File truncated <==\n"
             inode, offset = st.st_ino, 0
         if st is not None and st.st_size > offset:
             with open(path, "rb") as handle:
                 handle.seek(offset)
                 while data := handle.read(_CHUNK):
                     offset += len(data)
-                    await response.write(data)
+                    yield data
             continue
-        waiter = notifier.wait() if notifier is not None else None
+        waits = [asyncio.ensure_future(request.disconnected.wait())]
+        if notifier is not None:
+            waits.append(notifier.wait())
         try:
-            await asyncio.wait_for(waiter if waiter is not None else asyncio.sleep(_REFRESH), _REFRESH)
-        except TimeoutError:
-            pass
+            await asyncio.wait(waits, timeout=_REFRESH, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            if waiter is not None:
+            for waiter in waits:
                 waiter.cancel()
-        if request.transport is None or request.transport.is_closing():
-            with contextlib.suppress(ConnectionError):
-                await response.write_eof()
-            return response
+                with contextlib.suppress(asyncio.CancelledError):
+                    if isinstance(waiter, asyncio.Task):
+                        await waiter
