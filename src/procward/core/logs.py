@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
 import re
@@ -16,7 +17,10 @@ from procward.core.capture import Capture
 log = logging.getLogger(__name__)
 
 READ_SIZE = 1 << 18  # 256 KiB per read: few wake-ups per megabyte, bounded latency per callback
+SPLICE_SIZE = 1 << 20  # bytes asked of one splice(2) (a grown pipe holds this much)
+GROWN_PIPE = 1 << 20
 _ANSI = re.compile(rb"\x1b\[[0-9;]*[a-zA-Z]")
+_SPLICE_FLAGS = os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK
 _ERROR_INTERVAL = 60.0  # seconds between repeated write-error log lines for one file
 
 
@@ -28,6 +32,7 @@ class RotatingFile:
         self.maxbytes = maxbytes
         self.backups = backups
         self._fd: int | None = None
+        self._splice_fd: int | None = None  # splice(2) cannot write to an O_APPEND descriptor
         self._size = 0
         self._seekable = True
         self._last_error = 0.0
@@ -66,6 +71,36 @@ class RotatingFile:
         if self.maxbytes and self._seekable and self._size >= self.maxbytes:
             self.rotate()
 
+    @property
+    def seekable(self) -> bool:
+        """A regular file (rotation and splice apply); False for /dev/stdout, fifos, ttys."""
+        return self._seekable
+
+    def splice_from(self, pipe: int, count: int) -> int:
+        """Move up to ``count`` bytes from ``pipe`` to the end of the file; 0 at end of output.
+
+        BlockingIOError when the pipe is empty; OSError when the file cannot be written (the caller
+        then reads the data instead, so a broken log never blocks the program).
+        """
+        if self._fd is None:
+            self.open()
+            if self._fd is None:
+                raise OSError("log file not open")
+        if self._splice_fd is None:
+            self._splice_fd = os.open(self.path, os.O_WRONLY | os.O_CLOEXEC)
+        end = os.fstat(self._splice_fd).st_size  # where O_APPEND would write (others may append too)
+        try:
+            moved = os.splice(pipe, self._splice_fd, count, offset_dst=end, flags=_SPLICE_FLAGS)
+        except BlockingIOError:
+            raise
+        except OSError as exc:
+            self._report(exc)
+            raise
+        self._size = end + moved
+        if self.maxbytes and self._size >= self.maxbytes:
+            self.rotate()
+        return moved
+
     def rotate(self) -> None:
         """Shift backups up by one and start a new empty file."""
         self.close()
@@ -97,10 +132,13 @@ class RotatingFile:
         self.open()
 
     def close(self) -> None:
-        """Close the descriptor."""
+        """Close the descriptors."""
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+        if self._splice_fd is not None:
+            os.close(self._splice_fd)
+            self._splice_fd = None
 
     def _report(self, exc: OSError) -> None:
         now = time.monotonic()
@@ -144,33 +182,66 @@ class Notifier:
 
 
 class OutputChannel:
-    """One child pipe (stdout or stderr) copied to its log file and to any listeners."""
+    """One child pipe (stdout or stderr) copied to its log file and to any listeners.
+
+    When nothing needs the bytes themselves (no events, capture, ANSI stripping, syslog, echo or memory
+    tail) and the log is a regular file, output moves pipe -> file with splice(2): no copy through
+    Python. A pipe that comes in full is grown to GROWN_PIPE once, so a heavy writer wakes the daemon
+    16 times less often; pipes of quiet programs keep the default size (the kernel's per-user budget for
+    pipe buffers is shared by every program).
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, fd: int, logfile: RotatingFile | None, *,
                  strip_ansi: bool = False, listeners: tuple[DataListener, ...] = (),
-                 capture: CaptureSpec | None = None) -> None:
+                 wakers: tuple[Callable[[], None], ...] = (), capture: CaptureSpec | None = None) -> None:
         self._loop = loop
         self.fd: int | None = fd
         self._logfile = logfile
         self._strip_ansi = strip_ansi
-        self._listeners = listeners
+        self._listeners = listeners  # need the bytes
+        self._wakers = wakers  # only need to know that something was written (log followers)
         self._capture = None if capture is None else Capture(
             capture.maxbytes, self._write, capture.on_message, capture.on_capturing)
+        self._splice = (logfile is not None and logfile.seekable and not strip_ansi and not listeners
+                        and capture is None)
+        self._pipe_size = _pipe_size(fd)
         loop.add_reader(fd, self._on_readable)
 
     def _on_readable(self) -> None:
-        if self.fd is None:
-            return
+        if self.fd is not None and self._step() is False:
+            self.close()
+
+    def _step(self) -> bool | None:
+        """Move one block. True: moved some; None: nothing there now; False: end of output."""
+        assert self.fd is not None
+        if self._splice and self._logfile is not None:
+            try:
+                moved = self._logfile.splice_from(self.fd, SPLICE_SIZE)
+            except BlockingIOError:
+                return None
+            except OSError:
+                moved = -1  # the file refuses: fall through to read() so the pipe never backs up
+            if moved >= 0:
+                if moved:
+                    self._moved(moved)
+                return moved > 0
         try:
             data = os.read(self.fd, READ_SIZE)
         except BlockingIOError:
-            return
+            return None
         except OSError:
             data = b""
         if not data:
-            self.close()
-            return
+            return False
         self._deliver(data)
+        self._moved(len(data))
+        return True
+
+    def _moved(self, count: int) -> None:
+        for waker in self._wakers:
+            waker()
+        if count >= self._pipe_size and self._pipe_size < GROWN_PIPE and self.fd is not None:
+            self._pipe_size = _grow_pipe(self.fd)
 
     def _deliver(self, data: bytes) -> None:
         if self._strip_ansi:
@@ -189,14 +260,11 @@ class OutputChannel:
     def drain(self) -> None:
         """Copy whatever the pipe holds right now (the process has exited; nothing may be lost)."""
         while self.fd is not None:
-            try:
-                data = os.read(self.fd, READ_SIZE)
-            except (BlockingIOError, OSError):
-                return
-            if not data:
+            step = self._step()
+            if step is False:
                 self.close()
+            if not step:
                 return
-            self._deliver(data)
 
     def close(self) -> None:
         """Stop reading and close the pipe."""
@@ -206,6 +274,20 @@ class OutputChannel:
             self._loop.remove_reader(self.fd)
             os.close(self.fd)
             self.fd = None
+
+
+def _pipe_size(fd: int) -> int:
+    try:
+        return fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ)
+    except OSError:
+        return 1 << 16
+
+
+def _grow_pipe(fd: int) -> int:
+    try:
+        return fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, GROWN_PIPE)
+    except OSError:
+        return GROWN_PIPE  # not allowed (per-user pipe budget): do not try again
 
 
 def _window(size: int, offset: int, length: int) -> tuple[int, int]:

@@ -611,7 +611,7 @@ class Process:
         if spawned.stderr is not None:
             pairs.append(("stderr", spawned.stderr, self.stderr_path, self.config.stderr))
         for channel, fd, path, cfg in pairs:
-            listeners: list[DataListener] = [self.output.notify]
+            listeners: list[DataListener] = []
             if channel in self.memory:
                 listeners.append(self.memory[channel])
             if self.rt.echo_output:
@@ -629,7 +629,7 @@ class Process:
                 capture = CaptureSpec(cfg.capture_maxbytes, self._comm_events(channel), log_events)
             self._channels.append(OutputChannel(self.rt.loop, fd, self._logfile(channel, path, cfg),
                                                 strip_ansi=self.rt.strip_ansi, listeners=tuple(listeners),
-                                                capture=capture))
+                                                wakers=(self.output.notify,), capture=capture))
 
     def _log_events(self, channel: str) -> DataListener:
         pid = self.pid
