@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 READ_SIZE = 1 << 18  # 256 KiB per read: few wake-ups per megabyte, bounded latency per callback
 SPLICE_SIZE = 1 << 20  # bytes asked of one splice(2) (a grown pipe holds this much)
 GROWN_PIPE = 1 << 20
+COALESCE = 0.05  # seconds a pipe rests after a small read (output reaches the log <= 50 ms later)
 _ANSI = re.compile(rb"\x1b\[[0-9;]*[a-zA-Z]")
 _SPLICE_FLAGS = os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK
 _ERROR_INTERVAL = 60.0  # seconds between repeated write-error log lines for one file
@@ -193,8 +194,11 @@ class OutputChannel:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, fd: int, logfile: RotatingFile | None, *,
                  strip_ansi: bool = False, listeners: tuple[DataListener, ...] = (),
-                 wakers: tuple[Callable[[], None], ...] = (), capture: CaptureSpec | None = None) -> None:
+                 wakers: tuple[Callable[[], None], ...] = (), capture: CaptureSpec | None = None,
+                 coalesce: float = COALESCE) -> None:
         self._loop = loop
+        self._coalesce = coalesce
+        self._resume: asyncio.TimerHandle | None = None
         self.fd: int | None = fd
         self._logfile = logfile
         self._strip_ansi = strip_ansi
@@ -205,11 +209,26 @@ class OutputChannel:
         self._splice = (logfile is not None and logfile.seekable and not strip_ansi and not listeners
                         and capture is None)
         self._pipe_size = _pipe_size(fd)
+        self._last = 0
         loop.add_reader(fd, self._on_readable)
 
     def _on_readable(self) -> None:
-        if self.fd is not None and self._step() is False:
+        if self.fd is None:
+            return
+        step = self._step()
+        if step is False:
             self.close()
+        elif step and self._coalesce and self._last < self._pipe_size:
+            # A trickle of small writes: let the next ones gather in the pipe for a moment instead of
+            # waking once per write. A pipe that came in full is read again at once (never stalls a
+            # heavy writer).
+            self._loop.remove_reader(self.fd)
+            self._resume = self._loop.call_later(self._coalesce, self._listen)
+
+    def _listen(self) -> None:
+        self._resume = None
+        if self.fd is not None:
+            self._loop.add_reader(self.fd, self._on_readable)
 
     def _step(self) -> bool | None:
         """Move one block. True: moved some; None: nothing there now; False: end of output."""
@@ -238,6 +257,7 @@ class OutputChannel:
         return True
 
     def _moved(self, count: int) -> None:
+        self._last = count
         for waker in self._wakers:
             waker()
         if count >= self._pipe_size and self._pipe_size < GROWN_PIPE and self.fd is not None:
@@ -270,6 +290,9 @@ class OutputChannel:
         """Stop reading and close the pipe."""
         if self._capture is not None:
             self._capture.flush()
+        if self._resume is not None:
+            self._resume.cancel()
+            self._resume = None
         if self.fd is not None:
             self._loop.remove_reader(self.fd)
             os.close(self.fd)

@@ -33,6 +33,7 @@ from procward.core.events import Event
 from procward.core.exits import ExitStatus, ExitWatcher
 from procward.core.health import HEALTHY, UNHEALTHY, HealthMonitor
 from procward.core.logs import (
+    COALESCE,
     CaptureSpec,
     DataListener,
     MemoryTail,
@@ -629,7 +630,9 @@ class Process:
                 capture = CaptureSpec(cfg.capture_maxbytes, self._comm_events(channel), log_events)
             self._channels.append(OutputChannel(self.rt.loop, fd, self._logfile(channel, path, cfg),
                                                 strip_ansi=self.rt.strip_ansi, listeners=tuple(listeners),
-                                                wakers=(self.output.notify,), capture=capture))
+                                                wakers=(self.output.notify,), capture=capture,
+                                                # a listener's READY/RESULT must not wait
+                                                coalesce=0 if protocol else COALESCE))
 
     def _log_events(self, channel: str) -> DataListener:
         pid = self.pid
