@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import pwd
@@ -43,6 +44,19 @@ def _raise_limit(which: int, minimum: int, name: str, option: str) -> None:
                            f"lower {option} or raise the hard limit") from None
 
 
+def _open_files_to_hard_limit() -> None:
+    """Each program holds up to four descriptors (three pipes, a pidfd): 1024 runs out near 250 programs.
+
+    Raising the soft limit to the hard one is always allowed. Children inherit it, as supervisord's
+    inherit minfds.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = min(hard, 1 << 20) if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
 def _drop_privileges(user: str) -> None:
     try:
         entry = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
@@ -74,6 +88,7 @@ def prepare(config: Config, opts: DaemonOptions) -> list[logging.Handler]:
     """Everything done before the event loop exists: limits, user, daemonizing, pidfile, logging."""
     sd = config.supervisord
     _raise_limit(resource.RLIMIT_NOFILE, sd.minfds, "the open-files limit", "minfds")
+    _open_files_to_hard_limit()
     _raise_limit(resource.RLIMIT_NPROC, sd.minprocs, "the process limit", "minprocs")
     if sd.user is not None:
         _drop_privileges(sd.user)
