@@ -8,11 +8,13 @@ import logging
 import os
 import pwd
 import resource
+import signal
 from dataclasses import dataclass
 
 from procward import __version__
 from procward.config.model import Config
 from procward.core import mainlog
+from procward.core import tree
 from procward.core.exits import become_subreaper
 from procward.core.logs import remove_old_autologs
 from procward.core.supervisor import ConfigLoader, ServiceFactory, Supervisor
@@ -23,6 +25,9 @@ log = logging.getLogger(__name__)
 
 class StartupError(ProcwardError):
     """The daemon cannot start (limits, user, pidfile); the message says why."""
+
+
+LEFTOVER_GRACE = 10.0  # seconds processes of a killed daemon get between SIGTERM and SIGKILL
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +141,18 @@ def run(config: Config, opts: DaemonOptions, loader: ConfigLoader, services: Ser
 
 async def _main(config: Config, loader: ConfigLoader, services: ServiceFactory,
                 handlers: list[logging.Handler]) -> None:
-    supervisor = Supervisor(config, asyncio.get_running_loop(), loader)
+    record = tree.SpawnRecord(config.supervisord.pidfile + ".procs")
+    left = record.leftovers()
+    if left:
+        log.warning("found %d process(es) left by a procward that did not shut down (pids %s); stopping them "
+                    "before starting programs", len(left), ", ".join(map(str, left)))
+        killed = await tree.terminate(left, signal.SIGTERM, LEFTOVER_GRACE)
+        if killed:
+            log.warning("killed with SIGKILL: %s", ", ".join(map(str, killed)))
+    record.open()
+    supervisor = Supervisor(config, asyncio.get_running_loop(), loader, record)
     supervisor.on_reopen_logs.append(lambda: mainlog.reopen(handlers))
-    await supervisor.serve(services)
+    try:
+        await supervisor.serve(services)
+    finally:
+        record.close(remove=True)

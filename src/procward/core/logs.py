@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import fcntl
 import logging
 import os
@@ -36,12 +37,14 @@ class RotatingFile:
         self._splice_fd: int | None = None  # splice(2) cannot write to an O_APPEND descriptor
         self._size = 0
         self._seekable = True
-        self._last_error = 0.0
+        self._last_error = -_ERROR_INTERVAL
+        self._failing = False  # an error was logged and writing has not worked since
         self.open()
 
     def open(self) -> None:
         """(Re)open the file for appending; failures are logged, and writes retry the open."""
         try:
+            _refuse_foreign_symlink(self.path)
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as exc:
             self._report(exc)
@@ -54,6 +57,8 @@ class RotatingFile:
 
     def write(self, data: bytes) -> None:
         """Append ``data``, then rotate if the file reached maxbytes."""
+        if self._fd is not None and self._seekable and os.fstat(self._fd).st_nlink == 0:
+            self.reopen()  # deleted under us (rm -rf of the log directory): write where operators look
         if self._fd is None:
             self.open()
             if self._fd is None:
@@ -69,6 +74,7 @@ class RotatingFile:
             self._report(exc)
             return
         self._size += len(data)
+        self._recovered()
         if self.maxbytes and self._seekable and self._size >= self.maxbytes:
             self.rotate()
 
@@ -89,7 +95,11 @@ class RotatingFile:
                 raise OSError("log file not open")
         if self._splice_fd is None:
             self._splice_fd = os.open(self.path, os.O_WRONLY | os.O_CLOEXEC)
-        end = os.fstat(self._splice_fd).st_size  # where O_APPEND would write (others may append too)
+        st = os.fstat(self._splice_fd)
+        if st.st_nlink == 0:
+            self.reopen()  # deleted under us: start a new file at the configured path
+            raise OSError(f"{self.path} was deleted; reopened")
+        end = st.st_size  # where O_APPEND would write (others may append too)
         try:
             moved = os.splice(pipe, self._splice_fd, count, offset_dst=end, flags=_SPLICE_FLAGS)
         except BlockingIOError:
@@ -98,6 +108,7 @@ class RotatingFile:
             self._report(exc)
             raise
         self._size = end + moved
+        self._recovered()
         if self.maxbytes and self._size >= self.maxbytes:
             self.rotate()
         return moved
@@ -141,12 +152,29 @@ class RotatingFile:
             os.close(self._splice_fd)
             self._splice_fd = None
 
+    def _recovered(self) -> None:
+        if self._failing:
+            self._failing = False
+            log.info("log file %s is written again", self.path)
+
     def _report(self, exc: OSError) -> None:
         now = time.monotonic()
         if now - self._last_error >= _ERROR_INTERVAL:
             self._last_error = now
+            self._failing = True
             log.error("cannot write log file %s: %s (output is dropped until this works again)",
-                      self.path, exc.strerror)
+                      self.path, exc.strerror or exc)
+
+
+def _refuse_foreign_symlink(path: str) -> None:
+    """A log path that is a symlink owned by another user could point a root daemon anywhere."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(st.st_mode) and st.st_uid not in (0, os.geteuid()):
+        raise OSError(errno.EPERM, f"refusing to follow symlink owned by uid {st.st_uid} "
+                                   f"(to {os.readlink(path)!r})")
 
 
 DataListener = Callable[[bytes], None]

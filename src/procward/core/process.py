@@ -79,6 +79,7 @@ class Runtime:
     serverurl: str | None = None
     strip_ansi: bool = False
     echo_output: bool = False  # loglevel debug: child output is copied into the main log
+    record: tree.SpawnRecord | None = None  # what a daemon started after a SIGKILL of this one must stop
 
 
 class Process:
@@ -301,6 +302,8 @@ class Process:
         self.pid = spawned.pid
         self._attach_output(spawned)
         self.rt.exits.watch(spawned.pid, self._on_exit)
+        if self.rt.record is not None:
+            self.rt.record.add(self.token, spawned.pid)
         log.info("spawned: '%s' with pid %s", self.name, spawned.pid)
         if self.config.notify:
             self._timer = self.rt.loop.call_later(self.config.ready_timeout, self._on_ready_timeout)

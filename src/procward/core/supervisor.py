@@ -23,6 +23,7 @@ from procward.core.group import ProcessGroup
 from procward.core.listeners import EventHub
 from procward.core.process import AlreadyStarted, Process, Runtime
 from procward.core.spawn import resolve
+from procward.core.tree import SpawnRecord
 from procward.core.states import RUNNING_STATES, STOPPED_STATES, ProcessState, SupervisorState
 from procward.errors import ConfigError, ProcwardError
 
@@ -91,8 +92,10 @@ def serverurl_for(config: Config) -> str | None:
 class Supervisor:
     """The daemon's core object."""
 
-    def __init__(self, config: Config, loop: asyncio.AbstractEventLoop, loader: ConfigLoader) -> None:
+    def __init__(self, config: Config, loop: asyncio.AbstractEventLoop, loader: ConfigLoader,
+                 record: SpawnRecord | None = None) -> None:
         self.config = config
+        self.record = record
         self.parsed = config  # the last configuration read (reloadConfig), what addProcessGroup adds from
         self.loop = loop
         self._loader = loader
@@ -112,7 +115,7 @@ class Supervisor:
         sd = config.supervisord
         return Runtime(loop=self.loop, exits=self.exits, bus=self.bus, identifier=sd.identifier,
                        childlogdir=sd.childlogdir, serverurl=serverurl_for(config), strip_ansi=sd.strip_ansi,
-                       echo_output=sd.loglevel <= logging.DEBUG)
+                       echo_output=sd.loglevel <= logging.DEBUG, record=self.record)
 
     # ---- lookup ----
 

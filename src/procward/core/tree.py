@@ -129,3 +129,66 @@ async def terminate(pids: Iterable[int], sig: int, grace: float) -> list[int]:
 def _done(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+def start_time(pid: int) -> int | None:
+    """The process's start time (clock ticks since boot): with the pid, it names one process ever."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return int(handle.read().rsplit(b")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+class SpawnRecord:
+    """An append-only file of (token, pid, start time) per spawn, kept while the daemon runs.
+
+    If the daemon is SIGKILLed, its programs survive it (re-parented to init). The next daemon reads
+    this file and stops every process still carrying a recorded token, or still running under a
+    recorded pid with the recorded start time (a recycled pid has another start time), before it
+    starts programs again. A clean shutdown removes the file.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._handle = None
+
+    def leftovers(self) -> list[int]:
+        """Live processes a previous instance recorded (empty when it shut down cleanly)."""
+        try:
+            with open(self.path) as handle:
+                lines = handle.read().split("\n")
+        except OSError:
+            return []
+        tokens, pids = set(), set()
+        for line in lines:
+            fields = line.split()
+            if len(fields) == 3 and fields[1].isdigit() and fields[2].isdigit():
+                tokens.add(fields[0])
+                if start_time(int(fields[1])) == int(fields[2]):
+                    pids.add(int(fields[1]))
+        me = os.getpid()
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and int(entry) != me and token_of(int(entry)) in tokens:
+                pids.add(int(entry))
+        return sorted(p for p in pids if _alive(p))
+
+    def open(self) -> None:
+        """Start a new record (after leftovers were dealt with)."""
+        try:
+            self._handle = open(self.path, "w", buffering=1)  # noqa: SIM115 - kept open for appends
+        except OSError as exc:
+            log.warning("cannot keep the spawn record %s (%s): processes left by a killed daemon will not "
+                        "be found at the next start", self.path, exc.strerror)
+
+    def add(self, token: str, pid: int) -> None:
+        if self._handle is not None:
+            self._handle.write(f"{token} {pid} {start_time(pid) or 0}\n")
+
+    def close(self, *, remove: bool) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+        if remove:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
