@@ -27,14 +27,18 @@ _ERROR_INTERVAL = 60.0  # seconds between repeated write-error log lines for one
 
 
 class RotatingFile:
-    """An append-only log file rotated by size into ``.1`` (newest) .. ``.N``, like Supervisor's."""
+    """A log file written at its end and rotated by size into ``.1`` (newest) .. ``.N``, like Supervisor's.
+
+    One descriptor, opened without O_APPEND because splice(2) refuses append-mode files: each write goes
+    to the size fstat reports, which is also where O_APPEND would put it (and the same fstat notices a
+    file deleted under us). Targets that are not regular files (/dev/stdout, fifos) are written plainly.
+    """
 
     def __init__(self, path: str, maxbytes: int, backups: int) -> None:
         self.path = path
         self.maxbytes = maxbytes
         self.backups = backups
         self._fd: int | None = None
-        self._splice_fd: int | None = None  # splice(2) cannot write to an O_APPEND descriptor
         self._size = 0
         self._seekable = True
         self._last_error = -_ERROR_INTERVAL
@@ -42,10 +46,10 @@ class RotatingFile:
         self.open()
 
     def open(self) -> None:
-        """(Re)open the file for appending; failures are logged, and writes retry the open."""
+        """(Re)open the file; failures are logged, and writes retry the open."""
         try:
             _refuse_foreign_symlink(self.path)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as exc:
             self._report(exc)
             return
@@ -55,33 +59,45 @@ class RotatingFile:
         self._size = st.st_size if self._seekable else 0
         self._fd = fd
 
-    def write(self, data: bytes) -> None:
-        """Append ``data``, then rotate if the file reached maxbytes."""
-        if self._fd is not None and self._seekable and os.fstat(self._fd).st_nlink == 0:
-            self.reopen()  # deleted under us (rm -rf of the log directory): write where operators look
+    @property
+    def seekable(self) -> bool:
+        """A regular file (rotation and splice apply); False for /dev/stdout, fifos, ttys."""
+        return self._seekable
+
+    def _end(self) -> int | None:
+        """The descriptor's current end (None when it cannot be written now); reopens a deleted file."""
         if self._fd is None:
             self.open()
             if self._fd is None:
-                return
+                return None
+        if not self._seekable:
+            return -1
+        st = os.fstat(self._fd)
+        if st.st_nlink == 0:
+            self.reopen()  # deleted under us (rm -rf of the log directory): write where operators look
+            return self._end() if self._fd is not None else None
+        return st.st_size
+
+    def write(self, data: bytes) -> None:
+        """Append ``data``, then rotate if the file reached maxbytes."""
+        end = self._end()
+        if end is None or self._fd is None:
+            return
         try:
             view = memoryview(data)
             while view:
-                written = os.write(self._fd, view)
+                if end < 0:
+                    written = os.write(self._fd, view)
+                else:
+                    written = os.pwrite(self._fd, view, end)
+                    end += written
                 view = view[written:]
         except BlockingIOError:
             return  # a non-blocking terminal/pipe target is full: drop rather than stall every program
         except OSError as exc:
             self._report(exc)
             return
-        self._size += len(data)
-        self._recovered()
-        if self.maxbytes and self._seekable and self._size >= self.maxbytes:
-            self.rotate()
-
-    @property
-    def seekable(self) -> bool:
-        """A regular file (rotation and splice apply); False for /dev/stdout, fifos, ttys."""
-        return self._seekable
+        self._written(end if end >= 0 else self._size + len(data))
 
     def splice_from(self, pipe: int, count: int) -> int:
         """Move up to ``count`` bytes from ``pipe`` to the end of the file; 0 at end of output.
@@ -89,29 +105,24 @@ class RotatingFile:
         BlockingIOError when the pipe is empty; OSError when the file cannot be written (the caller
         then reads the data instead, so a broken log never blocks the program).
         """
-        if self._fd is None:
-            self.open()
-            if self._fd is None:
-                raise OSError("log file not open")
-        if self._splice_fd is None:
-            self._splice_fd = os.open(self.path, os.O_WRONLY | os.O_CLOEXEC)
-        st = os.fstat(self._splice_fd)
-        if st.st_nlink == 0:
-            self.reopen()  # deleted under us: start a new file at the configured path
-            raise OSError(f"{self.path} was deleted; reopened")
-        end = st.st_size  # where O_APPEND would write (others may append too)
+        end = self._end()
+        if end is None or end < 0 or self._fd is None:
+            raise OSError("log file not writable")
         try:
-            moved = os.splice(pipe, self._splice_fd, count, offset_dst=end, flags=_SPLICE_FLAGS)
+            moved = os.splice(pipe, self._fd, count, offset_dst=end, flags=_SPLICE_FLAGS)
         except BlockingIOError:
             raise
         except OSError as exc:
             self._report(exc)
             raise
-        self._size = end + moved
-        self._recovered()
-        if self.maxbytes and self._size >= self.maxbytes:
-            self.rotate()
+        self._written(end + moved)
         return moved
+
+    def _written(self, size: int) -> None:
+        self._size = size
+        self._recovered()
+        if self.maxbytes and self._seekable and self._size >= self.maxbytes:
+            self.rotate()
 
     def rotate(self) -> None:
         """Shift backups up by one and start a new empty file."""
@@ -148,9 +159,6 @@ class RotatingFile:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
-        if self._splice_fd is not None:
-            os.close(self._splice_fd)
-            self._splice_fd = None
 
     def _recovered(self) -> None:
         if self._failing:

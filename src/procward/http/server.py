@@ -170,6 +170,10 @@ class _Connection:
             return None
         if not isinstance(event, h11.Request):
             raise HttpError(400, "expected a request")
+        # h11 bounds only a head still incomplete; one that arrived whole in a read is measured here.
+        size = len(event.method) + len(event.target) + sum(len(k) + len(v) + 4 for k, v in event.headers)
+        if size > MAX_HEAD:
+            raise HttpError(431, f"request head over {MAX_HEAD} bytes")
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in event.headers}
         return Request(method=event.method.decode("ascii", "replace"),
                        path=event.target.decode("latin-1"), headers=headers, site=self.site)
