@@ -224,9 +224,6 @@ def _groups(doc: IniDocument, opts: BuildOptions, here: str, env: dict[str, str]
         if kind == "eventlistener":
             groups.append(_listener_group(r, program, opts, here, env, supervisord, warnings))
             continue
-        if kind == "fcgi-program":
-            warnings.append(f"{r.where}: [{name}] fcgi socket passing is not implemented yet: the processes "
-                            "start without the socket on fd 0")
         priority = r.get("priority", v.integer, 999)
         fcgi = _fcgi_socket(r, program, opts) if kind == "fcgi-program" else None
         processes = _processes(doc, name, program, opts, here, env, supervisord)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from procward.config.model import GroupConfig
+from procward.core.fcgi import FcgiSocket
 from procward.core.process import Process, Runtime
 from procward.core.states import STOPPED_STATES
 
@@ -12,8 +13,10 @@ class ProcessGroup:
 
     def __init__(self, config: GroupConfig, rt: Runtime) -> None:
         self.config = config
+        self.socket = FcgiSocket(config.fcgi) if config.fcgi is not None else None
         self.processes: dict[str, Process] = {
-            p.name: Process(p, config.name, rt) for p in sorted(config.processes, key=lambda c: (c.priority, c.name))
+            p.name: Process(p, config.name, rt, stdin_socket=self.socket)
+            for p in sorted(config.processes, key=lambda c: (c.priority, c.name))
         }
 
     @property
@@ -33,3 +36,5 @@ class ProcessGroup:
         """Release every member's resources (the group is being removed)."""
         for process in self.processes.values():
             process.close()
+        if self.socket is not None:
+            self.socket.close()

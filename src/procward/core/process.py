@@ -31,6 +31,7 @@ from procward.core.events import (
 from procward.core import monitors, tree
 from procward.core.events import Event
 from procward.core.exits import ExitStatus, ExitWatcher
+from procward.core.fcgi import FcgiSocket
 from procward.core.health import HEALTHY, UNHEALTHY, HealthMonitor
 from procward.core.logs import (
     COALESCE,
@@ -85,8 +86,10 @@ class Runtime:
 class Process:
     """A supervised process: config, live state, log files, and the lifecycle methods."""
 
-    def __init__(self, config: ProcessConfig, group: str, rt: Runtime) -> None:
+    def __init__(self, config: ProcessConfig, group: str, rt: Runtime, *,
+                 stdin_socket: FcgiSocket | None = None) -> None:
         self.config = config
+        self.stdin_socket = stdin_socket  # an fcgi-program's listening socket, given as fd 0
         self.group = group
         self.rt = rt
         self.state = S.STOPPED
@@ -292,7 +295,7 @@ class Process:
                 extra["WATCHDOG_USEC"] = str(self.config.watchdog_sec * 1_000_000)
         try:
             env = child_environment(self.config, self.group, self.rt.serverurl, extra)
-            spawned = spawn(self.config, env)
+            spawned = spawn(self.config, env, stdin_fd=self._socket_fd())
         except SpawnError as exc:
             self.spawnerr = str(exc)
             log.info("spawnerr: %s", exc)
@@ -311,6 +314,15 @@ class Process:
             self._enter_running()
         else:
             self._timer = self.rt.loop.call_later(self.config.startsecs, self._on_startsecs)
+
+    def _socket_fd(self) -> int | None:
+        if self.stdin_socket is None:
+            return None
+        try:
+            return self.stdin_socket.fileno()
+        except OSError as exc:
+            raise SpawnError(f"couldn't set up the fcgi socket {self.stdin_socket.config.url}: "
+                             f"{exc.strerror or exc}") from None
 
     def _on_startsecs(self) -> None:
         if self.state == S.STARTING:
