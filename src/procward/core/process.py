@@ -128,6 +128,7 @@ class Process:
         self._restart_requested = ""  # why the process is being stopped to start again
         self._restarts: deque[float] = deque()  # times of automatic restarts (max_restarts window)
         self._crash_streak = 0
+        self._following = False  # the pid is a daemon named by the pidfile, not the spawned command
         self._tasks: set[asyncio.Task[Any]] = set()  # sweeps of descendants, monitors
         self._running_tasks: list[asyncio.Task[Any]] = []  # monitors that live while RUNNING
 
@@ -284,6 +285,7 @@ class Process:
         self.spawnerr = ""
         self.status_text = ""
         self._killing = False
+        self._following = False
         self._enter(S.STARTING)
         self.token = tree.new_token()
         extra = {tree.ENV_VAR: self.token}
@@ -309,11 +311,11 @@ class Process:
             self.rt.record.add(self.token, spawned.pid)
         log.info("spawned: '%s' with pid %s", self.name, spawned.pid)
         if self.config.notify:
-            self._timer = self.rt.loop.call_later(self.config.ready_timeout, self._on_ready_timeout)
+            self._schedule(self.config.ready_timeout, self._on_ready_timeout)
         elif self.config.startsecs == 0:
             self._enter_running()
         else:
-            self._timer = self.rt.loop.call_later(self.config.startsecs, self._on_startsecs)
+            self._schedule(self.config.startsecs, self._on_startsecs)
 
     def _socket_fd(self) -> int | None:
         if self.stdin_socket is None:
@@ -371,7 +373,7 @@ class Process:
         else:
             # Supervisor's delay: the n-th consecutive failure waits n seconds (or 2^(n-1) with
             # backoff=exponential), capped by backoff_max.
-            self._timer = self.rt.loop.call_later(self._backoff_delay(self.backoff), self._retry)
+            self._schedule(self._backoff_delay(self.backoff), self._retry)
 
     def _retry(self) -> None:
         if self.state == S.BACKOFF:
@@ -381,7 +383,8 @@ class Process:
         now = time.time()
         pid = self.pid
         expected = status.code is not None and status.code in self.config.exitcodes
-        if self.config.pidfile and expected and not self._killing and self.state in (S.STARTING, S.RUNNING):
+        if self.config.pidfile and expected and not self._killing and not self._following \
+                and self.state in (S.STARTING, S.RUNNING):
             # The command forked its daemon and exited: keep the output pipes (the daemon may hold
             # them) and follow the pid it writes to the pidfile.
             self._release_child(status, keep_output=True)
@@ -459,7 +462,7 @@ class Process:
             self._spawn()
             return
         log.info("%s will be started again in %gs", self.name, delay)
-        self._timer = self.rt.loop.call_later(delay, self._spawn_if, state)
+        self._schedule(delay, self._spawn_if, state)
 
     def _spawn_if(self, state: ProcessState) -> None:
         self._timer = None
@@ -487,19 +490,20 @@ class Process:
         path = self.config.pidfile or ""
         pid = _read_pid(path)
         if pid and tree.token_of(pid) == self.token and pid in tree.children(os.getpid()):
+            self._following = True  # its own exit is the program's exit, whatever the code
             self.pid = pid
             self.rt.exits.watch(pid, self._on_exit)
             log.info("%s: following pid %s from pidfile %s", self.name, pid, path)
             if self.state == S.STARTING:
                 remaining = self.config.startsecs - (time.time() - self.laststart)
                 if remaining > 0:
-                    self._timer = self.rt.loop.call_later(remaining, self._on_startsecs)
+                    self._schedule(remaining, self._on_startsecs)
                 else:
                     self._enter_running()
             return
         if time.monotonic() < deadline:
             # The daemon writes its pidfile a moment after its parent exits; look again shortly.
-            self._timer = self.rt.loop.call_later(0.05, self._follow_pidfile, deadline)
+            self._schedule(0.05, self._follow_pidfile, deadline)
             return
         self._close_output()
         self.spawnerr = f"pidfile {path} names no process of this program"
@@ -590,12 +594,18 @@ class Process:
         except ProcessLookupError:
             pass  # it exited already; its pidfd will say so
         if sig != signal.SIGKILL:
-            self._timer = self.rt.loop.call_later(self.config.stopwaitsecs, self._on_stop_timeout)
+            self._schedule(self.config.stopwaitsecs, self._on_stop_timeout)
 
     def _on_stop_timeout(self) -> None:
         if self.state == S.STOPPING and self.pid:
             log.warning("killing '%s' (%s) with SIGKILL", self.name, self.pid)
             self._kill(signal.SIGKILL)
+
+    def _schedule(self, delay: float, callback: Callable[..., None], *args: Any) -> None:
+        """The process's one pending timer (startsecs, backoff, stop timeout, ...) replaces any other:
+        a stale one left running would act on the next spawn."""
+        self._cancel_timer()
+        self._timer = self.rt.loop.call_later(delay, callback, *args)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
