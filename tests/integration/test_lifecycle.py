@@ -184,6 +184,46 @@ def test_log_rotation_loses_no_line(daemon, tmp_path: Path) -> None:
     assert Path(f"{out}.1").exists()
 
 
+WRITER = ("import os\n"
+          "for i in range(4000):\n"
+          "    block = bytes([i % 251]) * (1 + i * 37 % 9000)\n"
+          "    while block: block = block[os.write(1, block):]\n")
+
+
+def _written_by_writer() -> bytes:
+    return b"".join(bytes([i % 251]) * (1 + i * 37 % 9000) for i in range(4000))
+
+
+def test_logs_are_byte_exact_across_rotation_with_and_without_events(daemon, tmp_path: Path) -> None:
+    """A writer fast enough to grow its pipe, 18 MB in blocks of 1..9000 bytes: the log and its 1 MB
+    backups hold exactly what it wrote, with and without PROCESS_LOG events taking the bytes too."""
+    (tmp_path / "writer.py").write_text(WRITER)
+    common = f"""
+        command={PY} %(here)s/writer.py
+        stdout_logfile_maxbytes=1MB
+        stdout_logfile_backups=40
+        startsecs=0
+        autorestart=false
+        """
+    d = daemon(f"""
+        [program:plain]
+        stdout_logfile=%(here)s/plain.log
+        {common}
+        [program:events]
+        stdout_logfile=%(here)s/events.log
+        stdout_events_enabled=true
+        {common}
+        """)
+    d.wait_state("plain", "EXITED")
+    d.wait_state("events", "EXITED")
+    expected = _written_by_writer()
+    for name in ("plain", "events"):
+        out = tmp_path / f"{name}.log"
+        files = [out] + [Path(f"{out}.{n}") for n in range(1, 41)]
+        assert b"".join(f.read_bytes() for f in reversed(files) if f.exists()) == expected, name
+        assert Path(f"{out}.1").exists()
+
+
 def test_sigterm_stops_everything_and_exits_zero(daemon) -> None:
     """SIGTERM stops all programs and the daemon exits 0 with no child left (checked by stop())."""
     d = daemon("""

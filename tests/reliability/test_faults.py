@@ -207,6 +207,26 @@ def test_next_start_stops_what_a_sigkilled_daemon_left(tmp_path: Path) -> None:
         d.stop()
 
 
+def test_spawn_record_stays_bounded_under_a_crash_loop(daemon, tmp_path: Path) -> None:
+    """A program restarting without end: the record of spawns is rewritten with the latest spawn per
+    program instead of growing a line per spawn forever, and still names the running pid."""
+    d = daemon("""
+        [program:loop]
+        command=true
+        startsecs=0
+        autorestart=true
+        [program:steady]
+        command=sleep 300
+        startsecs=0
+        """)
+    record = tmp_path / "procward.pid.procs"
+    wait_until(lambda: d.log_text().count("spawned: 'loop'") > 1500, what="1500 spawns", timeout=60)
+    lines = record.read_text().splitlines()
+    assert len(lines) <= 1000 + 2 + 1  # programs + the compaction margin (+1 written since)
+    steady = d.wait_state("steady", "RUNNING")["pid"]
+    assert any(line.split()[1] == str(steady) for line in lines)
+
+
 def _by_cmdline(text: str) -> list[int]:
     found = []
     for entry in os.listdir("/proc"):

@@ -68,14 +68,23 @@ class EventBus:
 
     def __init__(self) -> None:
         self._subscribers: list[Subscriber] = []
+        self._interests: dict[Subscriber, Callable[[str], bool]] = {}
 
-    def subscribe(self, subscriber: Subscriber) -> None:
-        """Receive every published event."""
+    def subscribe(self, subscriber: Subscriber, wants: Callable[[str], bool] | None = None) -> None:
+        """Receive every published event; ``wants(name)`` says which ones matter to the subscriber."""
         self._subscribers.append(subscriber)
+        if wants is not None:
+            self._interests[subscriber] = wants
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         """Stop receiving events."""
         self._subscribers.remove(subscriber)
+        self._interests.pop(subscriber, None)
+
+    def wants(self, name: str) -> bool:
+        """Whether any subscriber cares for events called ``name``: costly payloads (a program's output
+        as text) are built only then."""
+        return any(s not in self._interests or self._interests[s](name) for s in self._subscribers)
 
     def publish(self, event: Event) -> None:
         """Deliver ``event`` to every subscriber."""

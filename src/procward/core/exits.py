@@ -12,7 +12,7 @@ import ctypes
 import logging
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, KeysView
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -88,9 +88,9 @@ class ExitWatcher:
         self._loop.add_reader(pidfd, self._on_pidfd, pid)
 
     @property
-    def watched(self) -> frozenset[int]:
-        """Pids whose exit someone awaits (the programs' main processes)."""
-        return frozenset(self._watched)
+    def watched(self) -> KeysView[int]:
+        """Pids whose exit someone awaits (the programs' main processes); a live view, not a copy."""
+        return self._watched.keys()
 
     def is_watched(self, pid: int) -> bool:
         """True while ``pid`` is a child whose exit someone awaits."""

@@ -274,7 +274,12 @@ class EventHub:
         self._clock = clock
         self._ticks: dict[int, asyncio.TimerHandle] = {}
         self._last_tick: dict[int, int] = {}
-        bus.subscribe(self._route)
+        bus.subscribe(self._route, self.wants)
+
+    def wants(self, name: str) -> bool:
+        """Whether some pool subscribes to events called ``name``."""
+        names = ancestry(name)
+        return any(n in pool.subscribed for pool in self.pools.values() for n in names)
 
     def add_pool(self, config: GroupConfig, processes: list[Process]) -> ListenerPool:
         pool = ListenerPool(config, processes, self.identifier, self.serials)

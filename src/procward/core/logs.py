@@ -17,21 +17,19 @@ from procward.core.capture import Capture
 
 log = logging.getLogger(__name__)
 
-READ_SIZE = 1 << 18  # 256 KiB per read: few wake-ups per megabyte, bounded latency per callback
-SPLICE_SIZE = 1 << 20  # bytes asked of one splice(2) (a grown pipe holds this much)
-GROWN_PIPE = 1 << 20
+GROWN_PIPE = 1 << 18  # a busy writer's pipe; one read takes all of it (docs/performance.md: why not more)
 COALESCE = 0.05  # seconds a pipe rests after a small read (output reaches the log <= 50 ms later)
+MIN_PAUSE = 0.001  # shorter rests are not worth a timer
 _ANSI = re.compile(rb"\x1b\[[0-9;]*[a-zA-Z]")
-_SPLICE_FLAGS = os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK
 _ERROR_INTERVAL = 60.0  # seconds between repeated write-error log lines for one file
 
 
 class RotatingFile:
     """A log file written at its end and rotated by size into ``.1`` (newest) .. ``.N``, like Supervisor's.
 
-    One descriptor, opened without O_APPEND because splice(2) refuses append-mode files: each write goes
-    to the size fstat reports, which is also where O_APPEND would put it (and the same fstat notices a
-    file deleted under us). Targets that are not regular files (/dev/stdout, fifos) are written plainly.
+    One O_APPEND descriptor (programs sharing a log file never overwrite each other); one fstat per
+    block gives the size for rotation and notices a file deleted under us. Targets that are not regular
+    files (/dev/stdout, fifos, ttys) are written plainly and never rotated.
     """
 
     def __init__(self, path: str, maxbytes: int, backups: int) -> None:
@@ -49,7 +47,7 @@ class RotatingFile:
         """(Re)open the file; failures are logged, and writes retry the open."""
         try:
             _refuse_foreign_symlink(self.path)
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as exc:
             self._report(exc)
             return
@@ -61,62 +59,39 @@ class RotatingFile:
 
     @property
     def seekable(self) -> bool:
-        """A regular file (rotation and splice apply); False for /dev/stdout, fifos, ttys."""
+        """A regular file (rotation applies); False for /dev/stdout, fifos, ttys."""
         return self._seekable
 
-    def _end(self) -> int | None:
-        """The descriptor's current end (None when it cannot be written now); reopens a deleted file."""
+    def _current(self) -> int | None:
+        """The file's size before this write (None when it cannot be written now; 0 for a non-file
+        target); reopens a file deleted under us."""
         if self._fd is None:
             self.open()
             if self._fd is None:
                 return None
         if not self._seekable:
-            return -1
+            return 0
         st = os.fstat(self._fd)
         if st.st_nlink == 0:
             self.reopen()  # deleted under us (rm -rf of the log directory): write where operators look
-            return self._end() if self._fd is not None else None
+            return self._current() if self._fd is not None else None
         return st.st_size
 
     def write(self, data: bytes) -> None:
         """Append ``data``, then rotate if the file reached maxbytes."""
-        end = self._end()
-        if end is None or self._fd is None:
+        size = self._current()
+        if size is None or self._fd is None:
             return
         try:
             view = memoryview(data)
             while view:
-                if end < 0:
-                    written = os.write(self._fd, view)
-                else:
-                    written = os.pwrite(self._fd, view, end)
-                    end += written
-                view = view[written:]
+                view = view[os.write(self._fd, view):]
         except BlockingIOError:
             return  # a non-blocking terminal/pipe target is full: drop rather than stall every program
         except OSError as exc:
             self._report(exc)
             return
-        self._written(end if end >= 0 else self._size + len(data))
-
-    def splice_from(self, pipe: int, count: int) -> int:
-        """Move up to ``count`` bytes from ``pipe`` to the end of the file; 0 at end of output.
-
-        BlockingIOError when the pipe is empty; OSError when the file cannot be written (the caller
-        then reads the data instead, so a broken log never blocks the program).
-        """
-        end = self._end()
-        if end is None or end < 0 or self._fd is None:
-            raise OSError("log file not writable")
-        try:
-            moved = os.splice(pipe, self._fd, count, offset_dst=end, flags=_SPLICE_FLAGS)
-        except BlockingIOError:
-            raise
-        except OSError as exc:
-            self._report(exc)
-            raise
-        self._written(end + moved)
-        return moved
+        self._written(size + len(data))
 
     def _written(self, size: int) -> None:
         self._size = size
@@ -221,11 +196,11 @@ class Notifier:
 class OutputChannel:
     """One child pipe (stdout or stderr) copied to its log file and to any listeners.
 
-    When nothing needs the bytes themselves (no events, capture, ANSI stripping, syslog, echo or memory
-    tail) and the log is a regular file, output moves pipe -> file with splice(2): no copy through
-    Python. A pipe that comes in full is grown to GROWN_PIPE once, so a heavy writer wakes the daemon
-    16 times less often; pipes of quiet programs keep the default size (the kernel's per-user budget for
-    pipe buffers is shared by every program).
+    Each read takes the whole pipe. A pipe that comes in full (or would, during a rest) is grown to
+    GROWN_PIPE once, so a busy writer wakes the daemon 4 times less often; pipes of quiet programs keep
+    the default size (the kernel's per-user budget for pipe buffers is shared by every program).
+    Measured and rejected (docs/performance.md): splice(2) pipe -> file, which on ext4 copies too and
+    cost 2-3 times the kernel time of read + write; pipes of 1 MiB, which no longer fit the CPU cache.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, fd: int, logfile: RotatingFile | None, *,
@@ -242,10 +217,9 @@ class OutputChannel:
         self._wakers = wakers  # only need to know that something was written (log followers)
         self._capture = None if capture is None else Capture(
             capture.maxbytes, self._write, capture.on_message, capture.on_capturing)
-        self._splice = (logfile is not None and logfile.seekable and not strip_ansi and not listeners
-                        and capture is None)
         self._pipe_size = _pipe_size(fd)
-        self._last = 0
+        self._last = 0  # bytes of the last read
+        self._last_read = loop.time()
         loop.add_reader(fd, self._on_readable)
 
     def _on_readable(self) -> None:
@@ -254,12 +228,26 @@ class OutputChannel:
         step = self._step()
         if step is False:
             self.close()
-        elif step and self._coalesce and self._last < self._pipe_size:
-            # A trickle of small writes: let the next ones gather in the pipe for a moment instead of
-            # waking once per write. A pipe that came in full is read again at once (never stalls a
-            # heavy writer).
-            self._loop.remove_reader(self.fd)
-            self._resume = self._loop.call_later(self._coalesce, self._listen)
+        elif step:
+            pause = self._pause(self.fd)
+            if pause >= MIN_PAUSE:
+                self._loop.remove_reader(self.fd)
+                self._resume = self._loop.call_later(pause, self._listen)
+
+    def _pause(self, fd: int) -> float:
+        """How long the pipe may rest before the next read: the writer's next writes gather in it
+        instead of waking the daemon once per write, but never long enough to fill it (at the rate
+        just seen, only half of it), so no writer is ever slowed. A pipe that came in full, or would
+        need more than half of itself for a whole rest, is grown once."""
+        now = self._loop.time()
+        elapsed, self._last_read = now - self._last_read, now
+        full = self._last >= self._pipe_size
+        rate = self._last / max(elapsed, 1e-4)
+        if (full or rate * self._coalesce > self._pipe_size / 2) and self._pipe_size < GROWN_PIPE:
+            self._pipe_size = _grow_pipe(fd)
+        if full or not self._coalesce:
+            return 0.0  # read again at once: the writer is ahead of us
+        return min(self._coalesce, self._pipe_size / 2 / rate)
 
     def _listen(self) -> None:
         self._resume = None
@@ -269,19 +257,8 @@ class OutputChannel:
     def _step(self) -> bool | None:
         """Move one block. True: moved some; None: nothing there now; False: end of output."""
         assert self.fd is not None
-        if self._splice and self._logfile is not None:
-            try:
-                moved = self._logfile.splice_from(self.fd, SPLICE_SIZE)
-            except BlockingIOError:
-                return None
-            except OSError:
-                moved = -1  # the file refuses: fall through to read() so the pipe never backs up
-            if moved >= 0:
-                if moved:
-                    self._moved(moved)
-                return moved > 0
         try:
-            data = os.read(self.fd, READ_SIZE)
+            data = os.read(self.fd, self._pipe_size)
         except BlockingIOError:
             return None
         except OSError:
@@ -296,8 +273,6 @@ class OutputChannel:
         self._last = count
         for waker in self._wakers:
             waker()
-        if count >= self._pipe_size and self._pipe_size < GROWN_PIPE and self.fd is not None:
-            self._pipe_size = _grow_pipe(self.fd)
 
     def _deliver(self, data: bytes) -> None:
         if self._strip_ansi:

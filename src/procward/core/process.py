@@ -308,7 +308,7 @@ class Process:
         self._attach_output(spawned)
         self.rt.exits.watch(spawned.pid, self._on_exit)
         if self.rt.record is not None:
-            self.rt.record.add(self.token, spawned.pid)
+            self.rt.record.add(self.namespec, self.token, spawned.pid)
         log.info("spawned: '%s' with pid %s", self.name, spawned.pid)
         if self.config.notify:
             self._schedule(self.config.ready_timeout, self._on_ready_timeout)
@@ -661,10 +661,12 @@ class Process:
 
     def _log_events(self, channel: str) -> DataListener:
         pid = self.pid
+        name = f"PROCESS_LOG_{channel.upper()}"
 
         def publish(data: bytes) -> None:
-            self.rt.bus.publish(process_log_event(channel, process=self.name, group=self.group, pid=pid,
-                                                  data=data))
+            if self.rt.bus.wants(name):  # no text copy of every block of output when nobody listens
+                self.rt.bus.publish(process_log_event(channel, process=self.name, group=self.group, pid=pid,
+                                                      data=data))
         return publish
 
     def _comm_events(self, channel: str) -> DataListener:

@@ -19,7 +19,8 @@ import logging
 import os
 import secrets
 import signal
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
+from typing import TextIO
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +72,38 @@ def token_of(pid: int) -> str | None:
     return None
 
 
-def adopted(exclude: Iterable[int]) -> dict[int, str | None]:
+_own_children: list[int] | None = None
+
+
+def own_children() -> list[int]:
+    """The daemon's direct children, read once per event-loop iteration.
+
+    A mass stop handles hundreds of exits in one iteration, each asking what it left behind; one read
+    serves them all. It is complete for them: the kernel re-parents a dying process's children before
+    it wakes the pidfd that reported the exit.
+    """
+    global _own_children
+    if _own_children is None:
+        _own_children = children(os.getpid())
+        try:
+            asyncio.get_running_loop().call_soon(_forget_own_children)
+        except RuntimeError:  # no loop (tools, tests): nothing would invalidate a cached copy
+            found, _own_children = _own_children, None
+            return found
+    return _own_children
+
+
+def _forget_own_children() -> None:
+    global _own_children
+    _own_children = None
+
+
+def adopted(exclude: Container[int]) -> dict[int, str | None]:
     """Processes re-parented to the daemon (not in ``exclude``, its programs' main pids): pid -> token."""
-    skip = set(exclude)
-    return {pid: token_of(pid) for pid in children(os.getpid()) if pid not in skip and _alive(pid)}
+    return {pid: token_of(pid) for pid in own_children() if pid not in exclude and _alive(pid)}
 
 
-def left_behind(token: str, exclude: Iterable[int]) -> list[int]:
+def left_behind(token: str, exclude: Container[int]) -> list[int]:
     """Every live process of the tree with ``token`` that the daemon adopted, and their descendants."""
     pids: list[int] = []
     for root, owner in adopted(exclude).items():
@@ -146,12 +172,18 @@ class SpawnRecord:
     If the daemon is SIGKILLed, its programs survive it (re-parented to init). The next daemon reads
     this file and stops every process still carrying a recorded token, or still running under a
     recorded pid with the recorded start time (a recycled pid has another start time), before it
-    starts programs again. A clean shutdown removes the file.
+    starts programs again. A clean shutdown removes the file. A program's older spawns are dropped
+    when the file is rewritten, which happens once it holds COMPACT_AFTER more lines than programs (a
+    program crash-looping for months must not grow it without bound).
     """
+
+    COMPACT_AFTER = 1000
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._handle = None
+        self._handle: TextIO | None = None
+        self._latest: dict[str, str] = {}  # program -> its latest spawn's line
+        self._lines = 0
 
     def leftovers(self) -> list[int]:
         """Live processes a previous instance recorded (empty when it shut down cleanly)."""
@@ -181,9 +213,30 @@ class SpawnRecord:
             log.warning("cannot keep the spawn record %s (%s): processes left by a killed daemon will not "
                         "be found at the next start", self.path, exc.strerror)
 
-    def add(self, token: str, pid: int) -> None:
-        if self._handle is not None:
-            self._handle.write(f"{token} {pid} {start_time(pid) or 0}\n")
+    def add(self, program: str, token: str, pid: int) -> None:
+        """Record a spawn of ``program``."""
+        if self._handle is None:
+            return
+        line = f"{token} {pid} {start_time(pid) or 0}\n"
+        self._latest[program] = line
+        self._handle.write(line)
+        self._lines += 1
+        if self._lines > len(self._latest) + self.COMPACT_AFTER:
+            self._compact()
+
+    def _compact(self) -> None:
+        tmp = self.path + ".new"
+        try:
+            with open(tmp, "w") as handle:
+                handle.writelines(self._latest.values())
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            log.warning("cannot compact the spawn record %s (%s)", self.path, exc.strerror)
+            return
+        assert self._handle is not None
+        self._handle.close()
+        self._handle = open(self.path, "a", buffering=1)  # noqa: SIM115 - kept open for appends
+        self._lines = len(self._latest)
 
     def close(self, *, remove: bool) -> None:
         if self._handle is not None:
