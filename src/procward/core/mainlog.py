@@ -27,14 +27,20 @@ class SupervisordFormatter(logging.Formatter):
 
 
 class _Rotating(logging.handlers.RotatingFileHandler):
-    """RotatingFileHandler that never rotates a non-regular file such as /dev/stdout."""
+    """RotatingFileHandler that never rotates a non-regular file such as /dev/stdout, and checks the
+    size with one tell() per record (the stdlib's check stats the path twice and formats every record
+    a second time: a third of the cost of a mass stop's 500 log lines)."""
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        stream = super()._open()
+        self._regular = stream.seekable()
+        return stream
 
     def shouldRollover(self, record: logging.LogRecord) -> int:  # noqa: N802 - logging's name
         if self.stream is None:
             self.stream = self._open()
-        if not self.stream.seekable():
-            return 0
-        return super().shouldRollover(record)
+        # Like Supervisor: the file rotates once a record has taken it to maxbytes.
+        return int(bool(self.maxBytes) and self._regular and self.stream.tell() >= self.maxBytes)
 
 
 def setup(logfile: str | None, level: int, maxbytes: int, backups: int, *, echo: bool) -> list[logging.Handler]:

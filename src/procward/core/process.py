@@ -586,8 +586,9 @@ class Process:
         self._killing = True
         if self.state != S.STOPPING:
             self._enter(S.STOPPING)
-        log.debug("killing %s (pid %s) %swith signal %s", self.name, self.pid,
-                  "process group " if as_group else "", signal.Signals(sig).name)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("killing %s (pid %s) %swith signal %s", self.name, self.pid,
+                      "process group " if as_group else "", signal.Signals(sig).name)
         try:
             # A followed daemon (pidfile, MAINPID) leads its own process group, not the command's.
             os.kill(-os.getpgid(self.pid) if as_group else self.pid, sig)

@@ -72,11 +72,11 @@ def token_of(pid: int) -> str | None:
     return None
 
 
-_own_children: list[int] | None = None
+_own_children: set[int] | None = None
 
 
-def own_children() -> list[int]:
-    """The daemon's direct children, read once per event-loop iteration.
+def _children_this_iteration() -> set[int]:
+    """The daemon's direct children, read once per event-loop iteration (callers drop the dead).
 
     A mass stop handles hundreds of exits in one iteration, each asking what it left behind; one read
     serves them all. It is complete for them: the kernel re-parents a dying process's children before
@@ -84,12 +84,12 @@ def own_children() -> list[int]:
     """
     global _own_children
     if _own_children is None:
-        _own_children = children(os.getpid())
+        found = set(children(os.getpid()))
         try:
             asyncio.get_running_loop().call_soon(_forget_own_children)
         except RuntimeError:  # no loop (tools, tests): nothing would invalidate a cached copy
-            found, _own_children = _own_children, None
             return found
+        _own_children = found
     return _own_children
 
 
@@ -100,7 +100,16 @@ def _forget_own_children() -> None:
 
 def adopted(exclude: Container[int]) -> dict[int, str | None]:
     """Processes re-parented to the daemon (not in ``exclude``, its programs' main pids): pid -> token."""
-    return {pid: token_of(pid) for pid in own_children() if pid not in exclude and _alive(pid)}
+    own = _children_this_iteration()
+    found = {}
+    for pid in list(own):
+        if pid in exclude:
+            continue
+        if not _alive(pid):
+            own.discard(pid)  # reaped earlier in this iteration: look at it only once
+            continue
+        found[pid] = token_of(pid)
+    return found
 
 
 def left_behind(token: str, exclude: Container[int]) -> list[int]:
