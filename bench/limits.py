@@ -16,7 +16,7 @@ import time
 
 IMPORT_STEPS = [
     ("stdlib (asyncio, logging, subprocess)", "import asyncio, logging.handlers, subprocess"),
-    ("xmlrpc.client + defusedxml", "import xmlrpc.client, defusedxml.xmlrpc"),
+    ("defusedxml.ElementTree", "import defusedxml.ElementTree"),
     ("h11", "import h11"),
     ("procward's modules", "import procward.cli, procward.core.daemon, procward.http.server, procward.rpc"),
 ]

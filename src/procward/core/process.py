@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 S = ProcessState
 MEMORY_TAIL_BYTES = 64 * 1024
 PIDFILE_WAIT = 5.0  # seconds a self-daemonizing program has to write its pidfile after its parent exits
+LATE_SWEEP = 0.2  # seconds after an exit when what the process left behind is looked for once more
 CRASH_STREAK_RESET = 60.0  # a run this long forgives earlier crashes (exponential backoff starts over)
 DAEMONIZED = "daemonized itself: run it in the foreground or set pidfile="
 
@@ -129,6 +130,7 @@ class Process:
         self._restarts: deque[float] = deque()  # times of automatic restarts (max_restarts window)
         self._crash_streak = 0
         self._following = False  # the pid is a daemon named by the pidfile, not the spawned command
+        self._terminating: set[int] = set()  # leftovers being stopped (a later sweep leaves them be)
         self._tasks: set[asyncio.Task[Any]] = set()  # sweeps of descendants, monitors
         self._running_tasks: list[asyncio.Task[Any]] = []  # monitors that live while RUNNING
 
@@ -473,7 +475,13 @@ class Process:
         """Stop what the exited process left behind (unless killdescendants=false); True if anything."""
         if not self.config.killdescendants or not self.token:
             return False
-        left = tree.left_behind(self.token, self.rt.exits.watched)
+        # Look again shortly: a descendant caught in the middle of an exec has no readable environment
+        # (so no token) for that instant, and one may still be forking.
+        self.rt.loop.call_later(LATE_SWEEP, self._stop_left_behind, self.token)
+        return self._stop_left_behind(self.token)
+
+    def _stop_left_behind(self, token: str) -> bool:
+        left = [p for p in tree.left_behind(token, self.rt.exits.watched) if p not in self._terminating]
         if not left:
             return False
         log.info("%s left %d process(es) behind (pids %s); sending them signal %s", self.name, len(left),
@@ -482,7 +490,11 @@ class Process:
         return True
 
     async def _terminate(self, pids: list[int]) -> None:
-        killed = await tree.terminate(pids, self.config.stopsignal, self.config.stopwaitsecs)
+        self._terminating.update(pids)
+        try:
+            killed = await tree.terminate(pids, self.config.stopsignal, self.config.stopwaitsecs)
+        finally:
+            self._terminating.difference_update(pids)
         if killed:
             log.warning("killed leftover descendants of %s with SIGKILL: %s", self.name, ", ".join(map(str, killed)))
 
