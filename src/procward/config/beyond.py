@@ -10,7 +10,6 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-from dotenv.parser import parse_stream
 
 from procward.config import values as v
 from procward.config.model import Backoff, FileWatch, GroupConfig, HealthAction, HealthCheck, RestartPolicy
@@ -156,6 +155,8 @@ def read_env_file(path: str) -> dict[str, str]:
         raise ValueError(f"cannot read environment file {path}: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise ValueError(f"environment file {path} is not UTF-8 text") from None
+    from dotenv.parser import parse_stream  # imported on first use: most configurations have no env files
+
     found: dict[str, str] = {}
     for binding in parse_stream(io.StringIO(text)):
         if binding.error:

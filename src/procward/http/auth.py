@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 
 
 def credentials_ok(header: str | None, username: str, password: str) -> bool:
     """True when ``header`` is a Basic Authorization for these credentials; False for anything malformed."""
+    # Imported here: hashlib and hmac load OpenSSL's libcrypto (~1 MB), needed only where credentials are.
+    import hashlib
+    import hmac
+
     if not header:
         return False
     scheme, _, encoded = header.partition(" ")
