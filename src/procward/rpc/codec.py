@@ -56,11 +56,13 @@ def decode_request(body: bytes) -> tuple[str, tuple[Any, ...]]:
         root = fromstring(body)
         if root.tag != "methodCall":
             raise ValueError(f"root element is {root.tag}, not methodCall")
-        method = (root.findtext("methodName") or "").strip()
+        method = root.findtext("methodName") or ""  # as xmlrpc.client: not stripped
         params = tuple(_value(value) for value in root.iterfind("params/param/value"))
     except RecursionError:
         raise BadRequest("unmarshallable: nested too deeply") from None
     except (DefusedXmlException, ParseError, ValueError, TypeError, binascii.Error) as exc:
+        raise BadRequest(f"unmarshallable: {type(exc).__name__}: {exc}") from None
+    except Exception as exc:  # anything else the parser raises still means "not XML-RPC", never a crash
         raise BadRequest(f"unmarshallable: {type(exc).__name__}: {exc}") from None
     if not method:
         raise BadRequest("no methodName")
@@ -75,9 +77,9 @@ def _value(node: Element) -> Any:
     if tag in ("int", "i4", "i8"):
         return int(text)
     if tag == "boolean":
-        if text.strip() not in ("0", "1"):
+        if text not in ("0", "1"):
             raise TypeError(f"bad boolean value {text!r}")
-        return text.strip() == "1"
+        return text == "1"
     if tag == "string":
         return text
     if tag == "double":
