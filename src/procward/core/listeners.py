@@ -278,8 +278,11 @@ class EventHub:
 
     def wants(self, name: str) -> bool:
         """Whether some pool subscribes to events called ``name``."""
+        return bool(self._pools_for(name))
+
+    def _pools_for(self, name: str) -> list[ListenerPool]:
         names = ancestry(name)
-        return any(n in pool.subscribed for pool in self.pools.values() for n in names)
+        return [pool for pool in self.pools.values() if any(n in pool.subscribed for n in names)]
 
     def add_pool(self, config: GroupConfig, processes: list[Process]) -> ListenerPool:
         pool = ListenerPool(config, processes, self.identifier, self.serials)
@@ -297,8 +300,7 @@ class EventHub:
         self._ticks.clear()
 
     def _route(self, event: Event) -> None:
-        names = ancestry(event.name)
-        pools = [p for p in self.pools.values() if any(n in p.subscribed for n in names)]
+        pools = self._pools_for(event.name)
         if not pools:
             return  # no serial is used for an event nobody receives, as in Supervisor
         serial = self.serials.next()
@@ -309,8 +311,7 @@ class EventHub:
 
     def _schedule_ticks(self) -> None:
         for period in TICK_PERIODS:
-            wanted = any(name in pool.subscribed for pool in self.pools.values()
-                         for name in ancestry(f"TICK_{period}"))
+            wanted = self.wants(f"TICK_{period}")
             if wanted and period not in self._ticks:
                 self._last_tick[period] = int(self._clock() // period * period)
                 self._arm(period)

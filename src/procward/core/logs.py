@@ -37,7 +37,6 @@ class RotatingFile:
         self.maxbytes = maxbytes
         self.backups = backups
         self._fd: int | None = None
-        self._size = 0
         self._seekable = True
         self._last_error = -_ERROR_INTERVAL
         self._failing = False  # an error was logged and writing has not worked since
@@ -54,7 +53,6 @@ class RotatingFile:
         st = os.fstat(fd)
         # /dev/stdout, fifos and ttys cannot be rotated; Supervisor logs "Illegal seek" per write there.
         self._seekable = stat.S_ISREG(st.st_mode)
-        self._size = st.st_size if self._seekable else 0
         self._fd = fd
 
     @property
@@ -94,9 +92,8 @@ class RotatingFile:
         self._written(size + len(data))
 
     def _written(self, size: int) -> None:
-        self._size = size
         self._recovered()
-        if self.maxbytes and self._seekable and self._size >= self.maxbytes:
+        if self.maxbytes and self._seekable and size >= self.maxbytes:
             self.rotate()
 
     def rotate(self) -> None:
