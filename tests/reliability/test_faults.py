@@ -207,6 +207,36 @@ def test_next_start_stops_what_a_sigkilled_daemon_left(tmp_path: Path) -> None:
         d.stop()
 
 
+def _stat_start_time(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[19].decode()
+
+
+def test_a_sigkilled_daemons_program_without_its_token_is_found_by_pid_and_start_time(tmp_path: Path) -> None:
+    """A program that drops procward's token from its environment (env -i) is still stopped by the next
+    daemon: the spawn record names it by pid and start time too (written shortly after the spawn)."""
+    d = Daemon(tmp_path, """
+        [program:scrubbed]
+        command=env -i sleep 306
+        startsecs=0
+        """)
+    d.start()
+    assert d.proc is not None
+    pid = d.wait_state("scrubbed", "RUNNING")["pid"]
+    wait_until(lambda: b"PROCWARD_TREE" not in Path(f"/proc/{pid}/environ").read_bytes(), what="env -i exec")
+    record = tmp_path / "procward.pid.procs"
+    wait_until(lambda: f" {pid} {_stat_start_time(pid)}" in record.read_text(), what="start time recorded")
+    os.kill(d.proc.pid, signal.SIGKILL)
+    d.proc.wait(timeout=10)
+    d.proc = None
+    assert pid_alive(pid)
+    d.start()
+    try:
+        wait_until(lambda: not pid_alive(pid), what="the scrubbed leftover stopped")
+        assert d.wait_state("scrubbed", "RUNNING")["pid"] != pid
+    finally:
+        d.stop()
+
+
 def test_spawn_record_stays_bounded_under_a_crash_loop(daemon, tmp_path: Path) -> None:
     """A program restarting without end: the record of spawns is rewritten with the latest spawn per
     program instead of growing a line per spawn forever, and still names the running pid."""

@@ -29,7 +29,10 @@ from procward.errors import ConfigError, ProcwardError
 
 log = logging.getLogger(__name__)
 
-_BOOT_BATCH = 32  # spawns between yields to the loop, so RPC is answered while 1000s of programs start
+# Boot spawns for at most this long between yields to the loop. A request needs several loop
+# iterations (accept, connection, read, answer), so this slice bounds how long the first RPC waits
+# while 1000s of programs start.
+_BOOT_SLICE = 0.004
 _WAIT_REPORT = 3.0  # seconds between "waiting for ... to die" lines, as supervisord
 
 
@@ -278,16 +281,16 @@ class Supervisor:
 
     async def boot(self) -> None:
         """Start every autostart process in priority order, yielding so requests are served meanwhile."""
-        count = 0
+        until = time.monotonic() + _BOOT_SLICE
         for group in self.sorted_groups():
             for process in group.in_start_order():
                 if self.state != SupervisorState.RUNNING:
                     return
                 if group.name in self.groups and process.wants_autostart and process not in self._held:
                     self._start(process)
-                    count += 1
-                    if count % _BOOT_BATCH == 0:
+                    if time.monotonic() >= until:
                         await asyncio.sleep(0)
+                        until = time.monotonic() + _BOOT_SLICE
 
     async def stop_all(self, *, shutdown: bool = False) -> None:
         """Stop dependents before what they depend on, then by reverse priority; each level awaited.

@@ -148,7 +148,8 @@ class _Connection:
             if remaining <= 0:
                 raise HttpError(408, f"{phase} not received within {timeout:g}s")
             try:
-                data = await asyncio.wait_for(self.reader.read(_READ), remaining)
+                async with asyncio.timeout(remaining):  # unlike wait_for, no task per read
+                    data = await self.reader.read(_READ)
             except TimeoutError:
                 raise HttpError(408, f"{phase} not received within {timeout:g}s") from None
             self.h11.receive_data(data)
@@ -157,7 +158,8 @@ class _Connection:
         # Waiting for the first byte of a request is "idle"; after that the head has HEAD_TIMEOUT.
         self.server.idle(self.writer, True)
         try:
-            first = await asyncio.wait_for(self.reader.read(_READ), IDLE_TIMEOUT)
+            async with asyncio.timeout(IDLE_TIMEOUT):
+                first = await self.reader.read(_READ)
         except TimeoutError:
             raise _Closed from None
         finally:

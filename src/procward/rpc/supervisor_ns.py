@@ -34,9 +34,8 @@ def describe(process: Process, now: float) -> str:
     """The description column of ``status``, exactly as Supervisor words it."""
     state = process.state
     if state == S.RUNNING:
-        start = datetime.datetime(*time.gmtime(process.laststart)[:6])
-        current = datetime.datetime(*time.gmtime(now)[:6])
-        uptime = max(current - start, datetime.timedelta(0))
+        # Supervisor subtracts the two times truncated to whole seconds.
+        uptime = datetime.timedelta(seconds=max(int(now) - int(process.laststart), 0))
         text = f"pid {process.pid}, uptime {uptime}"
         return f"{text}, {process.status_text}" if process.status_text else text  # sd_notify STATUS=
     if state in (S.FATAL, S.BACKOFF):
