@@ -1,15 +1,19 @@
 """What the machine and the interpreter allow, to put bench/run.py's figures in context.
 
-  - raw spawn cost: a bare loop of subprocess.Popen(["sleep", "3600"]) with two pipes, as procward spawns
+  - raw spawn cost: a bare loop of subprocess.Popen(["sleep", "3600"]) holding what procward holds per
+    program (three pipes and a pidfd). Every spawn copies the parent's descriptor table, so the cost per
+    spawn grows with the number of programs already running: N programs cost more than N times one.
   - RSS floor: a bare interpreter, then the daemon's imports one group at a time (ssl blocked, as in the
     daemon)
 
-Usage: python bench/limits.py [--sizes 500,2000]
+Usage: python bench/limits.py [--sizes 500,1000,2000]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import subprocess
 import sys
 import time
@@ -23,17 +27,24 @@ IMPORT_STEPS = [
 
 
 def raw_spawn(n: int) -> float:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(4 * n + 64, 1024), resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+    children, pidfds = [], []
     t0 = time.perf_counter()
-    children = [subprocess.Popen(["sleep", "3600"], process_group=0, stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(n)]
+    for _ in range(n):
+        child = subprocess.Popen(["sleep", "3600"], process_group=0, stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        children.append(child)
+        pidfds.append(os.pidfd_open(child.pid))
     elapsed = time.perf_counter() - t0
     for child in children:
         child.kill()
     for child in children:
         child.wait()
-        assert child.stdout is not None and child.stderr is not None
-        child.stdout.close()
-        child.stderr.close()
+        for pipe in (child.stdin, child.stdout, child.stderr):
+            assert pipe is not None
+            pipe.close()
+    for fd in pidfds:
+        os.close(fd)
     return elapsed
 
 
@@ -48,7 +59,7 @@ def import_rss() -> list[tuple[str, float]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="500,2000")
+    parser.add_argument("--sizes", default="500,1000,2000")
     args = parser.parse_args()
     for n in (int(s) for s in args.sizes.split(",")):
         elapsed = raw_spawn(n)

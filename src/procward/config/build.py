@@ -75,7 +75,13 @@ class _Reader:
     section: str
     expansions: dict[str, object]
     kind: str
-    used: set[str] = field(default_factory=set)
+    # The section's options over [DEFAULT]'s (configparser's fallback), merged once: a process
+    # section is asked for ~50 options, most of them absent.
+    options: dict[str, Option] = field(init=False)
+
+    def __post_init__(self) -> None:
+        own = self.doc.sections[self.section].options
+        self.options = {**self.doc.defaults, **own} if self.doc.defaults else own
 
     @property
     def where(self) -> Where:
@@ -83,8 +89,7 @@ class _Reader:
         return Where(file=sec.file, line=sec.line)
 
     def raw(self, option: str) -> Option | None:
-        self.used.add(option)
-        return self.doc.get(self.section, option)
+        return self.options.get(option)
 
     def error(self, option: str | None, message: str, opt: Option | None = None) -> ConfigError:
         opt = opt or (self.raw(option) if option else None)
@@ -94,16 +99,18 @@ class _Reader:
 
     def text(self, option: str, default: str | None = None, *, do_expand: bool = True,
              extra: Mapping[str, object] | None = None) -> str | None:
-        opt = self.raw(option)
+        opt = self.options.get(option)
         if opt is None:
             return default
-        value = opt.value.replace("%(here)s", os.path.dirname(opt.file))
+        value = opt.value.replace("%(here)s", os.path.dirname(opt.file)) if "%(here)s" in opt.value else opt.value
         if not do_expand:
             return value
         expansions = dict(self.expansions, **extra) if extra else self.expansions
         return expand(value, expansions, where=opt, section=self.section, option=option)
 
     def get(self, option: str, parse: Callable[[str], T], default: T, **kw: Mapping[str, object]) -> T:
+        if option not in self.options:
+            return default
         text = self.text(option, **kw)  # type: ignore[arg-type]
         if text is None:
             return default
