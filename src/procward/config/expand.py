@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import platform
 from collections.abc import Mapping
 from typing import Protocol
 
@@ -24,8 +23,8 @@ def environ_expansions(environ: Mapping[str, str] | None = None) -> dict[str, st
 
 
 def host_node_name() -> str:
-    """What ``%(host_node_name)s`` expands to."""
-    return platform.node()
+    """What ``%(host_node_name)s`` expands to (Supervisor's platform.node(), which is this on Linux)."""
+    return os.uname().nodename
 
 
 def expand(value: str, expansions: Mapping[str, object], *, where: Located | None = None,
