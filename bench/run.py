@@ -210,8 +210,8 @@ def s2_s5_s6(kind: str, n: int, idle: float, quick: bool) -> dict[str, float]:
                     f"S5 getProcessInfo median ms N={n}": 1000 * statistics.median(one_info),
                     f"S5 getProcessInfo p95 ms N={n}": 1000 * p95(one_info),
                     f"S5 getProcessInfo calls/s N={n}": len(one_info) / sum(one_info)})
-        out["S5 startProcessGroup 100 (s)"] = timed(lambda: sup.startProcessGroup("grp", True), 1)[0]
-        out["S5 stopProcessGroup 100 (s)"] = timed(lambda: sup.stopProcessGroup("grp", True), 1)[0]
+        out[f"S5 startProcessGroup 100 (s) N={n}"] = timed(lambda: sup.startProcessGroup("grp", True), 1)[0]
+        out[f"S5 stopProcessGroup 100 (s) N={n}"] = timed(lambda: sup.stopProcessGroup("grp", True), 1)[0]
         kids = children_of(d.proc.pid)
         out[f"S6 stopAllProcesses (s) N={n}"] = timed(lambda: sup.stopAllProcesses(True), 1)[0]
         sup.startAllProcesses(True)
