@@ -19,8 +19,8 @@ Usage: python bench/run.py [--runs 3] [--only S1,S3] [--sizes 100,500,1000,2000]
 from __future__ import annotations
 
 import argparse
-import contextlib
 import compileall
+import contextlib
 import os
 import re
 import signal
