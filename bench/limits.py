@@ -27,7 +27,8 @@ IMPORT_STEPS = [
 
 
 def raw_spawn(n: int) -> float:
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(4 * n + 64, 1024), resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(4 * n + 64, 1024), hard))
     children, pidfds = [], []
     t0 = time.perf_counter()
     for _ in range(n):
