@@ -103,7 +103,7 @@ class ListenerPool:
         for process in self.processes:
             listener = Listener(process)
             self.listeners[process.name] = listener
-            process.stdout_taps.append(lambda data, lst=listener: self._on_output(lst, data))
+            process.output.stdout_taps.append(lambda data, lst=listener: self._on_output(lst, data))
             process.observers.append(lambda proc, old, new, lst=listener: self._on_state(lst, old, new))
 
     @property

@@ -20,37 +20,22 @@ from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from procward.config.model import Backoff, HealthAction, LogConfig, ProcessConfig
-from procward.config.values import Autorestart, LogTarget
-from procward.core.events import (
-    EventBus,
-    process_communication_event,
-    process_log_event,
-    process_state_event,
-)
+from procward.config.model import Backoff, HealthAction, ProcessConfig
+from procward.config.values import Autorestart
 from procward.core import monitors, tree
-from procward.core.events import Event
+from procward.core.events import Event, EventBus, process_state_event
 from procward.core.exits import ExitStatus, ExitWatcher
 from procward.core.fcgi import FcgiSocket
 from procward.core.health import HEALTHY, UNHEALTHY, HealthMonitor
-from procward.core.logs import (
-    COALESCE,
-    CaptureSpec,
-    DataListener,
-    MemoryTail,
-    Notifier,
-    OutputChannel,
-    RotatingFile,
-    SyslogForwarder,
-)
+from procward.core.logs import Notifier
 from procward.core.notify import NotifySocket
+from procward.core.output import ProcessOutput
 from procward.core.spawn import Spawned, SpawnError, child_environment, spawn
 from procward.core.states import ALLOWED, SIGNALLABLE_STATES, InvalidTransition, ProcessState
 from procward.errors import ProcwardError
 
 log = logging.getLogger(__name__)
 S = ProcessState
-MEMORY_TAIL_BYTES = 64 * 1024
 PIDFILE_WAIT = 5.0  # seconds a self-daemonizing program has to write its pidfile after its parent exits
 LATE_SWEEP = 0.2  # seconds after an exit when what the process left behind is looked for once more
 CRASH_STREAK_RESET = 60.0  # a run this long forgives earlier crashes (exponential backoff starts over)
@@ -103,20 +88,11 @@ class Process:
         self._killing = False
         self._timer: asyncio.TimerHandle | None = None
         self._spawned: Spawned | None = None
-        self._channels: list[OutputChannel] = []
         self._stdin_buffer = bytearray()
         self._waiters: list[tuple[frozenset[ProcessState], asyncio.Future[ProcessState]]] = []
-        self.stdout_path = self._log_path("stdout", config.stdout)
-        self.stderr_path = self._log_path("stderr", config.stderr)
-        self._logs: dict[str, RotatingFile | None] = {"stdout": None, "stderr": None}
-        # Output of a channel logged nowhere is still kept in memory for readProcess*Log and tail.
-        self.memory: dict[str, MemoryTail] = {
-            channel: MemoryTail(MEMORY_TAIL_BYTES) for channel, cfg in (("stdout", config.stdout),
-                                                                         ("stderr", config.stderr))
-            if cfg.target == LogTarget.NONE and not (channel == "stderr" and config.redirect_stderr)}
-        self.output = Notifier(rt.loop)  # log followers (/logtail) wait on this
-        # Event listener pools read the protocol from stdout and follow state changes through these.
-        self.stdout_taps: list[DataListener] = []
+        self.output = ProcessOutput(config, group, rt.loop, rt.bus, identifier=rt.identifier,
+                                    childlogdir=rt.childlogdir, strip_ansi=rt.strip_ansi, echo=rt.echo_output)
+        # Event listener pools follow state changes through these.
         self.observers: list[Callable[[Process, ProcessState, ProcessState], None]] = []
         self.changes = Notifier(rt.loop)  # state or health changed (depends_on waits on this)
         self.token = ""  # PROCWARD_TREE of the current spawn: how its descendants are recognised
@@ -236,26 +212,7 @@ class Process:
         self._close_notify()
         for task in self._tasks:
             task.cancel()
-        for logfile in self._logs.values():
-            if logfile is not None:
-                logfile.close()
-
-    def reopen_logs(self) -> None:
-        """Reopen log files (SIGUSR2)."""
-        for logfile in self._logs.values():
-            if logfile is not None:
-                logfile.reopen()
-
-    def clear_logs(self) -> None:
-        """Truncate both log files by removing and reopening them."""
-        for memory in self.memory.values():
-            memory.clear()
-        for channel, path in (("stdout", self.stdout_path), ("stderr", self.stderr_path)):
-            logfile = self._logs[channel]
-            if logfile is not None:
-                logfile.clear()
-            elif path and os.path.exists(path):
-                os.unlink(path)
+        self.output.close()
 
     # ---- the state machine ----
 
@@ -307,7 +264,7 @@ class Process:
             return
         self._spawned = spawned
         self.pid = spawned.pid
-        self._attach_output(spawned)
+        self.output.attach(spawned, spawned.pid)
         self.rt.exits.watch(spawned.pid, self._on_exit)
         if self.rt.record is not None:
             self.rt.record.add(self.namespec, self.token, spawned.pid)
@@ -625,76 +582,7 @@ class Process:
             self._timer.cancel()
             self._timer = None
 
-    # ---- pipes and files ----
-
-    def _log_path(self, channel: str, cfg: LogConfig) -> str | None:
-        if cfg.target == LogTarget.NONE:
-            return None
-        if cfg.target == LogTarget.AUTO:
-            fd, path = tempfile.mkstemp(prefix=f"{self.config.name}-{channel}---{self.rt.identifier}-",
-                                        suffix=".log", dir=self.rt.childlogdir)
-            os.close(fd)
-            return path
-        return str(cfg.target)
-
-    def _logfile(self, channel: str, path: str | None, cfg: LogConfig) -> RotatingFile | None:
-        if path is None:
-            return None
-        current = self._logs[channel]
-        if current is None:
-            current = self._logs[channel] = RotatingFile(path, cfg.maxbytes, cfg.backups)
-        return current
-
-    def _attach_output(self, spawned: Spawned) -> None:
-        pairs = [("stdout", spawned.stdout, self.stdout_path, self.config.stdout)]
-        if spawned.stderr is not None:
-            pairs.append(("stderr", spawned.stderr, self.stderr_path, self.config.stderr))
-        for channel, fd, path, cfg in pairs:
-            listeners: list[DataListener] = []
-            if channel in self.memory:
-                listeners.append(self.memory[channel])
-            if self.rt.echo_output:
-                listeners.append(self._echo(channel))
-            if cfg.syslog:
-                listeners.append(SyslogForwarder(self.name))
-            protocol = channel == "stdout" and bool(self.stdout_taps)  # a listener's stdout is its protocol
-            if protocol:
-                listeners.extend(self.stdout_taps)
-            log_events = self._log_events(channel) if cfg.events_enabled and not protocol else None
-            if log_events is not None:
-                listeners.append(log_events)
-            capture = None
-            if cfg.capture_maxbytes and not protocol:
-                capture = CaptureSpec(cfg.capture_maxbytes, self._comm_events(channel), log_events)
-            self._channels.append(OutputChannel(self.rt.loop, fd, self._logfile(channel, path, cfg),
-                                                strip_ansi=self.rt.strip_ansi, listeners=tuple(listeners),
-                                                wakers=(self.output.notify,), capture=capture,
-                                                # a listener's READY/RESULT must not wait
-                                                coalesce=0 if protocol else COALESCE))
-
-    def _log_events(self, channel: str) -> DataListener:
-        pid = self.pid
-        name = f"PROCESS_LOG_{channel.upper()}"
-
-        def publish(data: bytes) -> None:
-            if self.rt.bus.wants(name):  # no text copy of every block of output when nobody listens
-                self.rt.bus.publish(process_log_event(channel, process=self.name, group=self.group, pid=pid,
-                                                      data=data))
-        return publish
-
-    def _comm_events(self, channel: str) -> DataListener:
-        pid = self.pid
-
-        def publish(data: bytes) -> None:
-            log.debug("'%s' %s emitted a comm event", self.name, channel)
-            self.rt.bus.publish(process_communication_event(channel, process=self.name, group=self.group,
-                                                            pid=pid, data=data))
-        return publish
-
-    def _echo(self, channel: str):  # type: ignore[no-untyped-def]
-        def echo(data: bytes) -> None:
-            log.debug("'%s' %s output:\n%s", self.name, channel, data.decode("utf-8", "replace"))
-        return echo
+    # ---- pipes ----
 
     def _release_child(self, status: ExitStatus, *, keep_output: bool = False) -> None:
         """Drain and close the pipes of the child that just exited, and mark it reaped."""
@@ -711,10 +599,7 @@ class Process:
                 os.close(spawned.stdin)
 
     def _close_output(self) -> None:
-        for channel in self._channels:
-            channel.drain()
-            channel.close()
-        self._channels = []
+        self.output.detach()
         self._close_notify()
 
     def _flush_stdin(self) -> None:

@@ -344,7 +344,7 @@ class Supervisor:
         for callback in self.on_reopen_logs:
             callback()
         for process in self.all_processes():
-            process.reopen_logs()
+            process.output.reopen()
 
     def _on_signal(self, signum: int) -> None:
         name = signal.Signals(signum).name

@@ -26,10 +26,11 @@ def process_tail(supervisor: Supervisor, request: Request, name: str, channel: s
         raise HttpError(404, "no such process") from None
     if process is None:
         raise HttpError(404, "no such process")
-    path = process.stdout_path if channel == "stdout" else process.stderr_path
+    path = process.output.paths[channel]
     if path is None or not os.path.exists(path):
         raise HttpError(404, "no log file")
-    return Response(200, stream=_follow(request, path, process.output), headers=[("X-Accel-Buffering", "no")])
+    return Response(200, stream=_follow(request, path, process.output.written),
+                    headers=[("X-Accel-Buffering", "no")])
 
 
 def main_tail(supervisor: Supervisor, request: Request) -> Response:

@@ -61,9 +61,9 @@ def process_info(process: Process, now: float) -> dict[str, Any]:
         "statename": process.state.name,
         "spawnerr": process.spawnerr,
         "exitstatus": process.exitstatus,
-        "logfile": process.stdout_path or "",
-        "stdout_logfile": process.stdout_path or "",
-        "stderr_logfile": process.stderr_path or "",
+        "logfile": process.output.paths["stdout"] or "",
+        "stdout_logfile": process.output.paths["stdout"] or "",
+        "stderr_logfile": process.output.paths["stderr"] or "",
         "pid": process.pid,
         "description": describe(process, now),
         # procward's additions; clients written for Supervisor ignore keys they do not know
@@ -91,7 +91,7 @@ def _read_log(path: str | None, memory: logs.MemoryTail | None, offset: int, len
 def _config_info(group: GroupConfig, cfg: ProcessConfig, active: ProcessGroup | None) -> dict[str, Any]:
     def logfile(channel: str, log_cfg: LogConfig) -> str:
         if active is not None and cfg.name in active.processes:
-            path = getattr(active.processes[cfg.name], f"{channel}_path")
+            path = active.processes[cfg.name].output.paths[channel]
             return path or "none"
         return {LogTarget.AUTO: "auto", LogTarget.NONE: "none"}.get(log_cfg.target, str(log_cfg.target))  # type: ignore[call-overload]
 
@@ -373,7 +373,7 @@ class SupervisorNamespace:
     # ---- logs ----
 
     def _read(self, process: Process, channel: str, offset: int, length: int) -> str:
-        return _read_log(getattr(process, f"{channel}_path"), process.memory.get(channel), offset, length)
+        return _read_log(process.output.paths[channel], process.output.memory.get(channel), offset, length)
 
     async def readProcessStdoutLog(self, name: str, offset: int, length: int) -> str:  # noqa: N802
         self._check_state()
@@ -384,8 +384,8 @@ class SupervisorNamespace:
         return self._read(self._process(name), "stderr", offset, length)
 
     def _tail(self, process: Process, channel: str, offset: int, length: int) -> list[Any]:
-        path: str | None = getattr(process, f"{channel}_path")
-        memory = process.memory.get(channel)
+        path = process.output.paths[channel]
+        memory = process.output.memory.get(channel)
         if path is not None:
             data, new_offset, overflow = logs.tail(path, offset, length)
         elif memory is not None:
@@ -406,7 +406,7 @@ class SupervisorNamespace:
         self._check_state()
         process = self._process(name)
         try:
-            process.clear_logs()
+            process.output.clear()
         except OSError as exc:
             raise RPCError(Faults.FAILED, f"{name}: {exc.strerror}") from None
         return True
@@ -416,7 +416,7 @@ class SupervisorNamespace:
         results = []
         for process in self._all():
             try:
-                process.clear_logs()
+                process.output.clear()
             except OSError as exc:
                 results.append(_result(process, Faults.FAILED, f"FAILED: {exc.strerror}"))
             else:

@@ -1,0 +1,156 @@
+"""Where one process's output goes: its log files, in-memory tails, listeners and log events.
+
+A Process keeps one ProcessOutput for its whole life, so log files stay open across restarts. Each
+spawn attaches the child's pipes to it, and each exit detaches them after copying what they still hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import tempfile
+
+from procward.config.model import LogConfig, ProcessConfig
+from procward.config.values import LogTarget
+from procward.core.events import EventBus, process_communication_event, process_log_event
+from procward.core.logs import (
+    COALESCE,
+    CaptureSpec,
+    DataListener,
+    MemoryTail,
+    Notifier,
+    OutputChannel,
+    RotatingFile,
+    SyslogForwarder,
+)
+from procward.core.spawn import Spawned
+
+log = logging.getLogger(__name__)
+MEMORY_TAIL_BYTES = 64 * 1024
+CHANNELS = ("stdout", "stderr")
+
+
+class ProcessOutput:
+    """The stdout and stderr of one process: files, memory tails, listeners, events, followers."""
+
+    def __init__(self, config: ProcessConfig, group: str, loop: asyncio.AbstractEventLoop, bus: EventBus, *,
+                 identifier: str, childlogdir: str, strip_ansi: bool, echo: bool) -> None:
+        self.config = config
+        self.group = group
+        self._loop = loop
+        self._bus = bus
+        self._strip_ansi = strip_ansi
+        self._echo_output = echo  # loglevel debug: child output is copied into the main log
+        self.paths: dict[str, str | None] = {
+            channel: _log_path(config.name, channel, getattr(config, channel), identifier, childlogdir)
+            for channel in CHANNELS}
+        self._files: dict[str, RotatingFile | None] = dict.fromkeys(CHANNELS)
+        # Output of a channel logged nowhere is still kept in memory for readProcess*Log and tail.
+        self.memory: dict[str, MemoryTail] = {
+            channel: MemoryTail(MEMORY_TAIL_BYTES) for channel in CHANNELS
+            if getattr(config, channel).target == LogTarget.NONE
+            and not (channel == "stderr" and config.redirect_stderr)}
+        self.written = Notifier(loop)  # log followers (/logtail) wait on this
+        # An event listener pool reads the listener's protocol from its stdout through these.
+        self.stdout_taps: list[DataListener] = []
+        self._channels: list[OutputChannel] = []
+
+    def attach(self, spawned: Spawned, pid: int) -> None:
+        """Copy the pipes of the child just spawned as ``pid``."""
+        pipes = [("stdout", spawned.stdout)]
+        if spawned.stderr is not None:
+            pipes.append(("stderr", spawned.stderr))
+        for channel, fd in pipes:
+            cfg: LogConfig = getattr(self.config, channel)
+            listeners: list[DataListener] = []
+            if channel in self.memory:
+                listeners.append(self.memory[channel])
+            if self._echo_output:
+                listeners.append(self._echo(channel))
+            if cfg.syslog:
+                listeners.append(SyslogForwarder(self.config.name))
+            protocol = channel == "stdout" and bool(self.stdout_taps)  # a listener's stdout is its protocol
+            if protocol:
+                listeners.extend(self.stdout_taps)
+            log_events = self._log_events(channel, pid) if cfg.events_enabled and not protocol else None
+            if log_events is not None:
+                listeners.append(log_events)
+            capture = None
+            if cfg.capture_maxbytes and not protocol:
+                capture = CaptureSpec(cfg.capture_maxbytes, self._comm_events(channel, pid), log_events)
+            self._channels.append(OutputChannel(self._loop, fd, self._file(channel, cfg),
+                                                strip_ansi=self._strip_ansi, listeners=tuple(listeners),
+                                                wakers=(self.written.notify,), capture=capture,
+                                                # a listener's READY/RESULT must not wait
+                                                coalesce=0 if protocol else COALESCE))
+
+    def detach(self) -> None:
+        """Copy what the pipes still hold, then close them (the child has exited)."""
+        for channel in self._channels:
+            channel.drain()
+            channel.close()
+        self._channels = []
+
+    def reopen(self) -> None:
+        """Reopen the log files (SIGUSR2)."""
+        for logfile in self._files.values():
+            if logfile is not None:
+                logfile.reopen()
+
+    def clear(self) -> None:
+        """Empty the memory tails and truncate both log files by removing and reopening them."""
+        for memory in self.memory.values():
+            memory.clear()
+        for channel, path in self.paths.items():
+            logfile = self._files[channel]
+            if logfile is not None:
+                logfile.clear()
+            elif path and os.path.exists(path):
+                os.unlink(path)
+
+    def close(self) -> None:
+        """Close the log files (the process is being removed)."""
+        for logfile in self._files.values():
+            if logfile is not None:
+                logfile.close()
+
+    def _file(self, channel: str, cfg: LogConfig) -> RotatingFile | None:
+        path = self.paths[channel]
+        if path is None:
+            return None
+        current = self._files[channel]
+        if current is None:
+            current = self._files[channel] = RotatingFile(path, cfg.maxbytes, cfg.backups)
+        return current
+
+    def _log_events(self, channel: str, pid: int) -> DataListener:
+        name = f"PROCESS_LOG_{channel.upper()}"
+
+        def publish(data: bytes) -> None:
+            if self._bus.wants(name):  # no text copy of every block of output when nobody listens
+                self._bus.publish(process_log_event(channel, process=self.config.name, group=self.group, pid=pid,
+                                                    data=data))
+        return publish
+
+    def _comm_events(self, channel: str, pid: int) -> DataListener:
+        def publish(data: bytes) -> None:
+            log.debug("'%s' %s emitted a comm event", self.config.name, channel)
+            self._bus.publish(process_communication_event(channel, process=self.config.name, group=self.group,
+                                                          pid=pid, data=data))
+        return publish
+
+    def _echo(self, channel: str) -> DataListener:
+        def echo(data: bytes) -> None:
+            log.debug("'%s' %s output:\n%s", self.config.name, channel, data.decode("utf-8", "replace"))
+        return echo
+
+
+def _log_path(name: str, channel: str, cfg: LogConfig, identifier: str, childlogdir: str) -> str | None:
+    if cfg.target == LogTarget.NONE:
+        return None
+    if cfg.target == LogTarget.AUTO:
+        fd, path = tempfile.mkstemp(prefix=f"{name}-{channel}---{identifier}-", suffix=".log", dir=childlogdir)
+        os.close(fd)
+        return path
+    return str(cfg.target)
