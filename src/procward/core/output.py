@@ -56,8 +56,9 @@ class ProcessOutput:
         self.stdout_taps: list[DataListener] = []
         self._channels: list[OutputChannel] = []
 
-    def attach(self, spawned: Spawned, pid: int) -> None:
-        """Copy the pipes of the child just spawned as ``pid``."""
+    def attach(self, spawned: Spawned) -> None:
+        """Copy the pipes of the child just spawned (its events carry its pid)."""
+        pid = spawned.pid
         pipes = [("stdout", spawned.stdout)]
         if spawned.stderr is not None:
             pipes.append(("stderr", spawned.stderr))

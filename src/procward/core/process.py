@@ -264,7 +264,7 @@ class Process:
             return
         self._spawned = spawned
         self.pid = spawned.pid
-        self.output.attach(spawned, spawned.pid)
+        self.output.attach(spawned)
         self.rt.exits.watch(spawned.pid, self._on_exit)
         if self.rt.record is not None:
             self.rt.record.add(self.namespec, self.token, spawned.pid)
