@@ -165,11 +165,17 @@ def _done(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-def start_time(pid: int) -> int | None:
-    """The process's start time (clock ticks since boot): with the pid, it names one process ever."""
+def start_time(pid: int, parent: int | None = None) -> int | None:
+    """The process's start time (clock ticks since boot): with the pid, it names one process ever.
+
+    With ``parent``, None unless the process is still that parent's child.
+    """
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
-            return int(handle.read().rsplit(b")", 1)[1].split()[19])
+            fields = handle.read().rsplit(b")", 1)[1].split()
+        if parent is not None and int(fields[1]) != parent:
+            return None
+        return int(fields[19])
     except (OSError, IndexError, ValueError):
         return None
 
@@ -242,7 +248,9 @@ class SpawnRecord:
         self._completion = None
         pending, self._pending = self._pending, []
         for program, token, pid in pending:
-            started = start_time(pid)
+            # A spawn that exited since may have had its pid reused by a stranger: only a pid that is
+            # still the daemon's child is the spawn itself.
+            started = start_time(pid, parent=os.getpid())
             if started is not None and self._handle is not None:
                 self._write(program, f"{token} {pid} {started}\n")
 
