@@ -31,7 +31,9 @@ class ConfigError(ProcwardError):
         if self.file:
             where = self.file + (f":{self.line}" if self.line else "") + ": "
         if self.section:
-            where += f"[{self.section}] "
+            # An absurd section name (100,000 characters) must not make an unreadable error line.
+            section = self.section if len(self.section) <= 80 else self.section[:60] + "..."
+            where += f"[{section}] "
         if self.option:
             where += f"{self.option}: "
         return where + self.message

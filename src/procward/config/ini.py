@@ -4,7 +4,10 @@ The rules are those of Supervisor 4.3's parser (Python's RawConfigParser with
 ``inline_comment_prefixes=(';', '#')`` and ``strict=False``): full-line comments start with ``#`` or ``;``,
 an inline comment needs whitespace before its ``;``/``#``, indented lines continue the previous value,
 option names are lower-cased, and a section seen twice merges with the last value winning. What this
-reader adds is the location of every option, so that errors can name file and line.
+reader adds is the location of every option, so that errors can name file and line, and three refusals
+Supervisor does not make: a line that opens a section header without closing it, a process section
+([program:x], [group:x], ...) written twice (merging two copies is never what was meant), and a
+repeated option, which is warned about naming both lines (the later one wins, as in Supervisor).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ _OPTION = re.compile(r"(?P<option>.*?)\s*(?P<vi>=|:)\s*(?P<value>.*)$")
 _INLINE_PREFIXES = (";", "#")
 _LINE_PREFIXES = ("#", ";")
 DEFAULT_SECTION = "DEFAULT"
+# Sections whose duplication is a copy-paste mistake rather than an override.
+_PROCESS_PREFIXES = ("program:", "eventlistener:", "fcgi-program:", "group:")
 
 
 @dataclass(slots=True)
@@ -98,7 +103,12 @@ def parse_file(path: str, doc: IniDocument) -> list[str]:
 
     def flush() -> None:
         if current is not None and optname is not None and optname in current:
-            current[optname].value = "\n".join(parts).rstrip()
+            option = current[optname]
+            option.value = "\n".join(parts).rstrip()
+            if "\0" in option.value:
+                # exec, open and the environment all end a string at NUL: the value cannot mean anything.
+                raise ConfigError("value contains a NUL byte, which no command, path or environment can carry",
+                                  file=path, line=option.line, section=section_name, option=optname)
 
     for number, raw in _lines(path):
         value, had_comment = _strip_comment(raw)
@@ -112,13 +122,21 @@ def parse_file(path: str, doc: IniDocument) -> list[str]:
             continue
         indent_level = indent
         header = _SECTION.match(value)
+        if not header and value.startswith("["):
+            # configparser would read "[program:x" as an option "[program" of the previous section.
+            raise ConfigError(f"section header without a closing ']': {value!r}", file=path, line=number)
         if header:
             flush()
             section_name, optname = header.group("header"), None
             if section_name == DEFAULT_SECTION:
                 current = doc.defaults
             elif section_name in doc.sections:
-                current = doc.sections[section_name].options
+                earlier = doc.sections[section_name]
+                if earlier.file == path and section_name.startswith(_PROCESS_PREFIXES):
+                    raise ConfigError(f"[{section_name}] is written twice in this file (lines {earlier.line} "
+                                      f"and {number}); merge them or rename one", file=path, line=number,
+                                      section=section_name)
+                current = earlier.options
             else:
                 doc.sections[section_name] = Section(section_name, path, number)
                 current = doc.sections[section_name].options
@@ -133,6 +151,10 @@ def parse_file(path: str, doc: IniDocument) -> list[str]:
                               file=path, line=number, section=section_name)
         flush()
         optname = match.group("option").rstrip().lower()
+        previous = current.get(optname)
+        if previous is not None and previous.file == path:
+            doc.warnings.append(f"{path}:{number}: [{section_name}] {optname} is set twice (lines "
+                                f"{previous.line} and {number}); the later value wins, as in Supervisor")
         current[optname] = Option(match.group("value").strip(), path, number)
         parts = [current[optname].value]
     flush()
@@ -201,9 +223,6 @@ def _read_recursive(
                                   line=files_opt.line, section="include", option="files")
             _read_recursive(match, doc, expansions, chain=[*chain, path], section_files=section_files)
 
-
-# Sections whose duplication across files is a copy-paste mistake rather than an override.
-_PROCESS_PREFIXES = ("program:", "eventlistener:", "fcgi-program:", "group:")
 
 
 def _check_cross_file_duplicates(

@@ -148,11 +148,18 @@ def key_value_pairs(value: str) -> dict[str, str]:
     return pairs
 
 
+# A name becomes part of file names (AUTO logs: NAME-stdout---IDENTIFIER-XXXXXXXX.log), which the kernel
+# caps at 255 bytes; 200 leaves room for the rest with the default identifier.
+MAX_NAME = 200
+
+
 def process_name(value: str) -> str:
-    """A program or group name: no space, colon or slash (they break namespecs and URLs)."""
+    """A program or group name: no space, colon or slash (they break namespecs and URLs), at most MAX_NAME."""
     name = value.strip()
     if not name:
         raise ValueError("expected a non-empty name")
+    if len(name) > MAX_NAME:
+        raise ValueError(f"expected a name of at most {MAX_NAME} characters, got {len(name)} ({name[:20]!r}...)")
     for char in " :/":
         if char in name:
             raise ValueError(f"expected a name without spaces, ':' or '/', got {value!r}")
