@@ -15,6 +15,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 
 import h11
@@ -26,6 +27,12 @@ HEAD_TIMEOUT = 10.0
 BODY_TIMEOUT = 30.0
 IDLE_TIMEOUT = 60.0
 MAX_CONNECTIONS = 256
+# After an early answer (413, 431, 400) the client may still be sending its body: the server keeps reading
+# and discarding it for a while, so that closing does not reset the connection before the client has read
+# the answer (Apache's and nginx's lingering close). Bounded in time and bytes.
+LINGER_TIME = 5.0
+LINGER_IDLE = 1.0
+LINGER_BYTES = 256 * 1024 * 1024
 _READ = 65536
 
 
@@ -217,7 +224,7 @@ class _Connection:
         headers = [("Content-Type", response.content_type), *response.headers]
         if response.stream is None:
             headers.append(("Content-Length", str(len(response.body))))
-        self._write(h11.Response(status_code=response.status, headers=headers))
+        self._write(_response(response.status, headers))
         if response.stream is None:
             self._write(h11.Data(data=response.body))
         else:
@@ -249,15 +256,41 @@ class _Connection:
         headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body))),
                    ("Connection", "close"), *exc.headers]
         with contextlib.suppress(h11.LocalProtocolError, ConnectionError):
-            self._write(h11.Response(status_code=exc.status, headers=headers))
+            self._write(_response(exc.status, headers))
             self._write(h11.Data(data=body))
             self._write(h11.EndOfMessage())
             await self.writer.drain()
+            if exc.status != 408:  # a client too slow to send a head gets no more time
+                await self._linger()
+
+    async def _linger(self) -> None:
+        """Half-close, then read and discard what the client still sends, so it can read the answer."""
+        if self.writer.can_write_eof():
+            self.writer.write_eof()
+        discarded = 0
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(LINGER_TIME):
+                while discarded < LINGER_BYTES:
+                    async with asyncio.timeout(LINGER_IDLE):
+                        data = await self.reader.read(_READ)
+                    if not data:
+                        return
+                    discarded += len(data)
 
     def _write(self, event: Any) -> None:
         data = self.h11.send(event)
         if data:
             self.writer.write(data)
+
+
+def _response(status: int, headers: list[tuple[str, str]]) -> h11.Response:
+    # Supervisor's own HTTP client (supervisorctl tail -f, fg) splits the status line in three: an
+    # empty reason phrase breaks it.
+    try:
+        reason = HTTPStatus(status).phrase
+    except ValueError:
+        reason = "Unknown"
+    return h11.Response(status_code=status, headers=headers, reason=reason.encode("ascii"))
 
 
 class _Closed(Exception):

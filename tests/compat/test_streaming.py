@@ -1,0 +1,133 @@
+"""The real supervisorctl 4.3 follows streams from procward: tail -f, maintail -f and fg, unix and TCP."""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+TALKER = Path(__file__).parent.parent / "talker.py"
+
+PROGRAMS = """
+    [program:talk]
+    command={python} {talker}
+    startsecs=0
+    [program:echo]
+    command={python} {talker} echo
+    startsecs=0
+    """
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Ctl:
+    """A streaming supervisorctl command whose output is read with a deadline."""
+
+    def __init__(self, args: list[str], *, stdin: bool = False) -> None:
+        env = dict(os.environ, PYTHONIOENCODING="utf-8", PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen([sys.executable, "-m", "supervisor.supervisorctl", *args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.PIPE if stdin else subprocess.DEVNULL, env=env)
+        self.seen = b""
+
+    def wait_for(self, text: str, timeout: float = 15.0) -> str:
+        """Read output until ``text`` appears; fail with what was seen."""
+        assert self.proc.stdout is not None
+        wanted = text.encode()
+        deadline = time.monotonic() + timeout
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.proc.stdout, selectors.EVENT_READ)
+            while wanted not in self.seen:
+                left = deadline - time.monotonic()
+                if left <= 0 or not sel.select(left):
+                    raise AssertionError(f"no {text!r} after {timeout}s; saw {self.seen[-500:]!r}")
+                chunk = os.read(self.proc.stdout.fileno(), 65536)
+                if not chunk:
+                    raise AssertionError(f"supervisorctl ended before {text!r}; saw {self.seen[-500:]!r}")
+                self.seen += chunk
+        return self.seen.decode("utf-8", "replace")
+
+    def send(self, text: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text.encode())
+        self.proc.stdin.flush()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for pipe in (self.proc.stdout, self.proc.stdin):
+            if pipe is not None:
+                pipe.close()
+
+
+@pytest.fixture(params=["unix", "tcp"])
+def target(request, daemon) -> Iterator[list[str]]:
+    """supervisorctl arguments for the daemon over its unix socket, or over TCP with credentials."""
+    programs = PROGRAMS.format(python=sys.executable, talker=TALKER)
+    if request.param == "unix":
+        d = daemon(programs)
+        yield ["-c", str(d.conf)]
+        return
+    port = free_port()
+    d = daemon(programs, supervisord_extra=f"\n[inet_http_server]\nport=127.0.0.1:{port}\nusername=alice\n"
+                                           "password=s3cret\n")
+    yield ["-s", f"http://127.0.0.1:{port}", "-u", "alice", "-p", "s3cret"]
+
+
+def follow(args: list[str], *command: str, stdin: bool = False) -> Iterator[Ctl]:
+    ctl = Ctl([*args, *command], stdin=stdin)
+    try:
+        yield ctl
+    finally:
+        ctl.close()
+
+
+def test_tail_f_stdout_and_stderr(target: list[str]) -> None:
+    """tail -f NAME and tail -f NAME stderr show new lines as they are written, non-ASCII included."""
+    for ctl in follow(target, "tail", "-f", "talk"):
+        first = ctl.wait_for("out é")
+        number = int(first.rsplit("out é ", 1)[1].split()[0])
+        ctl.wait_for(f"out é {number + 3}\n")  # lines written after the command started
+        assert "Cannot connect" not in ctl.seen.decode("utf-8", "replace")
+    for ctl in follow(target, "tail", "-f", "talk", "stderr"):
+        ctl.wait_for("err ü")
+        text = ctl.wait_for("\n", timeout=5)
+        number = int(text.rsplit("err ü ", 1)[1].split()[0])
+        ctl.wait_for(f"err ü {number + 3}\n")
+        assert "out é" not in ctl.seen.decode("utf-8", "replace")
+
+
+def test_maintail_f(target: list[str]) -> None:
+    """maintail -f shows the daemon's log, then a line logged after it started (a restart)."""
+    for ctl in follow(target, "maintail", "-f"):
+        ctl.wait_for("spawned: 'echo'")
+        subprocess.run([sys.executable, "-m", "supervisor.supervisorctl", *target, "restart", "echo"],
+                       capture_output=True, timeout=60, check=True)
+        ctl.wait_for("stopped: echo")
+
+
+def test_fg_sends_input_and_shows_output(target: list[str]) -> None:
+    """fg attaches to a program: typed lines reach its stdin and its answers come back, non-ASCII too."""
+    for ctl in follow(target, "fg", "echo", stdin=True):
+        ctl.wait_for("==> Press Ctrl-C to exit <==")
+        ctl.send("héllo wörld\n")
+        ctl.wait_for("echo: héllo wörld")
+        ctl.send("second\n")
+        ctl.wait_for("echo: second")
