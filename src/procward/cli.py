@@ -116,8 +116,7 @@ def run_daemon(argv: Sequence[str]) -> int:
         def loader() -> Config:
             return _overrides(load(path), args)
 
-        return daemon.run(config, daemon.DaemonOptions(nodaemon=args.nodaemon), loader,
-                          lambda sup: [HttpService(sup)])
+        return daemon.run(config, daemon.DaemonOptions(nodaemon=args.nodaemon), loader, [HttpService()])
     except ProcwardError as exc:
         return _fail(str(exc))
     except OSError as exc:

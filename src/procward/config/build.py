@@ -433,13 +433,19 @@ def _servers(doc: IniDocument, opts: BuildOptions, here: str, env: dict[str, str
         if kind == "inet_http_server":
             host, port = r.required("port", v.inet_address, "host:port or :port")
             servers.append(HttpServerConfig(section=name, host=host, port=port, username=username,
-                                            password=password))
+                                            password=password, where=_where_of(r, "port")))
             continue
         path = r.required("file", lambda s: os.path.abspath(os.path.expanduser(s.strip())), "a socket path")
         chown = r.get("chown", v.user_group, None) if opts.host_checks else None
         servers.append(HttpServerConfig(section=name, file=path, chmod=r.get("chmod", v.octal, 0o700),
-                                        chown=chown, username=username, password=password))
+                                        chown=chown, username=username, password=password,
+                                        where=_where_of(r, "file")))
     return tuple(servers)
+
+
+def _where_of(r: _Reader, option: str) -> Where | None:
+    opt = r.raw(option)
+    return Where(file=opt.file, line=opt.line) if opt else None
 
 
 def _ctl(doc: IniDocument, here: str, env: dict[str, str]) -> CtlConfig:

@@ -177,6 +177,7 @@ class HttpServerConfig:
     port: int | None = None
     username: str | None = None
     password: str | None = None
+    where: Where | None = field(default=None, compare=False)  # the file= / port= line, for bind errors
 
     @property
     def is_unix(self) -> bool:

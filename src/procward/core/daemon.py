@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import pwd
 import resource
 import signal
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from procward import __version__
@@ -17,7 +19,7 @@ from procward.core import mainlog
 from procward.core import tree
 from procward.core.exits import become_subreaper
 from procward.core.logs import remove_old_autologs
-from procward.core.supervisor import ConfigLoader, ServiceFactory, Supervisor
+from procward.core.supervisor import ConfigLoader, Service, Supervisor
 from procward.errors import ProcwardError
 
 log = logging.getLogger(__name__)
@@ -89,57 +91,98 @@ def _daemonize() -> None:
     os.close(null)
 
 
-def prepare(config: Config, opts: DaemonOptions) -> list[logging.Handler]:
-    """Everything done before the event loop exists: limits, user, daemonizing, pidfile, logging."""
+def _lock_pidfile(path: str) -> int:
+    """Open and lock the pidfile; refuse when another daemon holds it.
+
+    A second daemon with the same pidfile would otherwise take the first one's spawn record for the
+    leftovers of a killed daemon and stop the first one's programs. The lock (flock, released by the
+    kernel when the daemon dies, however it dies) is taken before daemonizing, so the refusal reaches
+    the caller's terminal; the forked daemon inherits it.
+    """
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise StartupError(f"cannot write pidfile {path}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        other = os.read(fd, 32).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise StartupError(f"another procward (pid {other}) is running with pidfile {path}; stop it first, "
+                           "or give this one another pidfile") from None
+    except OSError:
+        pass  # a filesystem without locks: run as supervisord does, unguarded
+    return fd
+
+
+def _write_pid(fd: int) -> None:
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+
+
+def prepare(config: Config, opts: DaemonOptions, services: Sequence[Service]) -> tuple[list[logging.Handler], int]:
+    """Everything done before the event loop exists: limits, user, sockets, daemonizing, pidfile, logging.
+
+    The order is supervisord's: the sockets are listening before the daemon detaches and before the
+    "started with pid" line, so a client that waits for that line can connect at once.
+    """
     sd = config.supervisord
     _raise_limit(resource.RLIMIT_NOFILE, sd.minfds, "the open-files limit", "minfds")
     _open_files_to_hard_limit()
     _raise_limit(resource.RLIMIT_NPROC, sd.minprocs, "the process limit", "minprocs")
     if sd.user is not None:
         _drop_privileges(sd.user)
-    nodaemon = opts.nodaemon or sd.nodaemon
-    if not nodaemon:
-        _daemonize()
-    if sd.directory:
-        os.chdir(sd.directory)
-    os.umask(sd.umask)
-    handlers = mainlog.setup(sd.logfile, sd.loglevel, sd.logfile_maxbytes, sd.logfile_backups,
-                             echo=nodaemon and not sd.silent)
-    if not sd.nocleanup:
-        remove_old_autologs(sd.childlogdir, sd.identifier)
+    pidfile = _lock_pidfile(sd.pidfile)
     try:
-        with open(sd.pidfile, "w") as handle:
-            handle.write(f"{os.getpid()}\n")
-    except OSError as exc:
-        raise StartupError(f"cannot write pidfile {sd.pidfile}: {exc.strerror}") from None
-    return handlers
+        for service in services:
+            service.bind(config)
+        nodaemon = opts.nodaemon or sd.nodaemon
+        if not nodaemon:
+            _daemonize()
+        if sd.directory:
+            os.chdir(sd.directory)
+        os.umask(sd.umask)
+        handlers = mainlog.setup(sd.logfile, sd.loglevel, sd.logfile_maxbytes, sd.logfile_backups,
+                                 echo=nodaemon and not sd.silent)
+        if not sd.nocleanup:
+            remove_old_autologs(sd.childlogdir, sd.identifier)
+        _write_pid(pidfile)
+    except BaseException:
+        for service in services:
+            service.close()  # no socket file or pidfile is left behind by a start that did not happen
+        with contextlib.suppress(OSError):
+            os.unlink(sd.pidfile)
+        os.close(pidfile)
+        raise
+    return handlers, pidfile
 
 
-def run(config: Config, opts: DaemonOptions, loader: ConfigLoader, services: ServiceFactory) -> int:
+def run(config: Config, opts: DaemonOptions, loader: ConfigLoader, services: Sequence[Service]) -> int:
     """Run the daemon until shutdown; return the exit status."""
-    handlers = prepare(config, opts)
-    for warning in config.warnings:
-        log.warning("%s", warning)
-    if os.geteuid() == 0 and config.supervisord.user is None:
-        log.critical("Supervisor is running as root.  Privileges were not dropped because no user is "
-                     "specified in the config file.  If you intend to run as root, you can set user=root "
-                     "in the config file to avoid this message.")
-    if not become_subreaper() and os.getpid() != 1:
-        log.warning("could not become a child subreaper; orphans of programs will not be reaped by procward")
-    log.info("procward %s (supervisord-compatible) started with pid %s", __version__, os.getpid())
-    log.info("supervisord started with pid %s", os.getpid())
+    handlers, pidfile = prepare(config, opts, services)
     try:
+        for warning in config.warnings:
+            log.warning("%s", warning)
+        if os.geteuid() == 0 and config.supervisord.user is None:
+            log.critical("Supervisor is running as root.  Privileges were not dropped because no user is "
+                         "specified in the config file.  If you intend to run as root, you can set user=root "
+                         "in the config file to avoid this message.")
+        if not become_subreaper() and os.getpid() != 1:
+            log.warning("could not become a child subreaper; orphans of programs will not be reaped by procward")
+        log.info("procward %s (supervisord-compatible) started with pid %s", __version__, os.getpid())
+        log.info("supervisord started with pid %s", os.getpid())
         asyncio.run(_main(config, loader, services, handlers))
     finally:
-        try:
+        for service in services:
+            service.close()
+        with contextlib.suppress(OSError):
             os.unlink(config.supervisord.pidfile)
-        except OSError:
-            pass
+        os.close(pidfile)
         log.info("procward stopped")
     return 0
 
 
-async def _main(config: Config, loader: ConfigLoader, services: ServiceFactory,
+async def _main(config: Config, loader: ConfigLoader, services: Sequence[Service],
                 handlers: list[logging.Handler]) -> None:
     record = tree.SpawnRecord(config.supervisord.pidfile + ".procs")
     left = record.leftovers()

@@ -57,15 +57,23 @@ class Failed(ProcwardError):
 
 
 class Service(Protocol):
-    """Something the daemon starts after the groups exist and stops after they are stopped."""
+    """Something the daemon runs beside the groups (the HTTP server).
 
-    async def start(self) -> None: ...
+    ``bind`` opens what must be open before the daemon says it has started (listening sockets); it
+    raises at the first start and returns its errors as lines to log at a restart. ``start`` runs after
+    the groups exist, ``stop`` after they are stopped (at each restart too), ``close`` once at exit.
+    """
+
+    def bind(self, config: Config) -> list[str]: ...
+
+    async def start(self, supervisor: Supervisor) -> None: ...
 
     async def stop(self) -> None: ...
 
+    def close(self) -> None: ...
+
 
 ConfigLoader = Callable[[], Config]
-ServiceFactory = Callable[["Supervisor"], Sequence[Service]]
 
 
 def split_namespec(namespec: str) -> tuple[str, str | None]:
@@ -366,8 +374,11 @@ class Supervisor:
             self.loop.add_signal_handler(signum, self._on_signal, signum)
         self.exits.install()
 
-    async def serve(self, services: ServiceFactory) -> None:
-        """Run until shutdown: add groups, start services, boot, wait, stop, and restart on request."""
+    async def serve(self, services: Sequence[Service]) -> None:
+        """Run until shutdown: add groups, start services, boot, wait, stop, and restart on request.
+
+        The services are bound already (the daemon binds them before it says it has started).
+        """
         self._install_signals()
         try:
             while True:
@@ -379,19 +390,21 @@ class Supervisor:
                 self.rt = self._runtime(self.config)
                 self.hub.identifier = self.config.supervisord.identifier
                 self.state = SupervisorState.RUNNING
+                for service in services:
+                    for error in service.bind(self.config):
+                        log.critical("%s", error)
         finally:
             self.hub.close()
             self.exits.reap_orphans()
             self.exits.close()
 
-    async def _run_once(self, services: ServiceFactory) -> None:
+    async def _run_once(self, services: Sequence[Service]) -> None:
         for group_config in self.config.groups:
             self.add_group(group_config)
-        running = list(services(self))
         started: list[Service] = []
         try:
-            for service in running:
-                await service.start()
+            for service in services:
+                await service.start(self)
                 started.append(service)
             self._wake.clear()
             self.bus.publish(Event("SUPERVISOR_STATE_CHANGE_RUNNING", ""))

@@ -10,14 +10,13 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-import os
-import socket
 import urllib.parse
 
-from procward.config.model import HttpServerConfig
+from procward.config.model import Config, HttpServerConfig
 from procward.core.supervisor import Supervisor
 from procward.http import logtail
 from procward.http.auth import credentials_ok
+from procward.http.listen import Listeners
 from procward.http.server import HttpError, Request, Response, Server
 from procward.rpc import api
 from procward.rpc.codec import BadRequest, decode_request, encode_fault, encode_response
@@ -29,10 +28,6 @@ log = logging.getLogger(__name__)
 MAX_BODY = 2 * 1024 * 1024  # larger XML-RPC bodies get 413 before they are read
 _XML = "text/xml; charset=utf-8"
 _CHALLENGE = [("WWW-Authenticate", 'Basic realm="default"')]
-
-
-class AddressInUse(Exception):
-    """Another program answers on a configured socket."""
 
 
 class App:
@@ -86,21 +81,6 @@ def body_limit(request: Request) -> int:
     return MAX_BODY if request.path.startswith("/RPC2") else 0
 
 
-def _check_unix_socket(path: str) -> None:
-    """Remove a stale socket file; refuse to take over one that another program answers on."""
-    if not os.path.exists(path):
-        return
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        probe.connect(path)
-    except OSError:
-        os.unlink(path)  # nobody listening: a leftover from a killed daemon
-    else:
-        raise AddressInUse(f"another program is already listening on {path}; shut it down first")
-    finally:
-        probe.close()
-
-
 def _warn_exposure(server: HttpServerConfig) -> None:
     if server.username is not None:
         return
@@ -122,42 +102,44 @@ def _is_loopback(host: str) -> bool:
 
 
 class HttpService:
-    """Starts and stops the sites; a core Service."""
+    """Serves every configured site; a core Service.
 
-    def __init__(self, supervisor: Supervisor) -> None:
-        self._supervisor = supervisor
-        self._servers = supervisor.config.servers
-        self._listeners: list[asyncio.base_events.Server] = []
+    The listening sockets are opened by ``bind`` before the daemon says it has started (see listen.py);
+    ``start`` serves them for one run of the Supervisor, ``stop`` drops the connections of that run and
+    keeps the sockets for the next one, ``close`` closes them at exit.
+    """
+
+    def __init__(self) -> None:
+        self._listeners = Listeners()
+        self._servers: list[asyncio.base_events.Server] = []
         self._http: Server | None = None
 
-    async def start(self) -> None:
-        if not self._servers:
-            return
-        self._http = Server(App(self._supervisor).handle, body_limit)
-        for server in self._servers:
+    def bind(self, config: Config) -> list[str]:
+        """Open the configured sockets (raises BindError at the first start; errors listed later)."""
+        return self._listeners.bind_all(config.servers)
+
+    async def start(self, supervisor: Supervisor) -> None:
+        self._http = Server(App(supervisor).handle, body_limit)
+        for server, sock in self._listeners.sockets():
             _warn_exposure(server)
             handler = self._http.connection_handler(server)
+            # asyncio closes the socket it serves when the server closes: it gets a duplicate, so the
+            # listening socket itself survives a restart.
             if server.file is not None:
-                _check_unix_socket(server.file)
-                listener = await asyncio.start_unix_server(handler, server.file, limit=MAX_BODY)
-                os.chmod(server.file, server.chmod)
-                if server.chown is not None:
-                    os.chown(server.file, *server.chown)
+                listener = await asyncio.start_unix_server(handler, sock=sock.dup(), limit=MAX_BODY)
             else:
-                listener = await asyncio.start_server(handler, server.host or None, server.port,
-                                                      reuse_address=True, limit=MAX_BODY)
-            self._listeners.append(listener)
+                listener = await asyncio.start_server(handler, sock=sock.dup(), limit=MAX_BODY)
+            self._servers.append(listener)
 
     async def stop(self) -> None:
-        for listener in self._listeners:
+        for listener in self._servers:
             listener.close()
         if self._http is not None:
             await self._http.close()
-        for listener in self._listeners:
+        for listener in self._servers:
             with contextlib.suppress(Exception):
                 await listener.wait_closed()
-        self._listeners = []
-        for server in self._servers:
-            if server.file is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(server.file)
+        self._servers = []
+
+    def close(self) -> None:
+        self._listeners.close_all()

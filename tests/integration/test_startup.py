@@ -1,0 +1,114 @@
+"""Start-up as tools expect it: sockets answer once the start line is logged, clear refusals otherwise."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from support import Daemon, rpc_client, wait_until
+
+SLEEPER = "[program:s]\ncommand=sleep 300\nstartsecs=0\n"
+
+
+def start_line_then_rpc(d: Daemon) -> tuple[str, float]:
+    """Start the daemon, wait for its 'started with pid' line, then call at once (no retry)."""
+    err = open(d.dir / "stderr.txt", "wb")  # noqa: SIM115 - closed with the process below
+    d.proc = subprocess.Popen([sys.executable, "-m", "procward", "-n", "-c", str(d.conf)],
+                              stdout=subprocess.DEVNULL, stderr=err)
+    err.close()
+    wait_until(lambda: "supervisord started with pid" in d.log_text(), what="start line", interval=0.001)
+    began = time.monotonic()
+    state = rpc_client(d.sock).supervisor.getState()["statename"]
+    return state, time.monotonic() - began
+
+
+def test_rpc_answers_as_soon_as_the_start_line_is_logged(tmp_path: Path) -> None:
+    """Tools wait for 'supervisord started with pid N' and connect at once: the socket must accept then."""
+    d = Daemon(tmp_path, SLEEPER)
+    try:
+        state, _ = start_line_then_rpc(d)
+        assert state == "RUNNING"
+    finally:
+        d.stop()
+
+
+def test_second_daemon_on_a_served_socket_is_refused_in_one_line(tmp_path: Path, daemon) -> None:
+    """A second daemon on a socket another daemon serves exits 2 naming the socket; the first is untouched."""
+    d = daemon(SLEEPER)
+    pid = d.rpc().supervisor.getProcessInfo("s")["pid"]
+    other = tmp_path / "other.conf"
+    other.write_text(d.conf.read_text().replace("procward.pid", "other.pid"))
+    second = subprocess.run([sys.executable, "-m", "procward", "-n", "-c", str(other)], capture_output=True,
+                            text=True, timeout=30, check=False)
+    assert second.returncode == 2
+    lines = second.stderr.strip().splitlines()
+    assert len(lines) == 1, second.stderr
+    assert f"another daemon is already listening on {d.sock}" in lines[0]
+    assert "[unix_http_server] file" in lines[0] and "other.conf:" in lines[0]
+    assert not (tmp_path / "other.pid").exists()
+    assert d.rpc().supervisor.getProcessInfo("s")["pid"] == pid
+    assert d.rpc().supervisor.getProcessInfo("s")["statename"] == "RUNNING"
+
+
+def test_second_daemon_with_the_same_pidfile_stops_nothing(tmp_path: Path, daemon) -> None:
+    """Without a socket to collide on, the pidfile lock refuses the second daemon before it reads the
+    first one's spawn record (which it would take for a killed daemon's leftovers)."""
+    d = daemon(SLEEPER)
+    pid = d.rpc().supervisor.getProcessInfo("s")["pid"]
+    other = tmp_path / "other.conf"
+    other.write_text(d.conf.read_text().replace("procward.sock", "other.sock"))
+    second = subprocess.run([sys.executable, "-m", "procward", "-n", "-c", str(other)], capture_output=True,
+                            text=True, timeout=30, check=False)
+    assert second.returncode == 2
+    assert second.stderr.strip() == (f"Error: another procward (pid {d.proc.pid}) is running with pidfile "
+                                     f"{tmp_path / 'procward.pid'}; stop it first, or give this one another "
+                                     "pidfile")
+    assert not (tmp_path / "other.sock").exists()
+    assert (tmp_path / "procward.pid").read_text().strip() == str(d.proc.pid)
+    assert d.rpc().supervisor.getProcessInfo("s")["pid"] == pid
+    assert os.kill(pid, 0) is None
+
+
+def test_stale_socket_file_is_replaced(tmp_path: Path, daemon) -> None:
+    """A socket file with nobody listening (a killed daemon's) is replaced, as supervisord does."""
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(tmp_path / "procward.sock"))
+    stale.close()
+    d = daemon(SLEEPER)
+    assert d.rpc().supervisor.getState()["statename"] == "RUNNING"
+
+
+def test_socket_in_a_missing_directory_is_named(tmp_path: Path) -> None:
+    """A unix socket whose directory does not exist: exit 2 with one line naming the path and the reason."""
+    d = Daemon(tmp_path, SLEEPER)
+    d.conf.write_text(d.conf.read_text().replace("file=%(here)s/procward.sock", "file=%(here)s/nodir/p.sock"))
+    result = subprocess.run([sys.executable, "-m", "procward", "-n", "-c", str(d.conf)], capture_output=True,
+                            text=True, timeout=30, check=False)
+    line = d.conf.read_text().splitlines().index("file=%(here)s/nodir/p.sock") + 1
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"Error: {d.conf}:{line}: [unix_http_server] file: cannot listen on {tmp_path}/nodir/p.sock: No such file "
+        f"or directory (the directory {tmp_path}/nodir does not exist)")
+    assert not (tmp_path / "procward.pid").exists()
+
+
+def test_tcp_port_in_use_is_named(tmp_path: Path) -> None:
+    """A TCP port another program holds: exit 2 with one line naming the address."""
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    try:
+        d = Daemon(tmp_path, SLEEPER, supervisord_extra=f"\n[inet_http_server]\nport=127.0.0.1:{port}\n")
+        result = subprocess.run([sys.executable, "-m", "procward", "-n", "-c", str(d.conf)], capture_output=True,
+                                text=True, timeout=30, check=False)
+    finally:
+        holder.close()
+    assert result.returncode == 2
+    assert f"[inet_http_server] port: cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "procward.sock").exists()
