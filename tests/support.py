@@ -149,8 +149,9 @@ class Daemon:
 
     def start(self) -> Daemon:
         with open(self.dir / "stderr.txt", "wb") as err:
+            # Its own session: a daemon that signalled its own process group by mistake must not reach pytest.
             self.proc = subprocess.Popen([sys.executable, "-m", "procward", "-n", "-c", str(self.conf)],
-                                         stdout=subprocess.DEVNULL, stderr=err)
+                                         stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
         wait_until(lambda: self.rpc().supervisor.getState()["statename"] == "RUNNING",
                    what="daemon answering on its socket", timeout=15)
         return self

@@ -180,7 +180,7 @@ class Process:
         """Deliver ``sig`` to the process."""
         if self.state not in SIGNALLABLE_STATES or not self.pid:
             raise NotRunning(self.namespec)
-        os.kill(self.pid, sig)
+        self._send(sig)
 
     def write_stdin(self, data: bytes) -> None:
         """Queue ``data`` for the process's stdin; the loop writes it without ever blocking."""
@@ -504,7 +504,7 @@ class Process:
         if self.state == S.STARTING and self.pid:
             self.spawnerr = f"no READY=1 within {self.config.ready_timeout}s (notify=true)"
             log.warning("%s: %s; killing it", self.name, self.spawnerr)
-            os.kill(self.pid, signal.SIGKILL)
+            self._send(signal.SIGKILL)
 
     def _arm_watchdog(self) -> None:
         if self._watchdog is not None:
@@ -552,19 +552,50 @@ class Process:
 
     def _kill(self, sig: int) -> None:
         as_group = self.config.killasgroup if sig == signal.SIGKILL else self.config.stopasgroup
+        if not self.pid:
+            self._stop_without_pid()
+            return
         self._killing = True
         if self.state != S.STOPPING:
             self._enter(S.STOPPING)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("killing %s (pid %s) %swith signal %s", self.name, self.pid,
                       "process group " if as_group else "", signal.Signals(sig).name)
-        try:
-            # A followed daemon (pidfile, MAINPID) leads its own process group, not the command's.
-            os.kill(-os.getpgid(self.pid) if as_group else self.pid, sig)
-        except ProcessLookupError:
-            pass  # it exited already; its pidfd will say so
+        self._send(sig, as_group=as_group)
         if sig != signal.SIGKILL:
             self._schedule(self.config.stopwaitsecs, self._on_stop_timeout)
+
+    def _stop_without_pid(self) -> None:
+        """A stop while no process is known (the pidfile wait after the command exited) ends the wait."""
+        self._cancel_timer()
+        self._close_output()
+        self._sweep_descendants()  # a daemon it forked may still write the pidfile: it is stopped too
+        self._killing = False
+        if self.state != S.STOPPING:
+            self._enter(S.STOPPING)
+        self.laststop = time.time()
+        self._enter(S.STOPPED)
+        log.info("stopped: %s (no process yet: the wait for its pidfile is called off)", self.name)
+        if self._restart_requested:
+            self._restart_requested = ""
+            self._start_after(self.config.policy.restartpause, S.STOPPED)
+
+    def _send(self, sig: int, *, as_group: bool = False) -> None:
+        """The one place a signal reaches the process (or its group); never pid 0, -1 or the daemon's group."""
+        pid = self.pid
+        if pid <= 0 or pid == os.getpid():
+            log.error("not signalling %s: it has no process (pid %s)", self.namespec, pid)
+            return
+        target = pid
+        try:
+            if as_group:
+                # A followed daemon (pidfile, MAINPID) leads its own process group, not the command's.
+                group = os.getpgid(pid)
+                if group > 1 and group != os.getpgrp():
+                    target = -group
+            os.kill(target, sig)
+        except ProcessLookupError:
+            pass  # it exited already; its pidfd will say so
 
     def _on_stop_timeout(self) -> None:
         if self.state == S.STOPPING and self.pid:
