@@ -65,35 +65,36 @@ def test_main_log_to_dev_stdout(tmp_path: Path) -> None:
     assert "Illegal seek" not in out.read_text()
 
 
-def test_nothing_logged_anywhere_is_still_readable_over_rpc(daemon) -> None:
-    """stdout_logfile=NONE keeps an in-memory tail for readProcessStdoutLog and tailProcessStdoutLog."""
+def test_reading_a_log_that_does_not_exist_is_no_file(daemon) -> None:
+    """stdout_logfile=NONE: readProcess*Log answers NO_FILE and tailProcess*Log ['', 0, False], as supervisord;
+    supervisorctl tail then says 'no log file'."""
     d = daemon("""
         [program:quiet]
-        command=sh -c 'for i in 1 2 3; do echo line$i; done; echo err >&2; exec sleep 300'
+        command=sh -c 'echo line; echo err >&2; exec sleep 300'
         startsecs=0
         stdout_logfile=NONE
         stderr_logfile=NONE
         [program:merged]
         command=sh -c 'echo both; exec sleep 300'
         startsecs=0
-        stdout_logfile=NONE
         redirect_stderr=true
         """)
     sup = d.rpc().supervisor
-    wait_until(lambda: sup.readProcessStdoutLog("quiet", 0, 0) == "line1\nline2\nline3\n", what="memory tail")
-    assert sup.readProcessStdoutLog("quiet", -6, 0) == "line3\n"
-    assert sup.readProcessStderrLog("quiet", 0, 0) == "err\n"
-    assert sup.tailProcessStdoutLog("quiet", 0, 6) == ["line3\n", 18, True]
+    d.wait_state("quiet", "RUNNING")
+    for read in (sup.readProcessStdoutLog, sup.readProcessStderrLog, sup.readProcessLog):
+        with pytest.raises(xmlrpc.client.Fault) as fault:
+            read("quiet", 0, 0)
+        assert (fault.value.faultCode, fault.value.faultString) == (20, "NO_FILE")
+    assert sup.tailProcessStdoutLog("quiet", 0, 100) == ["", 0, False]
+    assert sup.tailProcessStderrLog("quiet", 0, 100) == ["", 0, False]
     assert sup.getProcessInfo("quiet")["stdout_logfile"] == ""
-    sup.clearProcessLogs("quiet")
-    assert sup.readProcessStdoutLog("quiet", 0, 0) == ""
-    wait_until(lambda: sup.readProcessStdoutLog("merged", 0, 0) == "both\n", what="merged memory tail")
-    try:  # a redirected stderr has no log of its own, as in Supervisor
+    wait_until(lambda: sup.readProcessStdoutLog("merged", 0, 0) == "both\n", what="merged log")
+    with pytest.raises(xmlrpc.client.Fault) as fault:  # a redirected stderr has no log of its own
         sup.readProcessStderrLog("merged", 0, 0)
-    except xmlrpc.client.Fault as exc:
-        assert exc.faultCode == 20  # NO_FILE
-    else:
-        raise AssertionError("expected NO_FILE")
+    assert fault.value.faultCode == 20
+    tail = subprocess.run([sys.executable, "-m", "supervisor.supervisorctl", "-c", str(d.conf), "tail", "quiet"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert tail.stdout.strip() == "quiet: ERROR (no log file)"
 
 
 def test_user_option_drops_privileges_of_the_child(daemon) -> None:
@@ -157,3 +158,15 @@ def test_as_pid_1_reaps_orphans_and_stops_programs_on_sigterm(tmp_path: Path) ->
         if outer.poll() is None:
             outer.kill()
             outer.wait()
+
+
+def test_debug_loglevel_echoes_output_in_supervisords_words(daemon) -> None:
+    """loglevel=debug copies child output into the main log as supervisord does, undecodable bytes as repr."""
+    d = daemon("""
+        [program:bytes]
+        command=%s -c "import os; os.write(1, b'hello\\n\\x88\\n'); os.write(2, 'caf\\xc3\\xa9\\n'.encode('latin-1'))"
+        startsecs=0
+        autorestart=false
+        """ % sys.executable, supervisord_extra="loglevel=debug")
+    d.wait_log("DEBG 'bytes' stdout output:\nUndecodable: b'hello\\n\\x88\\n'")
+    d.wait_log("DEBG 'bytes' stderr output:\ncafé\n")

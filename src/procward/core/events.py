@@ -23,7 +23,8 @@ class Event:
         return any(kind in subscribed for kind in ancestry(self.name))
 
 
-def _text(data: bytes) -> str:
+def output_text(data: bytes) -> str:
+    """Child output as supervisord shows it in events and the debug log: UTF-8, else ``Undecodable: b'..'``."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -33,13 +34,13 @@ def _text(data: bytes) -> str:
 def process_log_event(channel: str, *, process: str, group: str, pid: int, data: bytes) -> Event:
     """PROCESS_LOG_STDOUT/STDERR (``*_events_enabled``)."""
     return Event(f"PROCESS_LOG_{channel.upper()}",
-                 f"processname:{process} groupname:{group} pid:{pid} channel:{channel}\n{_text(data)}")
+                 f"processname:{process} groupname:{group} pid:{pid} channel:{channel}\n{output_text(data)}")
 
 
 def process_communication_event(channel: str, *, process: str, group: str, pid: int, data: bytes) -> Event:
     """PROCESS_COMMUNICATION_STDOUT/STDERR: what a program wrote between the capture tokens."""
     return Event(f"PROCESS_COMMUNICATION_{channel.upper()}",
-                 f"processname:{process} groupname:{group} pid:{pid}\n{_text(data)}")
+                 f"processname:{process} groupname:{group} pid:{pid}\n{output_text(data)}")
 
 
 def tick_event(period: int, when: int) -> Event:

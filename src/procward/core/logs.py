@@ -370,42 +370,6 @@ def tail(path: str, offset: int, length: int) -> tuple[bytes, int, bool]:
         return b"", offset, False
 
 
-class MemoryTail:
-    """The last ``capacity`` bytes of a channel whose log is NONE, so RPC reads and tails still work.
-
-    Offsets are positions in everything ever written, as if it were a file whose start was cut off.
-    """
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self.total = 0
-        self._data = bytearray()
-
-    def __call__(self, data: bytes) -> None:
-        self.total += len(data)
-        self._data += data
-        if len(self._data) > self.capacity:
-            del self._data[:len(self._data) - self.capacity]
-
-    def _slice(self, start: int, end: int) -> bytes:
-        first = self.total - len(self._data)  # offset of the oldest byte still kept
-        start = max(start, first)
-        return bytes(self._data[start - first:max(start, end) - first])
-
-    def read(self, offset: int, length: int) -> bytes:
-        """readProcess*Log semantics; ValueError for a bad window."""
-        return self._slice(*_window(self.total, offset, length))
-
-    def tail(self, offset: int, length: int) -> tuple[bytes, int, bool]:
-        """tailProcess*Log semantics."""
-        start, length, overflow = _tail_window(self.total, offset, length)
-        return self._slice(start, start + length), self.total, overflow
-
-    def clear(self) -> None:
-        self.total = 0
-        self._data.clear()
-
-
 def remove_old_autologs(directory: str, identifier: str) -> int:
     """Delete AUTO child logs left by an earlier run (``nocleanup=false``); Supervisor's own pattern."""
     pattern = re.compile(rf".+?---{re.escape(identifier)}-\S+\.log\.?\d{{0,4}}$")

@@ -13,12 +13,11 @@ import tempfile
 
 from procward.config.model import LogConfig, ProcessConfig
 from procward.config.values import LogTarget
-from procward.core.events import EventBus, process_communication_event, process_log_event
+from procward.core.events import EventBus, output_text, process_communication_event, process_log_event
 from procward.core.logs import (
     COALESCE,
     CaptureSpec,
     DataListener,
-    MemoryTail,
     Notifier,
     OutputChannel,
     RotatingFile,
@@ -27,7 +26,6 @@ from procward.core.logs import (
 from procward.core.spawn import Spawned
 
 log = logging.getLogger(__name__)
-MEMORY_TAIL_BYTES = 64 * 1024
 CHANNELS = ("stdout", "stderr")
 
 
@@ -46,11 +44,6 @@ class ProcessOutput:
             channel: _log_path(config.name, channel, getattr(config, channel), identifier, childlogdir)
             for channel in CHANNELS}
         self._files: dict[str, RotatingFile | None] = dict.fromkeys(CHANNELS)
-        # Output of a channel logged nowhere is still kept in memory for readProcess*Log and tail.
-        self.memory: dict[str, MemoryTail] = {
-            channel: MemoryTail(MEMORY_TAIL_BYTES) for channel in CHANNELS
-            if getattr(config, channel).target == LogTarget.NONE
-            and not (channel == "stderr" and config.redirect_stderr)}
         self.written = Notifier(loop)  # log followers (/logtail) wait on this
         # An event listener pool reads the listener's protocol from its stdout through these.
         self.stdout_taps: list[DataListener] = []
@@ -65,8 +58,6 @@ class ProcessOutput:
         for channel, fd in pipes:
             cfg: LogConfig = getattr(self.config, channel)
             listeners: list[DataListener] = []
-            if channel in self.memory:
-                listeners.append(self.memory[channel])
             if self._echo_output:
                 listeners.append(self._echo(channel))
             if cfg.syslog:
@@ -100,9 +91,7 @@ class ProcessOutput:
                 logfile.reopen()
 
     def clear(self) -> None:
-        """Empty the memory tails and truncate both log files by removing and reopening them."""
-        for memory in self.memory.values():
-            memory.clear()
+        """Truncate both log files by removing and reopening them."""
         for channel, path in self.paths.items():
             logfile = self._files[channel]
             if logfile is not None:
@@ -143,7 +132,7 @@ class ProcessOutput:
 
     def _echo(self, channel: str) -> DataListener:
         def echo(data: bytes) -> None:
-            log.debug("'%s' %s output:\n%s", self.config.name, channel, data.decode("utf-8", "replace"))
+            log.debug("%r %s output:\n%s", self.config.name, channel, output_text(data))
         return echo
 
 

@@ -72,15 +72,12 @@ def process_info(process: Process, now: float) -> dict[str, Any]:
     }
 
 
-def _read_log(path: str | None, memory: logs.MemoryTail | None, offset: int, length: int) -> str:
-    """readLog / readProcess*Log: from the file, else from the in-memory tail, else NO_FILE."""
+def _read_log(path: str | None, offset: int, length: int) -> str:
+    """readLog / readProcess*Log: a range of the file; NO_FILE without one (Supervisor's fault text)."""
+    if path is None or not os.path.exists(path):
+        raise RPCError(Faults.NO_FILE, path)
     try:
-        if path is None and memory is not None:
-            data = memory.read(offset, length)
-        elif path is None or not os.path.exists(path):
-            raise RPCError(Faults.NO_FILE, path or "")
-        else:
-            data = logs.read_range(path, offset, length)
+        data = logs.read_range(path, offset, length)
     except ValueError:
         raise RPCError(Faults.BAD_ARGUMENTS) from None
     except OSError as exc:
@@ -172,7 +169,7 @@ class SupervisorNamespace:
 
     async def readLog(self, offset: int, length: int) -> str:  # noqa: N802
         self._check_state()
-        return _read_log(self.sup.config.supervisord.logfile, None, offset, length)
+        return _read_log(self.sup.config.supervisord.logfile, offset, length)
 
     async def clearLog(self) -> bool:  # noqa: N802
         self._check_state()
@@ -373,7 +370,7 @@ class SupervisorNamespace:
     # ---- logs ----
 
     def _read(self, process: Process, channel: str, offset: int, length: int) -> str:
-        return _read_log(process.output.paths[channel], process.output.memory.get(channel), offset, length)
+        return _read_log(process.output.paths[channel], offset, length)
 
     async def readProcessStdoutLog(self, name: str, offset: int, length: int) -> str:  # noqa: N802
         self._check_state()
@@ -385,13 +382,9 @@ class SupervisorNamespace:
 
     def _tail(self, process: Process, channel: str, offset: int, length: int) -> list[Any]:
         path = process.output.paths[channel]
-        memory = process.output.memory.get(channel)
-        if path is not None:
-            data, new_offset, overflow = logs.tail(path, offset, length)
-        elif memory is not None:
-            data, new_offset, overflow = memory.tail(offset, length)
-        else:
-            return ["", 0, False]
+        if path is None or not os.path.exists(path):
+            return ["", 0, False]  # Supervisor's answer for a missing log: not a fault
+        data, new_offset, overflow = logs.tail(path, offset, length)
         return [clean_text(data.decode("utf-8", "replace")), new_offset, overflow]
 
     async def tailProcessStdoutLog(self, name: str, offset: int, length: int) -> list[Any]:  # noqa: N802
