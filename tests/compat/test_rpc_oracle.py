@@ -7,6 +7,8 @@ HTTP 500 with a traceback in its log (wrong argument types), procward answers a 
 
 from __future__ import annotations
 
+import inspect
+
 import subprocess
 import sys
 import textwrap
@@ -102,14 +104,15 @@ def pair(tmp_path_factory):
         ours.stop()
 
 
-def test_same_method_list_and_signatures(pair) -> None:
-    """system.listMethods and methodSignature agree for every method."""
+def test_same_method_list_signatures_and_help(pair) -> None:
+    """system.listMethods, methodSignature and methodHelp agree for every method (help up to indentation:
+    procward answers the docstring without its source indentation)."""
     theirs, ours = pair
     methods = theirs.rpc().system.listMethods()
     assert ours.rpc().system.listMethods() == methods
     for method in methods:
         assert ours.rpc().system.methodSignature(method) == theirs.rpc().system.methodSignature(method), method
-        assert ours.rpc().system.methodHelp(method).strip(), method
+        assert ours.rpc().system.methodHelp(method) == inspect.cleandoc(theirs.rpc().system.methodHelp(method))
 
 
 def test_every_method_with_right_and_wrong_arguments(pair) -> None:

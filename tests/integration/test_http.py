@@ -6,6 +6,7 @@ import base64
 import hashlib
 import http.client
 import socket
+import xmlrpc.client
 from typing import Any
 
 import pytest
@@ -142,6 +143,54 @@ def test_hostile_bodies_are_refused_and_the_daemon_keeps_serving(daemon, name) -
     assert b"root:" not in body
     assert d.rpc().supervisor.getState()["statename"] == "RUNNING"
     assert "Traceback" not in d.log_text()
+
+
+def test_empty_method_name_is_unknown_method(daemon) -> None:
+    """A call with an empty (or no) method name gets the UNKNOWN_METHOD fault, not HTTP 400."""
+    d = daemon(PROGRAMS)
+    for body in (b"<?xml version='1.0'?><methodCall><methodName></methodName><params></params></methodCall>",
+                 b"<?xml version='1.0'?><methodCall><params></params></methodCall>"):
+        status, answer = request(UnixHTTPConnection(d.sock, timeout=10), "POST", "/RPC2", body,
+                                 {"Content-Type": "text/xml"})
+        assert status == 200
+        with pytest.raises(xmlrpc.client.Fault) as fault:
+            xmlrpc.client.loads(answer)
+        assert (fault.value.faultCode, fault.value.faultString) == (1, "UNKNOWN_METHOD")
+
+
+@pytest.mark.parametrize("site", ["unix", "tcp"])
+def test_oversized_body_answer_reaches_a_client_that_sends_it_all(daemon, site: str) -> None:
+    """A client that sends its whole body before reading (xmlrpc.client, requests) still reads the 413:
+    the daemon lingers, discarding the body, instead of resetting the connection (3 MB and 100 MB)."""
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    port = holder.getsockname()[1]
+    holder.close()
+    d = daemon(PROGRAMS, supervisord_extra=f"\n[inet_http_server]\nport=127.0.0.1:{port}\n")
+
+    def connect() -> http.client.HTTPConnection:
+        if site == "unix":
+            return UnixHTTPConnection(d.sock, timeout=30)
+        return http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    for size in (3 * 1024 * 1024, 100 * 1024 * 1024):
+        conn = connect()
+        try:
+            conn.request("POST", "/RPC2", body=b"<" * size, headers={"Content-Type": "text/xml"})
+            response = conn.getresponse()
+            response.read()
+            response.close()
+            assert (response.status, response.reason) == (413, "Request Entity Too Large"), size
+        finally:
+            conn.close()
+    proxy = xmlrpc.client.ServerProxy(f"http://127.0.0.1:{port}") if site == "tcp" else d.rpc()
+    try:
+        with pytest.raises(xmlrpc.client.ProtocolError) as refused:
+            proxy.supervisor.sendProcessStdin("web", "x" * (3 * 1024 * 1024))
+    finally:
+        proxy("close")()
+    assert refused.value.errcode == 413
+    assert d.rpc().supervisor.getState()["statename"] == "RUNNING"
 
 
 def test_oversized_body_is_413_before_it_is_read(daemon) -> None:

@@ -45,8 +45,15 @@ def test_every_request_type_decodes_as_xmlrpc_client_sends_it() -> None:
                                 b"</param></params></methodCall>") == ("m", ("bare",))
 
 
+@pytest.mark.parametrize("body", [b"<methodCall/>", b"<methodCall><methodName></methodName></methodCall>",
+                                  b"<methodCall><methodName/><params></params></methodCall>"])
+def test_a_call_without_a_method_name_decodes_to_an_empty_name(body: bytes) -> None:
+    """A well-formed call that names no method is the registry's to answer (UNKNOWN_METHOD), not a 400."""
+    assert codec.decode_request(body) == ("", ())
+
+
 @pytest.mark.parametrize("body", [
-    b"", b"not xml", b"<x/>", b"<methodCall/>", b"<methodCall><methodName></methodName></methodCall>",
+    b"", b"not xml", b"<x/>",
     b"<methodCall><methodName>m</methodName><params><param><value><boolean>2</boolean></value></param></params></methodCall>",
     b"<methodCall><methodName>m</methodName><params><param><value><int>x</int></value></param></params></methodCall>",
     b"<methodCall><methodName>m</methodName><params><param><value><base64>abc</base64></value></param></params></methodCall>",

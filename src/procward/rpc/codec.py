@@ -60,9 +60,7 @@ def decode_request(body: bytes) -> tuple[str, tuple[Any, ...]]:
         raise BadRequest("unmarshallable: nested too deeply") from None
     except Exception as exc:  # defusedxml's refusals, ParseError, bad values: all mean "not XML-RPC"
         raise BadRequest(f"unmarshallable: {type(exc).__name__}: {exc}") from None
-    if not method:
-        raise BadRequest("no methodName")
-    return method, params
+    return method, params  # an empty name is a call to no method: UNKNOWN_METHOD, not a bad request
 
 
 def _value(node: Element) -> Any:

@@ -49,14 +49,24 @@ _COERCE: dict[str, Callable[[Any], Any]] = {
     "signal": _strict(str, int, bool),  # a name ('HUP') or a number; Supervisor reads True as 1
     "any": lambda value: value,
 }
-_SIGNATURE_TYPE = {"signal": "string", "name": "string", "config_name": "string", "text": "string", "any": "string"}
-
 Handler = Callable[..., Awaitable[Any]]
+
+# The check a parameter gets when its method does not name one (see ``checks``): by its name, else by
+# the XML-RPC type its docstring gives it.
+_KIND_BY_NAME = {"name": "name", "wait": "boolean", "signal": "signal"}
+
+
+def checks(**kinds: str) -> Callable[[Handler], Handler]:
+    """Name the check of some parameters of a method (a key of _COERCE), where the default is wrong."""
+    def mark(handler: Handler) -> Handler:
+        handler.__rpc_kinds__ = kinds  # type: ignore[attr-defined]
+        return handler
+    return mark
 
 
 @dataclass(frozen=True, slots=True)
 class Param:
-    """One parameter: its name, XML-RPC type, and default when optional."""
+    """One parameter: its name, how its value is checked, and its default when optional."""
 
     name: str
     kind: str
@@ -69,17 +79,42 @@ class Param:
 
 @dataclass(frozen=True, slots=True)
 class Method:
-    """A callable method of the API."""
+    """A callable method of the API; its help is its docstring, its signature comes from the help's tags."""
 
     name: str
     handler: Handler
     params: tuple[Param, ...]
-    returns: str
     help: str
 
     def signature(self) -> list[str]:
-        """system.methodSignature: return type, then parameter types."""
-        return [self.returns, *(_SIGNATURE_TYPE.get(p.kind, p.kind) for p in self.params)]
+        """system.methodSignature: return type, then parameter types, from @return / @param (as Supervisor)."""
+        returns, types = "", []
+        for line in self.help.splitlines():
+            words = line.split()
+            if len(words) >= 2 and words[0] == "@param":
+                types.append(words[1])
+            elif len(words) >= 2 and words[0] == "@return":
+                returns = words[1]
+        return [returns, *types]
+
+
+def _method(name: str, handler: Handler) -> Method:
+    doc = inspect.getdoc(handler)
+    if not doc or "@return" not in doc:
+        raise TypeError(f"RPC method {name} needs a docstring with @param and @return tags")
+    declared = {}
+    for line in doc.splitlines():
+        words = line.split()
+        if len(words) >= 3 and words[0] == "@param":
+            declared[words[2]] = words[1]
+    overrides: dict[str, str] = getattr(handler, "__rpc_kinds__", {})
+    params = []
+    for parameter in inspect.signature(handler).parameters.values():
+        kind = overrides.get(parameter.name) or _KIND_BY_NAME.get(parameter.name) or declared[parameter.name]
+        if kind not in _COERCE:
+            raise TypeError(f"RPC method {name}: no check for parameter kind {kind!r}")
+        params.append(Param(parameter.name, kind, parameter.default))
+    return Method(name, handler, tuple(params), doc)
 
 
 class Registry:
@@ -88,9 +123,14 @@ class Registry:
     def __init__(self) -> None:
         self.methods: dict[str, Method] = {}
 
-    def add(self, name: str, handler: Handler, params: tuple[Param, ...], returns: str, help_text: str) -> None:
-        """Register ``handler`` under ``name``."""
-        self.methods[name] = Method(name, handler, params, returns, inspect.cleandoc(help_text))
+    def add_namespace(self, prefix: str, namespace: object, aliases: dict[str, str] | None = None) -> None:
+        """Register every public coroutine method of ``namespace`` as ``prefix.name``, and the aliases."""
+        for attr in dir(namespace):
+            handler = getattr(namespace, attr)
+            if not attr.startswith("_") and inspect.iscoroutinefunction(handler):
+                self.methods[f"{prefix}.{attr}"] = _method(f"{prefix}.{attr}", handler)
+        for alias, target in (aliases or {}).items():
+            self.methods[f"{prefix}.{alias}"] = self.methods[f"{prefix}.{target}"]
 
     def lookup(self, name: str) -> Method:
         """The method, or UNKNOWN_METHOD (also for names that are not exactly namespace.method)."""

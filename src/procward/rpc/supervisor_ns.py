@@ -20,7 +20,7 @@ from procward.core.states import RUNNING_STATES, SIGNALLABLE_STATES, STOPPED_STA
 from procward.core.supervisor import Supervisor
 from procward.rpc.codec import clean_text
 from procward.rpc.faults import Faults, RPCError, to_fault
-from procward.rpc.registry import Param, Registry
+from procward.rpc.registry import Registry, checks
 
 _XMLRPC_MAXINT = 2**31 - 1
 S = ProcessState
@@ -153,25 +153,55 @@ class SupervisorNamespace:
     # ---- status and control of the daemon ----
 
     async def getAPIVersion(self) -> str:  # noqa: N802 - the API's names
+        """Return the version of the RPC API used by supervisord
+
+        @return string version id
+        """
         return API_VERSION
 
     async def getSupervisorVersion(self) -> str:  # noqa: N802
+        """Return the version of the supervisor package in use by supervisord
+
+        @return string version id
+        """
         return SUPERVISOR_COMPAT_VERSION
 
     async def getIdentification(self) -> str:  # noqa: N802
+        """Return identifying string of supervisord
+
+        @return string identifier identifying string
+        """
         return self.sup.config.supervisord.identifier
 
     async def getState(self) -> dict[str, Any]:  # noqa: N802
+        """Return current state of supervisord as a struct
+
+        @return struct A struct with keys int statecode, string statename
+        """
         return {"statecode": int(self.sup.state), "statename": self.sup.state.name}
 
     async def getPID(self) -> int:  # noqa: N802
+        """Return the PID of supervisord
+
+        @return int PID
+        """
         return os.getpid()
 
     async def readLog(self, offset: int, length: int) -> str:  # noqa: N802
+        """Read length bytes from the main log starting at offset
+
+        @param int offset         offset to start reading from.
+        @param int length         number of bytes to read from the log.
+        @return string result     Bytes of log
+        """
         self._check_state()
         return _read_log(self.sup.config.supervisord.logfile, offset, length)
 
     async def clearLog(self) -> bool:  # noqa: N802
+        """Clear the main log.
+
+        @return boolean result always returns True unless error
+        """
         self._check_state()
         path = self.sup.config.supervisord.logfile
         try:
@@ -184,17 +214,38 @@ class SupervisorNamespace:
         return True
 
     async def shutdown(self) -> bool:
+        """Shut down the supervisor process
+
+        @return boolean result always returns True unless error
+        """
         self._check_state()
         self.sup.request_shutdown()
         return True
 
     async def restart(self) -> bool:
+        """Restart the supervisor process
+
+        @return boolean result  always return True unless error
+        """
         self._check_state()
         if not self.sup.request_restart():
             raise RPCError(Faults.CANT_REREAD, "the configuration has an error; see the main log")
         return True
 
     async def reloadConfig(self) -> list[list[list[str]]]:  # noqa: N802
+        """Reload the configuration.
+
+        The result contains three arrays containing names of process
+        groups:
+
+        * `added` gives the process groups that have been added
+        * `changed` gives the process groups whose contents have
+          changed
+        * `removed` gives the process groups that are no longer
+          in the configuration
+
+        @return array result  [[added, changed, removed]]
+        """
         self._check_state()
         try:
             change = self.sup.reload_config()
@@ -202,7 +253,13 @@ class SupervisorNamespace:
             raise to_fault(exc, "") from None
         return [[list(change.added), list(change.changed), list(change.removed)]]
 
+    @checks(name="config_name")
     async def addProcessGroup(self, name: str) -> bool:  # noqa: N802
+        """Update the config for a running process from config file.
+
+        @param string name         name of process group to add
+        @return boolean result     true if successful
+        """
         self._check_state()
         try:
             self.sup.add_group_by_name(name)
@@ -211,6 +268,11 @@ class SupervisorNamespace:
         return True
 
     async def removeProcessGroup(self, name: str) -> bool:  # noqa: N802
+        """Remove a stopped process from the active configuration.
+
+        @param string name         name of process group to remove
+        @return boolean result     Indicates whether the removal was successful
+        """
         self._check_state()
         try:
             self.sup.remove_group(name)
@@ -221,6 +283,12 @@ class SupervisorNamespace:
     # ---- start / stop / signal ----
 
     async def startProcess(self, name: str, wait: bool = True) -> Any:  # noqa: N802
+        """Start a process
+
+        @param string name Process name (or ``group:name``, or ``group:*``)
+        @param boolean wait Wait for process to be fully started
+        @return boolean result     Always true unless error
+        """
         self._check_state()
         group, process = self._lookup(name)
         if process is None:
@@ -243,11 +311,22 @@ class SupervisorNamespace:
                 raise RPCError(Faults.ABNORMAL_TERMINATION, name)
 
     async def startProcessGroup(self, name: str, wait: bool = True) -> list[dict[str, Any]]:  # noqa: N802
+        """Start all processes in the group named 'name'
+
+        @param string name     The group name
+        @param boolean wait    Wait for each process to be fully started
+        @return array result   An array of process status info structs
+        """
         self._check_state()
         group = self._group(name)
         return await self._start_many(group.in_start_order(), wait)
 
     async def startAllProcesses(self, wait: bool = True) -> list[dict[str, Any]]:  # noqa: N802
+        """Start all processes listed in the configuration file
+
+        @param boolean wait    Wait for each process to be fully started
+        @return array result   An array of process status info structs
+        """
         self._check_state()
         return await self._start_many(self._all(), wait)
 
@@ -270,6 +349,12 @@ class SupervisorNamespace:
         return results
 
     async def stopProcess(self, name: str, wait: bool = True) -> Any:  # noqa: N802
+        """Stop a process named by name
+
+        @param string name  The name of the process to stop (or 'group:name')
+        @param boolean wait        Wait for the process to be fully stopped
+        @return boolean result     Always return True unless error
+        """
         self._check_state()
         group, process = self._lookup(name)
         if process is None:
@@ -290,11 +375,22 @@ class SupervisorNamespace:
             await process.wait_state(STOPPED_STATES)
 
     async def stopProcessGroup(self, name: str, wait: bool = True) -> list[dict[str, Any]]:  # noqa: N802
+        """Stop all processes in the process group named 'name'
+
+        @param string name     The group name
+        @param boolean wait    Wait for each process to be fully stopped
+        @return array result   An array of process status info structs
+        """
         self._check_state()
         group = self._group(name)
         return await self._stop_many(group.in_start_order(), wait)
 
     async def stopAllProcesses(self, wait: bool = True) -> list[dict[str, Any]]:  # noqa: N802
+        """Stop all processes in the process list
+
+        @param  boolean wait   Wait for each process to be fully stopped
+        @return array result   An array of process status info structs
+        """
         self._check_state()
         return await self._stop_many(self._all(), wait)
 
@@ -317,6 +413,12 @@ class SupervisorNamespace:
             raise to_fault(exc, name) from None
 
     async def signalProcess(self, name: str, signal: int | str) -> Any:  # noqa: N802
+        """Send an arbitrary UNIX signal to the process named by name
+
+        @param string name    Name of the process to signal (or 'group:name')
+        @param string signal  Signal to send, as name ('HUP') or number ('1')
+        @return boolean
+        """
         self._check_state()
         group, process = self._lookup(name)
         if process is None:
@@ -325,11 +427,22 @@ class SupervisorNamespace:
         return True
 
     async def signalProcessGroup(self, name: str, signal: int | str) -> list[dict[str, Any]]:  # noqa: N802
+        """Send a signal to all processes in the group named 'name'
+
+        @param string name    The group name
+        @param string signal  Signal to send, as name ('HUP') or number ('1')
+        @return array
+        """
         self._check_state()
         group = self._group(name)
         return self._signal_many(group.in_start_order(), signal)
 
     async def signalAllProcesses(self, signal: int | str) -> list[dict[str, Any]]:  # noqa: N802
+        """Send a signal to all processes in the process list
+
+        @param string signal  Signal to send, as name ('HUP') or number ('1')
+        @return array         An array of process status info structs
+        """
         self._check_state()
         return self._signal_many(self._all(), signal)
 
@@ -349,6 +462,11 @@ class SupervisorNamespace:
     # ---- information ----
 
     async def getAllConfigInfo(self) -> list[dict[str, Any]]:  # noqa: N802
+        """Get info about all available process configurations. Each struct
+        represents a single process (i.e. groups get flattened).
+
+        @return array result  An array of process config info structs
+        """
         self._check_state()
         infos = []
         for group in self.sup.parsed.groups:
@@ -358,10 +476,19 @@ class SupervisorNamespace:
         return infos
 
     async def getProcessInfo(self, name: str) -> dict[str, Any]:  # noqa: N802
+        """Get info about a process named name
+
+        @param string name The name of the process (or 'group:name')
+        @return struct result     A structure containing data about the process
+        """
         self._check_state()
         return process_info(self._process(name), time.time())
 
     async def getAllProcessInfo(self) -> list[dict[str, Any]]:  # noqa: N802
+        """Get info about all processes
+
+        @return array result  An array of process status results
+        """
         self._check_state()
         now = time.time()
         processes = sorted(self._all(), key=lambda p: (p.group, p.name))
@@ -373,10 +500,24 @@ class SupervisorNamespace:
         return _read_log(process.output.paths[channel], offset, length)
 
     async def readProcessStdoutLog(self, name: str, offset: int, length: int) -> str:  # noqa: N802
+        """Read length bytes from name's stdout log starting at offset
+
+        @param string name        the name of the process (or 'group:name')
+        @param int offset         offset to start reading from.
+        @param int length         number of bytes to read from the log.
+        @return string result     Bytes of log
+        """
         self._check_state()
         return self._read(self._process(name), "stdout", offset, length)
 
     async def readProcessStderrLog(self, name: str, offset: int, length: int) -> str:  # noqa: N802
+        """Read length bytes from name's stderr log starting at offset
+
+        @param string name        the name of the process (or 'group:name')
+        @param int offset         offset to start reading from.
+        @param int length         number of bytes to read from the log.
+        @return string result     Bytes of log
+        """
         self._check_state()
         return self._read(self._process(name), "stderr", offset, length)
 
@@ -388,14 +529,54 @@ class SupervisorNamespace:
         return [clean_text(data.decode("utf-8", "replace")), new_offset, overflow]
 
     async def tailProcessStdoutLog(self, name: str, offset: int, length: int) -> list[Any]:  # noqa: N802
+        """Provides a more efficient way to tail the (stdout) log than
+        readProcessStdoutLog().  Use readProcessStdoutLog() to read
+        chunks and tailProcessStdoutLog() to tail.
+
+        Requests (length) bytes from the (name)'s log, starting at
+        (offset).  If the total log size is greater than (offset +
+        length), the overflow flag is set and the (offset) is
+        automatically increased to position the buffer at the end of
+        the log.  If less than (length) bytes are available, the
+        maximum number of available bytes will be returned.  (offset)
+        returned is always the last offset in the log +1.
+
+        @param string name         the name of the process (or 'group:name')
+        @param int offset          offset to start reading from
+        @param int length          maximum number of bytes to return
+        @return array result       [string bytes, int offset, bool overflow]
+        """
         self._check_state()
         return self._tail(self._process(name), "stdout", offset, length)
 
     async def tailProcessStderrLog(self, name: str, offset: int, length: int) -> list[Any]:  # noqa: N802
+        """Provides a more efficient way to tail the (stderr) log than
+        readProcessStderrLog().  Use readProcessStderrLog() to read
+        chunks and tailProcessStderrLog() to tail.
+
+        Requests (length) bytes from the (name)'s log, starting at
+        (offset).  If the total log size is greater than (offset +
+        length), the overflow flag is set and the (offset) is
+        automatically increased to position the buffer at the end of
+        the log.  If less than (length) bytes are available, the
+        maximum number of available bytes will be returned.  (offset)
+        returned is always the last offset in the log +1.
+
+        @param string name         the name of the process (or 'group:name')
+        @param int offset          offset to start reading from
+        @param int length          maximum number of bytes to return
+        @return array result       [string bytes, int offset, bool overflow]
+        """
         self._check_state()
         return self._tail(self._process(name), "stderr", offset, length)
 
     async def clearProcessLogs(self, name: str) -> bool:  # noqa: N802
+        """Clear the stdout and stderr logs for the named process and
+        reopen them.
+
+        @param string name   The name of the process (or 'group:name')
+        @return boolean result      Always True unless error
+        """
         self._check_state()
         process = self._process(name)
         try:
@@ -405,6 +586,10 @@ class SupervisorNamespace:
         return True
 
     async def clearAllProcessLogs(self) -> list[dict[str, Any]]:  # noqa: N802
+        """Clear all process log files
+
+        @return array result   An array of process status info structs
+        """
         self._check_state()
         results = []
         for process in self._all():
@@ -417,6 +602,18 @@ class SupervisorNamespace:
         return results
 
     async def sendProcessStdin(self, name: str, chars: str) -> bool:  # noqa: N802
+        """Send a string of chars to the stdin of the process name.
+        If non-7-bit data is sent (unicode), it is encoded to utf-8
+        before being sent to the process' stdin.  If chars is not a
+        string or is not unicode, raise INCORRECT_PARAMETERS.  If the
+        process is not running, raise NOT_RUNNING.  If the process'
+        stdin cannot accept input (e.g. it was closed by the child
+        process), raise NO_FILE.
+
+        @param string name        The process name to send to (or 'group:name')
+        @param string chars       The character data to send to the process
+        @return boolean result    Always return True unless error
+        """
         self._check_state()
         process = self._process(name)
         try:
@@ -425,75 +622,23 @@ class SupervisorNamespace:
             raise to_fault(exc, name) from None
         return True
 
+    @checks(type="text", data="text")
     async def sendRemoteCommEvent(self, type: str, data: str) -> bool:  # noqa: N802, A002 - Supervisor's names
+        """Send an event that will be received by event listener
+        subprocesses subscribing to the RemoteCommunicationEvent.
+
+        @param  string  type  String for the "type" key in the event header
+        @param  string  data  Data for the event body
+        @return boolean       Always return True unless error
+        """
         self.sup.bus.publish(Event("REMOTE_COMMUNICATION", f"type:{type}\n{data}"))
         return True
 
 
+ALIASES = {"getVersion": "getAPIVersion", "readMainLog": "readLog", "readProcessLog": "readProcessStdoutLog",
+           "tailProcessLog": "tailProcessStdoutLog", "clearProcessLog": "clearProcessLogs"}
+
+
 def register(registry: Registry, ns: SupervisorNamespace) -> None:
     """Add every supervisor.* method (aliases included) to ``registry``."""
-    name, wait = Param("name", "name"), Param("wait", "boolean", True)
-    offset, length = Param("offset", "int"), Param("length", "int")
-    table: list[tuple[str, str, tuple[Param, ...], str, str]] = [
-        ("getAPIVersion", "getAPIVersion", (), "string", "Return the version of the RPC API used by supervisord"),
-        ("getVersion", "getAPIVersion", (), "string", "Return the version of the RPC API used by supervisord"),
-        ("getSupervisorVersion", "getSupervisorVersion", (), "string",
-         "Return the version of the supervisor package in use by supervisord"),
-        ("getIdentification", "getIdentification", (), "string", "Return identifying string of supervisord"),
-        ("getState", "getState", (), "struct", "Return current state of supervisord as a struct"),
-        ("getPID", "getPID", (), "int", "Return the PID of supervisord"),
-        ("readLog", "readLog", (offset, length), "string", "Read length bytes from the main log starting at offset"),
-        ("readMainLog", "readLog", (offset, length), "string",
-         "Read length bytes from the main log starting at offset"),
-        ("clearLog", "clearLog", (), "boolean", "Clear the main log."),
-        ("shutdown", "shutdown", (), "boolean", "Shut down the supervisor process"),
-        ("restart", "restart", (), "boolean", "Restart the supervisor process"),
-        ("reloadConfig", "reloadConfig", (), "array", "Reload the configuration."),
-        ("addProcessGroup", "addProcessGroup", (Param("name", "config_name"),), "boolean",
-         "Update the config for a running process from config file."),
-        ("removeProcessGroup", "removeProcessGroup", (name,), "boolean",
-         "Remove a stopped process from the active configuration."),
-        ("startProcess", "startProcess", (name, wait), "boolean", "Start a process"),
-        ("startProcessGroup", "startProcessGroup", (name, wait), "array",
-         "Start all processes in the group named 'name'"),
-        ("startAllProcesses", "startAllProcesses", (wait,), "array",
-         "Start all processes listed in the configuration file"),
-        ("stopProcess", "stopProcess", (name, wait), "boolean", "Stop a process named by name"),
-        ("stopProcessGroup", "stopProcessGroup", (name, wait), "array",
-         "Stop all processes in the process group named 'name'"),
-        ("stopAllProcesses", "stopAllProcesses", (wait,), "array", "Stop all processes in the process list"),
-        ("signalProcess", "signalProcess", (name, Param("signal", "signal")), "boolean",
-         "Send an arbitrary UNIX signal to the process named by name"),
-        ("signalProcessGroup", "signalProcessGroup", (name, Param("signal", "signal")), "array",
-         "Send a signal to all processes in the group named 'name'"),
-        ("signalAllProcesses", "signalAllProcesses", (Param("signal", "signal"),), "array",
-         "Send a signal to all processes in the process list"),
-        ("getAllConfigInfo", "getAllConfigInfo", (), "array",
-         "Get info about all available process configurations."),
-        ("getProcessInfo", "getProcessInfo", (name,), "struct", "Get info about a process named name"),
-        ("getAllProcessInfo", "getAllProcessInfo", (), "array", "Get info about all processes"),
-        ("readProcessLog", "readProcessStdoutLog", (name, offset, length), "string",
-         "Read length bytes from name's stdout log starting at offset"),
-        ("readProcessStdoutLog", "readProcessStdoutLog", (name, offset, length), "string",
-         "Read length bytes from name's stdout log starting at offset"),
-        ("readProcessStderrLog", "readProcessStderrLog", (name, offset, length), "string",
-         "Read length bytes from name's stderr log starting at offset"),
-        ("tailProcessLog", "tailProcessStdoutLog", (name, offset, length), "array",
-         "Provides a more efficient way to tail the (stdout) log than readProcessStdoutLog."),
-        ("tailProcessStdoutLog", "tailProcessStdoutLog", (name, offset, length), "array",
-         "Provides a more efficient way to tail the (stdout) log than readProcessStdoutLog."),
-        ("tailProcessStderrLog", "tailProcessStderrLog", (name, offset, length), "array",
-         "Provides a more efficient way to tail the (stderr) log than readProcessStderrLog."),
-        ("clearProcessLog", "clearProcessLogs", (name,), "boolean",
-         "Clear the stdout and stderr logs for the named process and reopen them."),
-        ("clearProcessLogs", "clearProcessLogs", (name,), "boolean",
-         "Clear the stdout and stderr logs for the named process and reopen them."),
-        ("clearAllProcessLogs", "clearAllProcessLogs", (), "array", "Clear all process log files"),
-        ("sendProcessStdin", "sendProcessStdin", (name, Param("chars", "string")), "boolean",
-         "Send a string of chars to the stdin of the process name."),
-        ("sendRemoteCommEvent", "sendRemoteCommEvent", (Param("type", "text"), Param("data", "text")),
-         "boolean", "Send an event that will be received by event listener subscribers."),
-    ]
-    for public, attr, params, returns, help_text in table:
-        registry.add(f"supervisor.{public}", getattr(ns, attr), params, returns, help_text)
-
+    registry.add_namespace("supervisor", ns, ALIASES)

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from procward.rpc.faults import Faults, RPCError
-from procward.rpc.registry import Param, Registry
+from procward.rpc.registry import Registry, checks
 
 log = logging.getLogger(__name__)
 
@@ -18,12 +18,31 @@ class SystemNamespace:
         self.registry = registry
 
     async def listMethods(self) -> list[str]:  # noqa: N802 - the API's names
+        """Return an array listing the available method names
+
+        @return array result  An array of method names available (strings).
+        """
         return sorted(self.registry.methods)
 
+    @checks(name="any")  # anything that is not a method name is SIGNATURE_UNSUPPORTED
     async def methodHelp(self, name: str) -> str:  # noqa: N802
+        """Return a string showing the method's documentation
+
+        @param string name   The name of the method.
+        @return string result The documentation for the method name.
+        """
         return self._method(name).help
 
+    @checks(name="any")  # anything that is not a method name is SIGNATURE_UNSUPPORTED
     async def methodSignature(self, name: str) -> list[str]:  # noqa: N802
+        """Return an array describing the method signature in the
+        form [rtype, ptype, ptype...] where rtype is the return data type
+        of the method, and ptypes are the parameter data types that the
+        method accepts in method argument order.
+
+        @param string name  The name of the method.
+        @return array result  The result.
+        """
         return self._method(name).signature()
 
     def _method(self, name: Any) -> Any:
@@ -33,6 +52,17 @@ class SystemNamespace:
         return method
 
     async def multicall(self, calls: list[Any]) -> list[Any]:
+        """Process an array of calls, and return an array of
+        results. Calls should be structs of the form {'methodName':
+        string, 'params': array}. Each result will either be a
+        single-item array containing the result value, or a struct of
+        the form {'faultCode': int, 'faultString': string}. This is
+        useful when you need to make lots of small calls without lots
+        of round trips.
+
+        @param array calls  An array of call requests
+        @return array result  An array of results
+        """
         # Supervisor returns each result bare, not wrapped in a one-item array as the multicall
         # convention (and its own docstring) says; clients written against it depend on that.
         results: list[Any] = []
@@ -62,12 +92,4 @@ class SystemNamespace:
 
 def register(registry: Registry, ns: SystemNamespace) -> None:
     """Add the system.* methods to ``registry``."""
-    name = Param("name", "any")  # anything that is not a method name is SIGNATURE_UNSUPPORTED
-    registry.add("system.listMethods", ns.listMethods, (), "array",
-                 "Return an array listing the available method names")
-    registry.add("system.methodHelp", ns.methodHelp, (name,), "string",
-                 "Return a string showing the method's documentation")
-    registry.add("system.methodSignature", ns.methodSignature, (name,), "array",
-                 "Return an array describing the method signature in the form [rtype, ptype, ptype...]")
-    registry.add("system.multicall", ns.multicall, (Param("calls", "array"),), "array",
-                 "Process an array of calls, and return an array of results.")
+    registry.add_namespace("system", ns)
