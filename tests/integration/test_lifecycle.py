@@ -165,7 +165,7 @@ def test_priority_order_start_and_reverse_stop(daemon) -> None:
 
 
 def test_log_rotation_loses_no_line(daemon, tmp_path: Path) -> None:
-    """Rotating at maxbytes keeps every line across the current file and its backups."""
+    """Rotating at maxbytes keeps every line across the current file and its backups, none over maxbytes."""
     out = tmp_path / "spew.log"
     d = daemon(f"""
         [program:spew]
@@ -182,6 +182,11 @@ def test_log_rotation_loses_no_line(daemon, tmp_path: Path) -> None:
     lines = text.splitlines()
     assert lines == [f"line {i:06d}" for i in range(20000)]
     assert Path(f"{out}.1").exists()
+    # No file exceeds maxbytes: a block crossing the limit is split at its last newline before it.
+    for f in files:
+        if f.exists():
+            assert f.stat().st_size <= 64 * 1024, (f.name, f.stat().st_size)
+            assert f.read_bytes().endswith(b"\n"), f.name
 
 
 WRITER = ("import os\n"
@@ -222,6 +227,7 @@ def test_logs_are_byte_exact_across_rotation_with_and_without_events(daemon, tmp
         files = [out] + [Path(f"{out}.{n}") for n in range(1, 41)]
         assert b"".join(f.read_bytes() for f in reversed(files) if f.exists()) == expected, name
         assert Path(f"{out}.1").exists()
+        assert all(f.stat().st_size <= 1024 * 1024 for f in files if f.exists()), name
 
 
 def test_sigterm_stops_everything_and_exits_zero(daemon) -> None:

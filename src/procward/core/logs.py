@@ -76,25 +76,49 @@ class RotatingFile:
         return st.st_size
 
     def write(self, data: bytes) -> None:
-        """Append ``data``, then rotate if the file reached maxbytes."""
+        """Append ``data``, rotating so that the file never exceeds maxbytes.
+
+        A block that would cross the limit is split at its last newline before the limit (at the limit
+        when that part has none): the file is rotated there and the rest goes to the new file.
+        """
+        start, end = 0, len(data)
+        while start < end:
+            size = self._current()
+            if size is None or self._fd is None:
+                return
+            stop, full = end, False
+            if self.maxbytes and self._seekable:
+                room = self.maxbytes - size
+                if room <= 0 and size and self._rotated_away():
+                    continue  # a file already at its limit (an earlier, larger maxbytes) rotates first
+                if 0 < room < end - start:
+                    newline = data.rfind(b"\n", start, start + room)
+                    stop, full = (newline + 1 if newline >= 0 else start + room), True
+            if not self._write_all(data, start, stop):
+                return
+            written, start = stop - start, stop
+            self._recovered()
+            if full or (self.maxbytes and self._seekable and size + written >= self.maxbytes):
+                self.rotate()
+
+    def _rotated_away(self) -> bool:
+        """Rotate now; False when that did not leave an emptier file (rotation failing: write on)."""
+        self.rotate()
         size = self._current()
-        if size is None or self._fd is None:
-            return
+        return size is not None and size < self.maxbytes
+
+    def _write_all(self, data: bytes, start: int, stop: int) -> bool:
+        assert self._fd is not None
+        view = memoryview(data)[start:stop]
         try:
-            view = memoryview(data)
             while view:
                 view = view[os.write(self._fd, view):]
         except BlockingIOError:
-            return  # a non-blocking terminal/pipe target is full: drop rather than stall every program
+            return False  # a non-blocking terminal/pipe target is full: drop rather than stall every program
         except OSError as exc:
             self._report(exc)
-            return
-        self._written(size + len(data))
-
-    def _written(self, size: int) -> None:
-        self._recovered()
-        if self.maxbytes and self._seekable and size >= self.maxbytes:
-            self.rotate()
+            return False
+        return True
 
     def rotate(self) -> None:
         """Shift backups up by one and start a new empty file."""
