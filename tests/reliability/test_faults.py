@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import xmlrpc.client
 from pathlib import Path
 
 import pytest
@@ -88,7 +89,7 @@ def test_disk_full_never_blocks_the_program_and_logging_resumes(daemon, tmp_path
 
 
 def test_deleted_log_directory_is_recreated_and_written_again(daemon, tmp_path: Path) -> None:
-    """rm -rf of the log directory: errors while it is gone, then the file comes back by itself."""
+    """rm -rf of the log directory while the program runs: the directory and file come back by themselves."""
     logs = tmp_path / "logs"
     logs.mkdir()
     d = daemon(f"""
@@ -99,11 +100,51 @@ def test_deleted_log_directory_is_recreated_and_written_again(daemon, tmp_path: 
         """)
     wait_until(lambda: (logs / "chatty.log").exists(), what="log file")
     shutil.rmtree(logs)
-    d.wait_log(f"cannot write log file {logs}/chatty.log: No such file or directory")
-    logs.mkdir()
+    d.wait_log(f"log directory {logs} was missing: created it again for {logs}/chatty.log")
     wait_until(lambda: (logs / "chatty.log").exists() and (logs / "chatty.log").stat().st_size > 0,
                what="log file recreated and written")
     assert d.state("chatty") == "RUNNING" and "Traceback" not in d.log_text()
+
+
+def test_log_directory_deleted_before_a_start_is_recreated(daemon, tmp_path: Path) -> None:
+    """The log directory removed while the program is stopped: startProcess recreates it and the output
+    is written there (supervisord refuses the start; procward never runs it with its output going nowhere)."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    d = daemon(f"""
+        [program:chatty]
+        command={counter(pause=0.05)}
+        startsecs=0
+        autostart=false
+        stdout_logfile={logs}/chatty.log
+        stderr_logfile={logs}/chatty.err
+        """)
+    shutil.rmtree(logs)
+    assert d.rpc().supervisor.startProcess("chatty") is True
+    wait_until(lambda: (logs / "chatty.log").exists() and (logs / "chatty.log").stat().st_size > 0,
+               what="log written in the recreated directory")
+    assert "cannot write log file" not in d.log_text()
+
+
+def test_log_file_that_cannot_be_opened_refuses_the_start(daemon, tmp_path: Path) -> None:
+    """A log path that cannot be opened (its directory is a file): SPAWN_ERROR naming the file, as supervisord."""
+    (tmp_path / "notadir").mkdir()
+    d = daemon(f"""
+        [program:blocked]
+        command=sleep 300
+        startsecs=0
+        autostart=false
+        startretries=0
+        stdout_logfile={tmp_path}/notadir/out.log
+        """)
+    (tmp_path / "notadir").rmdir()
+    (tmp_path / "notadir").write_text("")
+    with pytest.raises(xmlrpc.client.Fault) as fault:
+        d.rpc().supervisor.startProcess("blocked")
+    assert fault.value.faultCode == 50  # SPAWN_ERROR
+    info = d.rpc().supervisor.getProcessInfo("blocked")
+    assert info["statename"] == "FATAL" and info["pid"] == 0
+    assert info["spawnerr"] == f"couldn't open stdout log file {tmp_path}/notadir/out.log: Not a directory"
 
 
 def test_rotation_under_load_and_sigusr2_loses_no_line(daemon, tmp_path: Path) -> None:

@@ -40,20 +40,34 @@ class RotatingFile:
         self._seekable = True
         self._last_error = -_ERROR_INTERVAL
         self._failing = False  # an error was logged and writing has not worked since
+        self.error = ""  # why the file cannot be opened now ('' when it is open)
         self.open()
 
     def open(self) -> None:
-        """(Re)open the file; failures are logged, and writes retry the open."""
+        """(Re)open the file, recreating its directory if it was removed; failures are logged, and
+        writes retry the open."""
         try:
             _refuse_foreign_symlink(self.path)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            except FileNotFoundError:
+                directory = os.path.dirname(self.path)
+                os.makedirs(directory, mode=0o755, exist_ok=True)
+                log.warning("log directory %s was missing: created it again for %s", directory, self.path)
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as exc:
+            self.error = f"{exc.strerror or exc}"
             self._report(exc)
             return
+        self.error = ""
         st = os.fstat(fd)
         # /dev/stdout, fifos and ttys cannot be rotated; Supervisor logs "Illegal seek" per write there.
         self._seekable = stat.S_ISREG(st.st_mode)
         self._fd = fd
+
+    def problem(self) -> str:
+        """Why the file cannot be written now ('' when it can); tries to (re)open it first."""
+        return "" if self._current() is not None else self.error or "cannot be opened"
 
     @property
     def seekable(self) -> bool:

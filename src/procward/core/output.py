@@ -77,6 +77,18 @@ class ProcessOutput:
                                                 # a listener's READY/RESULT must not wait
                                                 coalesce=0 if protocol else COALESCE))
 
+    def problem(self) -> str:
+        """Why a log file of this process cannot be written ('' when all can): a start is refused then,
+        as supervisord refuses it, rather than running a program whose output goes nowhere."""
+        for channel in CHANNELS:
+            if channel == "stderr" and self.config.redirect_stderr:
+                continue
+            cfg: LogConfig = getattr(self.config, channel)
+            logfile = self._file(channel, cfg)
+            if logfile is not None and (why := logfile.problem()):
+                return f"couldn't open {channel} log file {logfile.path}: {why}"
+        return ""
+
     def detach(self) -> None:
         """Copy what the pipes still hold, then close them (the child has exited)."""
         for channel in self._channels:

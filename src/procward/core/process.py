@@ -255,6 +255,8 @@ class Process:
             if self.config.watchdog_sec:
                 extra["WATCHDOG_USEC"] = str(self.config.watchdog_sec * 1_000_000)
         try:
+            if problem := self.output.problem():
+                raise SpawnError(problem)
             env = child_environment(self.config, self.group, self.rt.serverurl, extra)
             spawned = spawn(self.config, env, stdin_fd=self._socket_fd())
         except SpawnError as exc:
