@@ -1,4 +1,4 @@
-"""Where one process's output goes: its log files, in-memory tails, listeners and log events.
+"""Where one process's output goes: its log files, listeners and log events.
 
 A Process keeps one ProcessOutput for its whole life, so log files stay open across restarts. Each
 spawn attaches the child's pipes to it, and each exit detaches them after copying what they still hold.
@@ -30,7 +30,7 @@ CHANNELS = ("stdout", "stderr")
 
 
 class ProcessOutput:
-    """The stdout and stderr of one process: files, memory tails, listeners, events, followers."""
+    """The stdout and stderr of one process: files, listeners, events, followers."""
 
     def __init__(self, config: ProcessConfig, group: str, loop: asyncio.AbstractEventLoop, bus: EventBus, *,
                  identifier: str, childlogdir: str, strip_ansi: bool, echo: bool) -> None:
