@@ -137,3 +137,51 @@ def test_check_prints_effective_config(tmp_path: Path) -> None:
     assert "[process:w:w0]" in result.stdout and "[process:w:w1]" in result.stdout
     assert "command = run w_1" in result.stdout
     assert "startretries = 3" in result.stdout
+
+
+def test_unterminated_section_header(tmp_path: Path) -> None:
+    """`[program:x` without its `]` is an error at that line, not an option of the previous section."""
+    path = write(tmp_path / "x.conf", HEAD + "[program:a]\ncommand=sleep 1\n[program:b\ncommand=sleep 2\n")
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    assert str(info.value) == f"{path}:5: section header without a closing ']': '[program:b'"
+
+
+def test_same_program_twice_in_one_file(tmp_path: Path) -> None:
+    """[program:dup] twice in one file is an error naming both lines (Supervisor merges them silently)."""
+    path = write(tmp_path / "x.conf", HEAD + "[program:dup]\ncommand=a\n[program:dup]\ncommand=b\n")
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    assert str(info.value) == (f"{path}:5: [program:dup] the section is written twice in this file (lines 3 "
+                               "and 5); merge them or rename one")
+
+
+def test_repeated_supervisord_section_is_merged_with_a_warning_per_repeated_option(tmp_path: Path) -> None:
+    """A second [supervisord] merges as in Supervisor (real configs do it); a repeated option warns naming
+    both lines, and the later value wins."""
+    path = write(tmp_path / "x.conf", HEAD + "[program:a]\ncommand=sleep 1\nstartsecs=1\nstartsecs=7\n"
+                 "[supervisord]\nidentifier=second\n")
+    config = load(path)
+    assert config.supervisord.identifier == "second"
+    assert config.groups[0].processes[0].startsecs == 7
+    assert (f"{path}:6: [program:a] startsecs is set twice (lines 5 and 6); the later value wins, as in "
+            "Supervisor") in config.warnings
+
+
+def test_nul_byte_in_a_value(tmp_path: Path) -> None:
+    """A NUL byte cannot reach exec: the option is named."""
+    path = write(tmp_path / "x.conf", HEAD + '[program:a]\ncommand=sleep 1\nenvironment=A="x\0y"\n')
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    assert str(info.value) == (f"{path}:5: [program:a] environment: value contains a NUL byte, which no "
+                               "command, path or environment can carry")
+
+
+def test_absurdly_long_name_is_refused_at_once(tmp_path: Path) -> None:
+    """A 100,000-character program name is refused with a short message, immediately."""
+    path = write(tmp_path / "x.conf", HEAD + f"[program:{'a' * 100_000}]\ncommand=sleep 1\n")
+    result = subprocess.run([sys.executable, "-m", "procward", "-n", "-c", path], capture_output=True,
+                            text=True, timeout=10, check=False)
+    assert result.returncode == 2
+    assert "expected a name of at most 200 characters, got 100000" in result.stderr
+    assert len(result.stderr) < 400

@@ -133,7 +133,7 @@ def parse_file(path: str, doc: IniDocument) -> list[str]:
             elif section_name in doc.sections:
                 earlier = doc.sections[section_name]
                 if earlier.file == path and section_name.startswith(_PROCESS_PREFIXES):
-                    raise ConfigError(f"[{section_name}] is written twice in this file (lines {earlier.line} "
+                    raise ConfigError(f"the section is written twice in this file (lines {earlier.line} "
                                       f"and {number}); merge them or rename one", file=path, line=number,
                                       section=section_name)
                 current = earlier.options
