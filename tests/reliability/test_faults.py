@@ -309,7 +309,8 @@ def _by_cmdline(text: str) -> list[int]:
 
 
 def test_foreign_symlink_log_path_is_refused(daemon, tmp_path: Path) -> None:
-    """A log path that is a symlink owned by another user is not followed."""
+    """A log path that is a symlink owned by another user is not followed, and the program is not started
+    with its output going nowhere (SPAWN_ERROR, as for any log file that cannot be opened)."""
     if os.geteuid() != 0:
         pytest.skip("needs root to create a symlink owned by another user")
     target = tmp_path / "target"
@@ -320,8 +321,11 @@ def test_foreign_symlink_log_path_is_refused(daemon, tmp_path: Path) -> None:
         [program:victim]
         command=sh -c 'echo secret; exec sleep 300'
         startsecs=0
+        startretries=0
         stdout_logfile=%(here)s/evil.log
         """)
     d.wait_log("refusing to follow symlink owned by uid 65534")
+    info = d.wait_state("victim", "FATAL")
+    assert info["spawnerr"].startswith(f"couldn't open stdout log file {link}: refusing to follow symlink "
+                                       "owned by uid 65534")
     assert not target.exists()
-    assert d.state("victim") == "RUNNING"
