@@ -33,6 +33,7 @@ from procward.core.output import ProcessOutput
 from procward.core.spawn import Spawned, SpawnError, child_environment, spawn
 from procward.core.states import ALLOWED, SIGNALLABLE_STATES, InvalidTransition, ProcessState
 from procward.errors import ProcwardError
+from procward.protocol import namespec
 
 log = logging.getLogger(__name__)
 S = ProcessState
@@ -118,7 +119,7 @@ class Process:
     @property
     def namespec(self) -> str:
         """``group:name``, or ``name`` when the group is the program itself."""
-        return self.name if self.group == self.name else f"{self.group}:{self.name}"
+        return namespec(self.group, self.name)
 
     @property
     def health(self) -> str:

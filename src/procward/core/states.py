@@ -1,37 +1,23 @@
-"""Process and supervisor states with Supervisor's numbers, and the one table of allowed transitions."""
+"""The one table of allowed process state transitions (the states and their numbers are Supervisor's,
+shared with clients through procward.protocol)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from enum import IntEnum
 
+from procward.protocol import (
+    RUNNING_STATES,
+    SIGNALLABLE_STATES,
+    STOPPED_STATES,
+    ProcessState,
+    SupervisorState,
+)
 
-class ProcessState(IntEnum):
-    """A supervised process's state (numbers are Supervisor's, clients depend on them)."""
-
-    STOPPED = 0
-    STARTING = 10
-    RUNNING = 20
-    BACKOFF = 30
-    STOPPING = 40
-    EXITED = 100
-    FATAL = 200
-    UNKNOWN = 1000
-
-
-class SupervisorState(IntEnum):
-    """The daemon's own state ("mood")."""
-
-    FATAL = 2
-    RUNNING = 1
-    RESTARTING = 0
-    SHUTDOWN = -1
+__all__ = ["ALLOWED", "RUNNING_STATES", "SIGNALLABLE_STATES", "STOPPED_STATES", "InvalidTransition",
+           "ProcessState", "SupervisorState"]
 
 
 S = ProcessState
-STOPPED_STATES = frozenset({S.STOPPED, S.EXITED, S.FATAL, S.UNKNOWN})
-RUNNING_STATES = frozenset({S.RUNNING, S.BACKOFF, S.STARTING})
-SIGNALLABLE_STATES = frozenset({S.RUNNING, S.STARTING, S.STOPPING})
 
 # Every edge of the machine. Supervisor marks them in Subprocess.transition(); here they are one table.
 ALLOWED: Mapping[ProcessState, frozenset[ProcessState]] = {

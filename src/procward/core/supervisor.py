@@ -26,6 +26,7 @@ from procward.core.spawn import resolve
 from procward.core.tree import SpawnRecord
 from procward.core.states import RUNNING_STATES, STOPPED_STATES, ProcessState, SupervisorState
 from procward.errors import ConfigError, ProcwardError
+from procward.protocol import split_namespec
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +76,6 @@ class Service(Protocol):
 
 
 ConfigLoader = Callable[[], Config]
-
-
-def split_namespec(namespec: str) -> tuple[str, str | None]:
-    """``g:p`` -> (g, p); ``g:*`` or ``g:`` -> (g, None); ``p`` -> (p, p)."""
-    group, sep, name = namespec.partition(":")
-    if not sep:
-        return namespec, namespec
-    return group, (None if name in ("", "*") else name)
 
 
 def _why_not_ready(process: Process) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import threading
@@ -10,10 +11,9 @@ import xmlrpc.client
 from collections.abc import Iterable
 from typing import Any
 
-from procward.core.states import STOPPED_STATES, ProcessState
+from procward.protocol import STOPPED_STATES, Faults, ProcessState, namespec, split_namespec
 from procward.ctl.controller import BaseController, Exit, StatusExit
 from procward.ctl.transport import LogStream
-from procward.rpc.faults import Faults
 
 DEFAULT_TAIL_BYTES = 1600
 
@@ -31,19 +31,6 @@ _SIGNAL_ERRORS = {
     Faults.NOT_RUNNING: "not running",
 }
 _CLEAR_ERRORS = {Faults.BAD_NAME: "no such process", Faults.FAILED: "failed"}
-
-
-def namespec(group: str, name: str) -> str:
-    """``name`` for a program's only process, ``group:name`` otherwise (supervisorctl's display)."""
-    return name if group == name else f"{group}:{name}"
-
-
-def split_namespec(spec: str) -> tuple[str, str | None]:
-    """``g:*``/``g:`` -> (g, None); ``g:n`` -> (g, n); ``n`` -> (n, n)."""
-    group, sep, name = spec.partition(":")
-    if not sep:
-        return spec, spec
-    return group, (None if name in ("", "*") else name)
 
 
 def _take_json(args: list[str]) -> tuple[list[str], bool]:
@@ -390,7 +377,7 @@ class Commands(BaseController):
     def _follow(self, path: str, name: str) -> None:
         self.output("==> Press Ctrl-C to exit <==")
         try:
-            stream = LogStream(self.options.serverurl, path, self.options.username, self.options.password)
+            stream = LogStream(self.options.server.serverurl, path, self.options.server.username, self.options.server.password)
         except xmlrpc.client.ProtocolError as exc:
             if exc.errcode != 404:
                 raise
@@ -427,8 +414,8 @@ class Commands(BaseController):
             self._fail_with("ERROR: process not running")
             return
         self.output("==> Press Ctrl-C to exit <==")
-        streams = [LogStream(self.options.serverurl, f"/logtail/{urllib.parse.quote(name)}/{channel}",
-                             self.options.username, self.options.password) for channel in ("stdout", "stderr")]
+        streams = [LogStream(self.options.server.serverurl, f"/logtail/{urllib.parse.quote(name)}/{channel}",
+                             self.options.server.username, self.options.server.password) for channel in ("stdout", "stderr")]
         threads = [threading.Thread(target=_copy, args=(s,), daemon=True) for s in streams]
         for thread in threads:
             thread.start()
@@ -598,7 +585,7 @@ class Commands(BaseController):
             self.output("ERROR: already shutting down")
         except (ConnectionRefusedError, FileNotFoundError) as exc:
             why = "refused connection" if isinstance(exc, ConnectionRefusedError) else "no such file"
-            self._fail_with(f"ERROR: {self.options.serverurl} {why} (already shut down?)")
+            self._fail_with(f"ERROR: {self.options.server.serverurl} {why} (already shut down?)")
         else:
             self.output("Shut down")
 
@@ -610,7 +597,7 @@ class Commands(BaseController):
         if urllib.parse.urlsplit(url).scheme not in ("unix", "http"):
             self._fail_with("ERROR: url must be http:// or unix://")
             return
-        self.options.serverurl = url
+        self.options.server = dataclasses.replace(self.options.server, serverurl=url)
         before = self.exitstatus
         self.do_status("")
         self.exitstatus = before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import cmd
 import errno
 import getpass
@@ -13,7 +14,7 @@ from typing import IO, Any
 from procward import API_VERSION
 from procward.ctl.options import CtlOptions
 from procward.ctl.transport import server_proxy
-from procward.rpc.faults import Faults
+from procward.protocol import Faults
 
 
 class Exit(IntEnum):
@@ -50,7 +51,7 @@ class BaseController(cmd.Cmd):
     def __init__(self, options: CtlOptions, stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> None:
         super().__init__("tab", stdin, stdout)
         self.options = options
-        self.prompt = options.prompt + "> "
+        self.prompt = options.server.prompt + "> "
         self.exitstatus: int = Exit.SUCCESS
         self._complete_info: list[dict[str, Any]] | None = None
 
@@ -63,14 +64,14 @@ class BaseController(cmd.Cmd):
 
     def supervisor(self) -> Any:
         """The ``supervisor.*`` namespace of the current server."""
-        return server_proxy(self.options.serverurl, self.credentials).supervisor
+        return server_proxy(self.options.server.serverurl, self.credentials).supervisor
 
     def server(self) -> Any:
         """The whole proxy (``system.*``, ``procward.*``)."""
-        return server_proxy(self.options.serverurl, self.credentials)
+        return server_proxy(self.options.server.serverurl, self.credentials)
 
     def credentials(self) -> tuple[str | None, str | None]:
-        return self.options.username, self.options.password
+        return self.options.server.username, self.options.server.password
 
     def set_exitstatus_from_fault(self, code: int, ignored: int | None = None) -> None:
         """Map one result status to the command's exit status, as supervisorctl does."""
@@ -94,11 +95,11 @@ class BaseController(cmd.Cmd):
             raise
         except OSError as exc:
             if exc.errno == errno.ECONNREFUSED:
-                self.output(f"{self.options.serverurl} refused connection")
+                self.output(f"{self.options.server.serverurl} refused connection")
                 self.exitstatus = Exit.INSUFFICIENT_PRIVILEGES
                 return False
             if exc.errno == errno.ENOENT:
-                self.output(f"{self.options.serverurl} no such file")
+                self.output(f"{self.options.server.serverurl} no such file")
                 self.exitstatus = Exit.NOT_RUNNING
                 return False
             self.exitstatus = Exit.GENERIC
@@ -136,23 +137,23 @@ class BaseController(cmd.Cmd):
             return bool(func(arg))
         except xmlrpc.client.ProtocolError as exc:
             if exc.errcode != 401:
-                return self._fail(f"error: {self.options.serverurl} answered HTTP {exc.errcode} {exc.errmsg}")
+                return self._fail(f"error: {self.options.server.serverurl} answered HTTP {exc.errcode} {exc.errmsg}")
             self.output("Server requires authentication")
             if not self.options.interactive:
                 self.exitstatus = Exit.GENERIC
                 return False
-            self.options.username = input("Username:")
-            self.options.password = getpass.getpass(prompt="Password:")
+            self.options.server = dataclasses.replace(self.options.server, username=input("Username:"),
+                                                      password=getpass.getpass(prompt="Password:"))
             self.output("")
             return self.onecmd(line)
         except xmlrpc.client.Fault as exc:
             return self._fail(f"error: {exc.faultString} (fault {exc.faultCode})")
         except ConnectionRefusedError:
-            return self._fail(f"error: {self.options.serverurl} refused connection (is the daemon running?)")
+            return self._fail(f"error: {self.options.server.serverurl} refused connection (is the daemon running?)")
         except FileNotFoundError:
-            return self._fail(f"error: {self.options.serverurl} no such file (is the daemon running?)")
+            return self._fail(f"error: {self.options.server.serverurl} no such file (is the daemon running?)")
         except (OSError, http.client.HTTPException, ValueError) as exc:
-            return self._fail(f"error: talking to {self.options.serverurl}: {exc}")
+            return self._fail(f"error: talking to {self.options.server.serverurl}: {exc}")
 
     def _fail(self, message: str) -> bool:
         self.output(message)
@@ -170,9 +171,9 @@ class BaseController(cmd.Cmd):
         if readline is not None:
             delims = readline.get_completer_delims()
             readline.set_completer_delims(delims.replace(":", "").replace("*", "").replace("-", ""))
-            if self.options.history_file:
+            if self.options.server.history_file:
                 try:
-                    readline.read_history_file(self.options.history_file)
+                    readline.read_history_file(self.options.server.history_file)
                 except OSError:
                     pass
         self.cmdqueue.append("status")
@@ -181,9 +182,9 @@ class BaseController(cmd.Cmd):
         except KeyboardInterrupt:
             self.output("")
         finally:
-            if readline is not None and self.options.history_file:
+            if readline is not None and self.options.server.history_file:
                 try:
-                    readline.write_history_file(self.options.history_file)
+                    readline.write_history_file(self.options.server.history_file)
                 except OSError:
                     pass
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import getopt
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from procward.config.build import load_ctl
 from procward.config.model import CtlConfig
@@ -41,13 +41,10 @@ class UsageError(ProcwardError):
 
 @dataclass(slots=True)
 class CtlOptions:
-    """Everything the controller needs to reach and talk to the daemon."""
+    """Everything the controller needs: the [supervisorctl] settings with the flags applied, and the flags
+    that are not settings."""
 
-    serverurl: str = "http://localhost:9001"
-    username: str | None = None
-    password: str | None = None
-    prompt: str = "supervisor"
-    history_file: str | None = None
+    server: CtlConfig = field(default_factory=CtlConfig)
     interactive: bool = False
     show_help: bool = False
     show_version: bool = False
@@ -72,16 +69,17 @@ def parse(argv: Sequence[str], search: Sequence[str]) -> CtlOptions:
     elif not os.path.exists(config_file):
         raise UsageError(f"could not find config file {config_file}")
     section = load_ctl(config_file) if config_file else CtlConfig()
-    opts.serverurl = _first(given, "-s", "--serverurl") or section.serverurl
-    opts.username = _first(given, "-u", "--username") or section.username
-    opts.password = _first(given, "-p", "--password") or section.password
-    opts.prompt = section.prompt
-    opts.history_file = _first(given, "-r", "--history-file", "--history_file") or section.history_file
+    serverurl = _first(given, "-s", "--serverurl") or section.serverurl
+    if serverurl.startswith("unix://"):
+        serverurl = "unix://" + os.path.abspath(os.path.expanduser(serverurl[len("unix://"):]))
+    elif not serverurl.startswith("http://"):
+        raise UsageError(f"serverurl must be http://host:port or unix:///path, got {serverurl!r}")
+    opts.server = replace(
+        section, serverurl=serverurl,
+        username=_first(given, "-u", "--username") or section.username,
+        password=_first(given, "-p", "--password") or section.password,
+        history_file=_first(given, "-r", "--history-file", "--history_file") or section.history_file)
     opts.interactive = "-i" in given or "--interactive" in given or not args
-    if opts.serverurl.startswith("unix://"):
-        opts.serverurl = "unix://" + os.path.abspath(os.path.expanduser(opts.serverurl[len("unix://"):]))
-    elif not opts.serverurl.startswith("http://"):
-        raise UsageError(f"serverurl must be http://host:port or unix:///path, got {opts.serverurl!r}")
     return opts
 
 

@@ -1,35 +1,14 @@
-"""Supervisor's fault codes, and the one map from core errors to faults."""
+"""Faults on the daemon's side: the error that becomes a fault, and the one map from core errors to faults
+(the codes themselves are in procward.protocol, shared with the client)."""
 
 from __future__ import annotations
-
-from enum import IntEnum
 
 from procward.core.process import AlreadyStarted, NoStdin, NotRunning
 from procward.core.spawn import SpawnError, SpawnFailure
 from procward.core.supervisor import AlreadyAdded, BadName, CantReread, Failed, StillRunning
+from procward.protocol import Faults
 
-
-class Faults(IntEnum):
-    """Fault codes as Supervisor 4.3 sends them."""
-
-    UNKNOWN_METHOD = 1
-    INCORRECT_PARAMETERS = 2
-    BAD_ARGUMENTS = 3
-    SIGNATURE_UNSUPPORTED = 4
-    SHUTDOWN_STATE = 6
-    BAD_NAME = 10
-    BAD_SIGNAL = 11
-    NO_FILE = 20
-    NOT_EXECUTABLE = 21
-    FAILED = 30
-    ABNORMAL_TERMINATION = 40
-    SPAWN_ERROR = 50
-    ALREADY_STARTED = 60
-    NOT_RUNNING = 70
-    SUCCESS = 80
-    ALREADY_ADDED = 90
-    STILL_RUNNING = 91
-    CANT_REREAD = 92
+__all__ = ["Faults", "RPCError", "to_fault"]
 
 
 class RPCError(Exception):
