@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from support import UnixHTTPConnection, children_of, pid_alive, rpc_client  # noqa: E402
+from support import UnixHTTPConnection, children_of, pid_alive, rpc_client
 
 DAEMONS = {
     "procward": [sys.executable, "-m", "procward", "-n", "-c"],
@@ -174,7 +174,7 @@ def raw_call(sock: str, method: str, *params: str) -> bytes:
 
 
 def p95(values: list[float]) -> float:
-    return sorted(values)[max(0, int(round(0.95 * len(values))) - 1)]
+    return sorted(values)[max(0, round(0.95 * len(values)) - 1)]
 
 
 # -- scenarios: each returns {figure: value} for one daemon ---------------------------------------------
@@ -301,7 +301,7 @@ def s7_writers(kind: str, seconds: float) -> dict[str, float]:
                            stdout_logfile=f"%(here)s/w{i:02d}.log", stdout_logfile_maxbytes=0)
                    for i in range(50))
     with daemon(kind, conf) as d:
-        first, _ = wait_all(d, 50)
+        wait_all(d, 50)
         cpu0, t0 = cpu_seconds(d.proc.pid), time.monotonic()
         # Polled slowly: answering getAllProcessInfo 100 times a second would be part of the CPU measured.
         wait_all(d, 50, state="EXITED", timeout=seconds * 10 + 60, poll=0.5)
@@ -334,10 +334,9 @@ class Table:
                 continue
             higher_better = "MB/s" in key or "calls/s" in key
             pm, sm = statistics.median(pw), statistics.median(sv)
-            if pm and sm:
-                ratio = f"{(pm / sm if higher_better else sm / pm):.1f}x"
-            else:
-                ratio = "same" if pm == sm else "-"  # counts such as orphans or lost lines
+            # counts such as orphans or lost lines have no ratio
+            ratio = (f"{(pm / sm if higher_better else sm / pm):.1f}x" if pm and sm
+                     else "same" if pm == sm else "-")
             print(f"{key:<52}{_fmt(pw):>24}{_fmt(sv):>24}{ratio:>9}", flush=True)
 
 
@@ -355,8 +354,9 @@ def precompile() -> None:
     .pyc files, so every start would compile its sources (~0.1 s) while supervisord, installed from
     PyPI, starts from bytecode.
     """
-    import procward
     import supervisor
+
+    import procward
 
     for package in (procward, supervisor):
         compileall.compile_dir(str(Path(package.__file__).parent), quiet=1)

@@ -10,6 +10,7 @@ import dataclasses
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from procward import SUPERVISOR_COMPAT_VERSION, __version__
 from procward.config import values
@@ -73,7 +74,7 @@ def _daemon_parser() -> argparse.ArgumentParser:
 
 def _overrides(config: Config, args: argparse.Namespace) -> Config:
     """Command-line flags override [supervisord], as in supervisord."""
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}  # each value parsed for its field above
     parsers = {"umask": values.octal, "logfile_maxbytes": values.byte_size, "logfile_backups": values.integer,
                "loglevel": values.log_level, "minfds": values.integer}
     for name in ("user", "umask", "directory", "logfile", "logfile_maxbytes", "logfile_backups", "loglevel",

@@ -102,7 +102,8 @@ def test_interactive_shell_reads_commands_from_stdin(shared) -> None:
     assert result.returncode == 0
     lines = result.stdout.split("supervisor> ")
     assert lines[0].splitlines()[0].startswith("crash ")  # the initial status
-    assert lines[1].startswith("web ") and "RUNNING" in lines[1]
+    assert lines[1].startswith("web ")
+    assert "RUNNING" in lines[1]
     assert lines[2].strip() == "nope: ERROR (no such process)"
 
 
@@ -116,7 +117,8 @@ def test_status_json(shared) -> None:
     assert set(shared.rpc().supervisor.getProcessInfo("web")) <= set(infos[0])
     stopped = subprocess.run([*PROCWARD_CTL, "-c", str(shared.conf), "status", "--json", "crash"],
                              capture_output=True, text=True, timeout=60, check=False)
-    assert stopped.returncode == 3 and json.loads(stopped.stdout)[0]["statename"] == "FATAL"
+    assert stopped.returncode == 3
+    assert json.loads(stopped.stdout)[0]["statename"] == "FATAL"
     pids = json.loads(subprocess.run([*PROCWARD_CTL, "-c", str(shared.conf), "pid", "--json", "all"],
                                      capture_output=True, text=True, timeout=60, check=True).stdout)
     assert pids["web"] == shared.rpc().supervisor.getProcessInfo("web")["pid"]
@@ -157,7 +159,8 @@ def test_fg_sends_stdin_and_shows_output(daemon) -> None:
     with subprocess.Popen([*PROCWARD_CTL, "-c", str(d.conf), "fg", "echoer"], stdin=subprocess.PIPE,
                           stdout=subprocess.PIPE, text=True) as proc:
         try:
-            assert proc.stdin is not None and proc.stdout is not None
+            assert proc.stdin is not None
+            assert proc.stdout is not None
             proc.stdin.write("hello\n")
             proc.stdin.flush()
             wait_until(lambda: "got:hello" in proc.stdout.readline(), what="echoed line", timeout=15)
@@ -178,13 +181,16 @@ def test_daemon_down_and_bad_credentials(tmp_path, daemon) -> None:
         assert (code, out.splitlines()[0]) == (1, "Server requires authentication")
     assert run(PROCWARD_CTL, str(d.conf), "status")[1] == "Server requires authentication\n"
     code, out = run(PROCWARD_CTL, str(d.conf), "-p s3cret status")
-    assert code == 0 and out.startswith("a ")
+    assert code == 0
+    assert out.startswith("a ")
     d.stop()
     for argv in (SUPERVISORCTL, PROCWARD_CTL):
         code, out = run(argv, str(d.conf), "status")
-        assert code == 4 and out.strip().endswith("procward.sock no such file")
+        assert code == 4
+        assert out.strip().endswith("procward.sock no such file")
     code, out = run(PROCWARD_CTL, str(d.conf), "avail")
-    assert code == 1 and "no such file (is the daemon running?)" in out
+    assert code == 1
+    assert "no such file (is the daemon running?)" in out
 
 
 def test_config_without_ctl_section_uses_the_daemon_socket(tmp_path, daemon) -> None:
@@ -196,14 +202,17 @@ def test_config_without_ctl_section_uses_the_daemon_socket(tmp_path, daemon) -> 
     bare.write_text(re.sub(r"\[supervisorctl\]\nserverurl=[^\n]*\n", "", text))
     assert "[supervisorctl]" not in bare.read_text()
     code, out = run(PROCWARD_CTL, str(bare), "status")
-    assert code == 0 and re.match(r"^a +RUNNING", out)
+    assert code == 0
+    assert re.match(r"^a +RUNNING", out)
 
 
 def test_usage_errors(tmp_path) -> None:
     """Unknown flags and a missing -c file exit 2 with one line, no traceback."""
     missing = subprocess.run([*PROCWARD_CTL, "-c", str(tmp_path / "nope.conf"), "status"], capture_output=True,
                              text=True, timeout=60, check=False)
-    assert missing.returncode == 2 and "could not find config file" in missing.stderr
+    assert missing.returncode == 2
+    assert "could not find config file" in missing.stderr
     assert "Traceback" not in missing.stderr
     flag = subprocess.run([*PROCWARD_CTL, "--bogus"], capture_output=True, text=True, timeout=60, check=False)
-    assert flag.returncode == 2 and "Traceback" not in flag.stderr
+    assert flag.returncode == 2
+    assert "Traceback" not in flag.stderr

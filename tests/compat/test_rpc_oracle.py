@@ -8,7 +8,6 @@ HTTP 500 with a traceback in its log (wrong argument types), procward answers a 
 from __future__ import annotations
 
 import inspect
-
 import subprocess
 import sys
 import textwrap
@@ -170,7 +169,8 @@ def test_multicall_matches(pair) -> None:
     assert shape(got) == shape(expected)
     assert [r.get("faultCode") if isinstance(r, dict) else None for r in got] == \
            [r.get("faultCode") if isinstance(r, dict) else None for r in expected]
-    assert got[0] == "3.0" and got[4] == {"statecode": 1, "statename": "RUNNING"}  # bare, as supervisord
+    assert got[0] == "3.0"
+    assert got[4] == {"statecode": 1, "statename": "RUNNING"}
     # Entries supervisord answers with HTTP 500: procward faults just that entry.
     broken = ours.rpc().system.multicall([{"params": []}, "not a struct", {"methodName": "supervisor.getPID"}])
     assert [r.get("faultCode") if isinstance(r, dict) else r for r in broken] == [2, 2, ours.proc.pid]

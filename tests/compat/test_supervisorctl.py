@@ -54,7 +54,8 @@ def test_status_layout_and_exit_code(daemon) -> None:
     assert re.match(r"^web {30}RUNNING {3}pid \d+, uptime 0:00:\d\d$", lines[2])
     assert ctl(d, "status", "web", "workers:*").returncode == 0
     unknown = ctl(d, "status", "nope")
-    assert unknown.returncode == 4 and unknown.stdout.strip() == "nope: ERROR (no such process)"
+    assert unknown.returncode == 4
+    assert unknown.stdout.strip() == "nope: ERROR (no such process)"
 
 
 def test_start_stop_restart(daemon) -> None:
@@ -63,7 +64,8 @@ def test_start_stop_restart(daemon) -> None:
     started = ctl(d, "start", "idle")
     assert (started.returncode, started.stdout.strip()) == (0, "idle: started")
     again = ctl(d, "start", "idle")
-    assert again.stdout.strip() == "idle: ERROR (already started)" and again.returncode == 0
+    assert again.stdout.strip() == "idle: ERROR (already started)"
+    assert again.returncode == 0
     stopped = ctl(d, "stop", "workers:*")
     assert stopped.returncode == 0
     assert sorted(stopped.stdout.split("\n")[:2]) == ["workers:w0: stopped", "workers:w1: stopped"]
@@ -74,14 +76,16 @@ def test_start_stop_restart(daemon) -> None:
     none = ctl(d, "start", "nosuch")
     assert (none.returncode, none.stdout.strip()) == (1, "nosuch: ERROR (no such process)")
     missing_arg = ctl(d, "start")
-    assert missing_arg.returncode == 2 and "Error: start requires a process name" in missing_arg.stdout
+    assert missing_arg.returncode == 2
+    assert "Error: start requires a process name" in missing_arg.stdout
 
 
 def test_tail_pid_signal_avail(daemon) -> None:
     """tail reads the stderr log, pid prints pids, signal and avail work."""
     d = ready(daemon)
     tail = ctl(d, "tail", "crash", "stderr")
-    assert tail.returncode == 0 and "boom" in tail.stdout
+    assert tail.returncode == 0
+    assert "boom" in tail.stdout
     pid = ctl(d, "pid", "web")
     info = d.rpc().supervisor.getProcessInfo("web")
     assert pid.stdout.strip() == str(info["pid"])
@@ -118,4 +122,5 @@ def test_maintail_version_and_shutdown(daemon) -> None:
     wait_until(lambda: d.proc.poll() is not None, what="daemon exit", timeout=30)
     assert d.proc.returncode == 0
     down = ctl(d, "status")
-    assert down.returncode == 4 and "no such file" in down.stdout
+    assert down.returncode == 4
+    assert "no such file" in down.stdout

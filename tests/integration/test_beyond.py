@@ -112,11 +112,13 @@ def test_tcp_and_exec_checks_report_without_restarting(daemon, tmp_path: Path) -
         """)
     wait_until(lambda: info(d, "listener")["health"] == "healthy", what="tcp healthy")
     deaf = wait_until(lambda: (i := info(d, "deaf"))["health"] == "unhealthy" and i, what="tcp unhealthy")
-    assert deaf["ready"] is False and deaf["statename"] == "RUNNING"
+    assert deaf["ready"] is False
+    assert deaf["statename"] == "RUNNING"
     probed = wait_until(lambda: (i := info(d, "probed"))["health"] == "unhealthy" and i, what="exec unhealthy")
     marker.touch()
     wait_until(lambda: info(d, "probed")["health"] == "healthy", what="exec healthy")
-    assert info(d, "probed")["pid"] == probed["pid"] and info(d, "deaf")["pid"] == deaf["pid"]
+    assert info(d, "probed")["pid"] == probed["pid"]
+    assert info(d, "deaf")["pid"] == deaf["pid"]
     ctl = subprocess.run([PY, "-m", "procward", "ctl", "-c", str(d.conf), "status", "--health"],
                          capture_output=True, text=True, timeout=60, check=False)
     lines = {line.split()[0]: line.split()[2] for line in ctl.stdout.splitlines()}
@@ -136,7 +138,8 @@ def test_notify_ready_gates_running_and_dependents(daemon) -> None:
         """)
     early = info(d, "db")
     assert early["statename"] == "STARTING"
-    assert info(d, "app")["statename"] == "STOPPED" and "waiting for db (STARTING)" in info(d, "app")["description"]
+    assert info(d, "app")["statename"] == "STOPPED"
+    assert "waiting for db (STARTING)" in info(d, "app")["description"]
     db = d.wait_state("db", "RUNNING")
     app = d.wait_state("app", "RUNNING")
     assert app["start"] >= db["start"]
@@ -226,7 +229,8 @@ def test_run_once_retry_only_on_failure(daemon) -> None:
     d.wait_state("failing", "FATAL", timeout=15)
     d.wait_state("succeeding", "EXITED")
     log = d.log_text()
-    assert log.count("spawned: 'failing'") == 3 and log.count("spawned: 'succeeding'") == 1
+    assert log.count("spawned: 'failing'") == 3
+    assert log.count("spawned: 'succeeding'") == 1
 
 
 def test_restartpause_and_exponential_crash_backoff(daemon) -> None:
@@ -364,7 +368,9 @@ def test_environment_file_and_its_errors(daemon, tmp_path: Path) -> None:
             env.write_text(content)
         check = subprocess.run([PY, "-m", "procward", "check", "-c", str(d.conf)], capture_output=True,
                                text=True, timeout=60, check=False)
-        assert check.returncode == 2 and expected in check.stderr and "environment_file" in check.stderr
+        assert check.returncode == 2
+        assert expected in check.stderr
+        assert "environment_file" in check.stderr
         assert "Traceback" not in check.stderr
 
 
@@ -379,9 +385,11 @@ def test_dependency_errors_are_located(tmp_path: Path, programs: str, expected: 
     conf.write_text("[supervisord]\n" + programs)
     check = subprocess.run([PY, "-m", "procward", "check", "-c", str(conf)], capture_output=True, text=True,
                            timeout=60, check=False)
-    assert check.returncode == 2 and expected in check.stderr, check.stderr
+    assert check.returncode == 2, check.stderr
+    assert expected in check.stderr
     if "cycle" in expected:
-        assert "[program:a]" in check.stderr and "[program:b]" in check.stderr
+        assert "[program:a]" in check.stderr
+        assert "[program:b]" in check.stderr
 
 
 def test_daemon_sigterm_leaves_no_process_of_any_tree(daemon) -> None:

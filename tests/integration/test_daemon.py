@@ -42,7 +42,8 @@ def test_identifier_and_autolog_cleanup(tmp_path: Path, daemon) -> None:
     other.write_text("keep\n")
     d = daemon("[program:web]\ncommand=sleep 100\nstartsecs=0\n", supervisord_extra="identifier=pw1")
     assert d.rpc().supervisor.getIdentification() == "pw1"
-    assert not stale.exists() and other.exists()
+    assert not stale.exists()
+    assert other.exists()
     info = d.wait_state("web", "RUNNING")
     assert Path(info["stdout_logfile"]).name.startswith("web-stdout---pw1-")
 
@@ -162,11 +163,12 @@ def test_as_pid_1_reaps_orphans_and_stops_programs_on_sigterm(tmp_path: Path) ->
 
 def test_debug_loglevel_echoes_output_in_supervisords_words(daemon) -> None:
     """loglevel=debug copies child output into the main log as supervisord does, undecodable bytes as repr."""
-    d = daemon("""
+    program = "import os; os.write(1, b'hello\\n\\x88\\n'); os.write(2, 'caf\\xc3\\xa9\\n'.encode('latin-1'))"
+    d = daemon(f"""
         [program:bytes]
-        command=%s -c "import os; os.write(1, b'hello\\n\\x88\\n'); os.write(2, 'caf\\xc3\\xa9\\n'.encode('latin-1'))"
+        command={sys.executable} -c "{program}"
         startsecs=0
         autorestart=false
-        """ % sys.executable, supervisord_extra="loglevel=debug")
+        """, supervisord_extra="loglevel=debug")
     d.wait_log("DEBG 'bytes' stdout output:\nUndecodable: b'hello\\n\\x88\\n'")
     d.wait_log("DEBG 'bytes' stderr output:\ncafé\n")

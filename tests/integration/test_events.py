@@ -99,11 +99,13 @@ def test_envelope_header_serials_and_length(daemon, tmp_path: Path) -> None:
         d.rpc().supervisor.sendRemoteCommEvent(f"kind{i}", f"data {i}")
     recs = wait_records(record, lambda r: len(r) == 3, "three events")
     assert [r["payload"] for r in recs] == ["type:kind0\ndata 0", "type:kind1\ndata 1", "type:kind2\ndata 2"]
-    assert {r["ver"] for r in recs} == {"3.0"} and {r["server"] for r in recs} == {"box-7"}
+    assert {r["ver"] for r in recs} == {"3.0"}
+    assert {r["server"] for r in recs} == {"box-7"}
     assert {r["pool"] for r in recs} == {"listen"}
     assert [int(r["poolserial"]) for r in recs] == [0, 1, 2]
     serials = [int(r["serial"]) for r in recs]
-    assert serials == sorted(serials) and len(set(serials)) == 3
+    assert serials == sorted(serials)
+    assert len(set(serials)) == 3
     assert all(int(r["len"]) == len(r["payload"]) for r in recs)
 
 
@@ -164,7 +166,8 @@ def test_fail_is_sent_again(daemon, tmp_path: Path) -> None:
     d.rpc().supervisor.sendRemoteCommEvent("t", "once")
     recs = wait_records(record, lambda r: any(x["answer"] == "OK" for x in r), "the event accepted")
     assert [r["answer"] for r in recs] == ["FAIL", "FAIL", "OK"]
-    assert len({r["serial"] for r in recs}) == 1 and len({r["poolserial"] for r in recs}) == 1
+    assert len({r["serial"] for r in recs}) == 1
+    assert len({r["poolserial"] for r in recs}) == 1
     assert "listen: event was rejected" in d.log_text()
 
 
@@ -176,7 +179,8 @@ def test_listener_killed_mid_event_loses_nothing(daemon, tmp_path: Path) -> None
     d.rpc().supervisor.sendRemoteCommEvent("t", "precious")
     recs = wait_records(record, lambda r: any(x["answer"] == "OK" for x in r), "the event redelivered")
     assert [r["answer"] for r in recs] == ["died", "OK"]
-    assert recs[0]["serial"] == recs[1]["serial"] and recs[1]["payload"] == "type:t\nprecious"
+    assert recs[0]["serial"] == recs[1]["serial"]
+    assert recs[1]["payload"] == "type:t\nprecious"
 
 
 def test_buffer_overflow_discards_oldest_and_logs(daemon, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import sys
 import xmlrpc.client
 from pathlib import Path
 
+import pytest
 from support import wait_until
 
 SERVER = (f"{sys.executable} -c \"import os, socket; s = socket.socket(fileno=0); "
@@ -41,12 +42,10 @@ def test_tcp_socket_is_shared_by_the_processes(daemon) -> None:
     assert ask(connect) in pids
     d.rpc().supervisor.stopProcess("web:web_0")
     assert ask(connect) in pids  # still listening: the other process serves
-    try:  # stdin of an fcgi process is its socket, not a pipe: NO_FILE, as Supervisor answers
+    # stdin of an fcgi process is its socket, not a pipe: NO_FILE, as Supervisor answers
+    with pytest.raises(xmlrpc.client.Fault) as fault:
         d.rpc().supervisor.sendProcessStdin("web:web_1", "x")
-    except xmlrpc.client.Fault as exc:
-        assert exc.faultCode == 20
-    else:
-        raise AssertionError("sendProcessStdin to an fcgi process should fault")
+    assert fault.value.faultCode == 20
 
 
 def test_unix_socket_mode_and_clean_up(daemon, tmp_path: Path) -> None:

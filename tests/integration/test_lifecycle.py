@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import sys
@@ -26,7 +27,8 @@ def test_startsecs_zero_is_running_then_exited(daemon) -> None:
     info = d.wait_state("once", "RUNNING")
     d.rpc().supervisor.sendProcessStdin("once", "go\n")
     info = d.wait_state("once", "EXITED")
-    assert info["exitstatus"] == 0 and info["pid"] == 0
+    assert info["exitstatus"] == 0
+    assert info["pid"] == 0
     d.wait_log("exited: once (exit status 0; expected)")
 
 
@@ -46,8 +48,9 @@ def test_backoff_then_fatal_with_growing_delay(daemon) -> None:
     stamps = [line[:23] for line in log.splitlines() if "spawned: 'crash'" in line]
     import datetime as dt
     times = [dt.datetime.strptime(s, "%Y-%m-%d %H:%M:%S,%f") for s in stamps]
-    gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
-    assert 0.9 <= gaps[0] < 1.9 and 1.9 <= gaps[1] < 2.9, gaps
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
+    assert 0.9 <= gaps[0] < 1.9, gaps
+    assert 1.9 <= gaps[1] < 2.9, gaps
 
 
 def test_spawn_errors_are_recorded(daemon, tmp_path: Path) -> None:

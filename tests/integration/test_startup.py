@@ -48,7 +48,8 @@ def test_second_daemon_on_a_served_socket_is_refused_in_one_line(tmp_path: Path,
     lines = second.stderr.strip().splitlines()
     assert len(lines) == 1, second.stderr
     assert f"another daemon is already listening on {d.sock}" in lines[0]
-    assert "[unix_http_server] file" in lines[0] and "other.conf:" in lines[0]
+    assert "[unix_http_server] file" in lines[0]
+    assert "other.conf:" in lines[0]
     assert not (tmp_path / "other.pid").exists()
     assert d.rpc().supervisor.getProcessInfo("s")["pid"] == pid
     assert d.rpc().supervisor.getProcessInfo("s")["statename"] == "RUNNING"

@@ -39,7 +39,8 @@ def test_every_request_type_decodes_as_xmlrpc_client_sends_it() -> None:
     method, decoded = codec.decode_request(body)
     assert method == "supervisor.anything"
     assert decoded[:5] == params[:5]
-    assert decoded[5] == codec.Binary(b"\x00\xff") and str(decoded[5]) == "\x00\xff"
+    assert decoded[5] == codec.Binary(b"\x00\xff")
+    assert str(decoded[5]) == "\x00\xff"
     assert str(decoded[6]) == "20261123T09:00:00"
     assert codec.decode_request(b"<methodCall><methodName>m</methodName><params><param><value>bare</value>"
                                 b"</param></params></methodCall>") == ("m", ("bare",))

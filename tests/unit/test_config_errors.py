@@ -74,7 +74,8 @@ def test_include_cycle(tmp_path: Path) -> None:
     write(tmp_path / "b.conf", "[include]\nfiles=a.conf\n")
     with pytest.raises(ConfigError, match="include cycle") as info:
         load(main)
-    assert "a.conf -> " in str(info.value) and str(tmp_path / "b.conf") in str(info.value)
+    assert "a.conf -> " in str(info.value)
+    assert str(tmp_path / "b.conf") in str(info.value)
 
 
 def test_unreadable_include(tmp_path: Path) -> None:
@@ -98,7 +99,8 @@ def test_same_program_in_two_files(tmp_path: Path) -> None:
     other = write(tmp_path / "copy.ini", "[program:web]\ncommand=b\n")
     with pytest.raises(ConfigError, match="defined in two files") as info:
         load(main)
-    assert f"{main}:5" in str(info.value) and f"{other}:2" in str(info.value)
+    assert f"{main}:5" in str(info.value)
+    assert f"{other}:2" in str(info.value)
 
 
 def test_missing_supervisord_section(tmp_path: Path) -> None:
@@ -134,7 +136,8 @@ def test_check_prints_effective_config(tmp_path: Path) -> None:
                  "process_name=w%(process_num)s\n")
     result = subprocess.run([sys.executable, "-m", "procward", "check", "-c", path], capture_output=True,
                             text=True, timeout=30, check=True)
-    assert "[process:w:w0]" in result.stdout and "[process:w:w1]" in result.stdout
+    assert "[process:w:w0]" in result.stdout
+    assert "[process:w:w1]" in result.stdout
     assert "command = run w_1" in result.stdout
     assert "startretries = 3" in result.stdout
 

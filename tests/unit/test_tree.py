@@ -12,7 +12,8 @@ def test_start_time_names_a_child_only_for_its_parent() -> None:
     child = subprocess.Popen(["sleep", "30"])
     try:
         started = start_time(child.pid)
-        assert isinstance(started, int) and started > 0
+        assert isinstance(started, int)
+        assert started > 0
         assert start_time(child.pid, parent=os.getpid()) == started
         assert start_time(child.pid, parent=1) is None  # not init's child: someone else's pid
     finally:

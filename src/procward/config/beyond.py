@@ -10,7 +10,6 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-
 from procward.config import values as v
 from procward.config.model import Backoff, FileWatch, GroupConfig, HealthAction, HealthCheck, RestartPolicy
 from procward.errors import ConfigError

@@ -334,7 +334,8 @@ def _processes(doc: IniDocument, section: str, group_name: str, opts: BuildOptio
     for num in range(numprocs_start, numprocs_start + numprocs):
         per: dict[str, object] = dict(common, process_num=num, numprocs=numprocs)
         r.expansions = per
-        own_env = {**beyond.environment_file(r), **r.get("environment", v.key_value_pairs, {})}
+        no_env: dict[str, str] = {}
+        own_env = {**beyond.environment_file(r), **r.get("environment", v.key_value_pairs, no_env)}
         per.update({f"ENV_{k}": val for k, val in own_env.items()})
         name = expand(template, per, where=r.raw("process_name"), section=section, option="process_name")
         try:
@@ -403,7 +404,8 @@ def _process(r: _Reader, name: str, program: str, opts: BuildOptions, supervisor
 
 
 def _log(r: _Reader, channel: str, opts: BuildOptions) -> LogConfig:
-    target = r.get(f"{channel}_logfile", v.log_target, v.LogTarget.AUTO)
+    auto: v.LogTarget | str = v.LogTarget.AUTO
+    target = r.get(f"{channel}_logfile", v.log_target, auto)
     syslog = r.get(f"{channel}_syslog", v.boolean, False)
     if target == v.LogTarget.SYSLOG:  # deprecated magic name, as Supervisor rewrites it
         target, syslog = v.LogTarget.NONE, True

@@ -88,8 +88,7 @@ def _lines(path: str) -> Iterator[tuple[int, str]]:
         raise ConfigError(f"file is not valid UTF-8 ({exc.reason} at byte {exc.start})", file=path) from exc
     except OSError as exc:
         raise ConfigError(f"cannot read file: {exc.strerror}", file=path) from exc
-    for number, line in enumerate(text.split("\n"), start=1):
-        yield number, line
+    yield from enumerate(text.split("\n"), start=1)
 
 
 def parse_file(path: str, doc: IniDocument) -> list[str]:

@@ -200,7 +200,7 @@ class SupervisordConfig:
     minfds: int = 1024
     minprocs: int = 200
     nocleanup: bool = False
-    childlogdir: str = "/tmp"
+    childlogdir: str = "/tmp"  # noqa: S108 - supervisord's default, which configs rely on
     user: str | None = None
     directory: str | None = None
     strip_ansi: bool = False

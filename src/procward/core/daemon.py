@@ -15,8 +15,7 @@ from dataclasses import dataclass
 
 from procward import __version__
 from procward.config.model import Config
-from procward.core import mainlog
-from procward.core import tree
+from procward.core import mainlog, tree
 from procward.core.exits import become_subreaper
 from procward.core.logs import remove_old_autologs
 from procward.core.supervisor import ConfigLoader, Service, Supervisor

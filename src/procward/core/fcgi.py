@@ -49,7 +49,7 @@ class FcgiSocket:
         sock = socket.socket(socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((host.strip("[]") or "0.0.0.0", int(port)))
+            sock.bind((host.strip("[]") or "0.0.0.0", int(port)))  # noqa: S104 - tcp://:port means all, as in Supervisor
             sock.listen(backlog)
         except OSError:
             sock.close()

@@ -57,9 +57,9 @@ async def _http(url: str, _: ExitWatcher) -> str | None:
     return None if 200 <= status < 400 else f"HTTP {status}"
 
 
-async def _tcp(address: str, _: ExitWatcher) -> str | None:
-    host, _, port = address.rpartition(":")
-    _, writer = await asyncio.open_connection(host, int(port))
+async def _tcp(address: str, _exits: ExitWatcher) -> str | None:
+    host, _sep, port = address.rpartition(":")
+    _reader, writer = await asyncio.open_connection(host, int(port))
     writer.close()
     with contextlib.suppress(OSError):
         await writer.wait_closed()
@@ -68,10 +68,14 @@ async def _tcp(address: str, _: ExitWatcher) -> str | None:
 
 async def _exec(command: str, exits: ExitWatcher) -> str | None:
     # Spawned and reaped like the programs themselves (pidfd), so the subreaper never races it.
-    popen = subprocess.Popen(["/bin/sh", "-c", command], stdin=subprocess.DEVNULL,  # noqa: S603
+    popen = subprocess.Popen(["/bin/sh", "-c", command], stdin=subprocess.DEVNULL,  # noqa: ASYNC220 - fork+exec only
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, process_group=0)
     done: asyncio.Future[ExitStatus] = asyncio.get_running_loop().create_future()
-    exits.watch(popen.pid, lambda status: done.done() or done.set_result(status))
+    def exited(status: ExitStatus) -> None:
+        if not done.done():
+            done.set_result(status)
+
+    exits.watch(popen.pid, exited)
     try:
         status = await asyncio.shield(done)
     except asyncio.CancelledError:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import logging
 import time
 from collections import deque
@@ -103,8 +104,8 @@ class ListenerPool:
         for process in self.processes:
             listener = Listener(process)
             self.listeners[process.name] = listener
-            process.output.stdout_taps.append(lambda data, lst=listener: self._on_output(lst, data))
-            process.observers.append(lambda proc, old, new, lst=listener: self._on_state(lst, old, new))
+            process.output.stdout_taps.append(functools.partial(self._on_output, listener))
+            process.observers.append(functools.partial(self._on_state, listener))
 
     @property
     def name(self) -> str:
@@ -166,7 +167,7 @@ class ListenerPool:
 
     # -- the listener's side -------------------------------------------------------------------------
 
-    def _on_state(self, listener: Listener, old: ProcessState, new: ProcessState) -> None:
+    def _on_state(self, listener: Listener, _process: Process, old: ProcessState, new: ProcessState) -> None:
         if new == ProcessState.STARTING:
             listener.reset()
         elif new == ProcessState.RUNNING:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import fcntl
 import logging
@@ -158,10 +159,8 @@ class RotatingFile:
     def clear(self) -> None:
         """Remove the current file and start afresh (clearProcessLogs)."""
         self.close()
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
-        except FileNotFoundError:
-            pass
         self.open()
 
     def close(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import logging.handlers
 import sys
@@ -31,12 +32,12 @@ class _Rotating(logging.handlers.RotatingFileHandler):
     size with one tell() per record (the stdlib's check stats the path twice and formats every record
     a second time: a third of the cost of a mass stop's 500 log lines)."""
 
-    def _open(self):  # type: ignore[no-untyped-def]
+    def _open(self) -> io.TextIOWrapper:
         stream = super()._open()
         self._regular = stream.seekable()
         return stream
 
-    def shouldRollover(self, record: logging.LogRecord) -> int:  # noqa: N802 - logging's name
+    def shouldRollover(self, record: logging.LogRecord) -> int:
         if self.stream is None:
             self.stream = self._open()
         # Like Supervisor: the file rotates once a record has taken it to maxbytes.

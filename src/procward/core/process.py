@@ -257,7 +257,7 @@ class Process:
                 extra["WATCHDOG_USEC"] = str(self.config.watchdog_sec * 1_000_000)
         try:
             if problem := self.output.problem():
-                raise SpawnError(problem)
+                raise SpawnError(problem)  # noqa: TRY301 - the same path as a failed exec
             env = child_environment(self.config, self.group, self.rt.serverurl, extra)
             spawned = spawn(self.config, env, stdin_fd=self._socket_fd())
         except SpawnError as exc:
@@ -541,7 +541,9 @@ class Process:
             self._notify = None
 
     def _track(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        task = self.rt.loop.create_task(coroutine)
+        # Named after the coroutine and the process, so a failure in the log says whose and what.
+        what = getattr(coroutine, "__qualname__", "task")
+        task = self.rt.loop.create_task(coroutine, name=f"{self.namespec}: {what}")
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
         return task
@@ -550,7 +552,7 @@ class Process:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             exc = task.exception()
-            log.error("%s: background task %s failed: %s: %s", self.namespec, task.get_coro().__name__,
+            log.error("%s: background task %s failed: %s: %s", self.namespec, task.get_name(),
                       type(exc).__name__, exc)
 
     def _kill(self, sig: int) -> None:

@@ -10,6 +10,7 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypedDict
 
 from procward.config.model import ProcessConfig
 from procward.errors import ProcwardError
@@ -106,7 +107,7 @@ def spawn(config: ProcessConfig, env: dict[str, str], *, stdin_fd: int | None = 
     err_r, err_w = (None, None) if config.redirect_stderr else os.pipe2(os.O_CLOEXEC)
     in_r, in_w = (stdin_fd, None) if stdin_fd is not None else os.pipe2(os.O_CLOEXEC)
     try:
-        popen = subprocess.Popen(  # noqa: S603 - running configured programs is the point
+        popen = subprocess.Popen(
             argv, executable=filename, stdin=in_r, stdout=out_w,
             stderr=subprocess.STDOUT if err_w is None else err_w,
             cwd=config.directory, env=env, close_fds=True, process_group=0,
@@ -135,7 +136,13 @@ def spawn(config: ProcessConfig, env: dict[str, str], *, stdin_fd: int | None = 
     return Spawned(pid=popen.pid, popen=popen, stdin=in_w, stdout=out_r, stderr=err_r)
 
 
-def _credentials(config: ProcessConfig) -> dict[str, object]:
+class _Credentials(TypedDict, total=False):
+    user: int
+    group: int | None
+    extra_groups: list[int]
+
+
+def _credentials(config: ProcessConfig) -> _Credentials:
     """user=/group=/extra_groups= for Popen, only when the uid actually changes."""
     if config.uid is None or config.uid == os.geteuid():
         return {}

@@ -23,8 +23,8 @@ from procward.core.group import ProcessGroup
 from procward.core.listeners import EventHub
 from procward.core.process import AlreadyStarted, Process, Runtime
 from procward.core.spawn import resolve
-from procward.core.tree import SpawnRecord
 from procward.core.states import RUNNING_STATES, STOPPED_STATES, ProcessState, SupervisorState
+from procward.core.tree import SpawnRecord
 from procward.errors import ConfigError, ProcwardError
 from procward.protocol import split_namespec
 

@@ -11,13 +11,16 @@ import xmlrpc.client
 from collections.abc import Iterable
 from typing import Any
 
-from procward.protocol import STOPPED_STATES, Faults, ProcessState, namespec, split_namespec
 from procward.ctl.controller import BaseController, Exit, StatusExit
 from procward.ctl.transport import LogStream
+from procward.protocol import STOPPED_STATES, Faults, ProcessState, namespec, split_namespec
 
 DEFAULT_TAIL_BYTES = 1600
 
-_START_ERRORS = {
+_LOG_ERRORS: dict[int, str] = {Faults.NO_FILE: "no log file", Faults.FAILED: "unknown error reading log",
+                               Faults.BAD_NAME: "no such process name"}
+
+_START_ERRORS: dict[int, str] = {
     Faults.BAD_NAME: "no such process",
     Faults.NO_FILE: "no such file",
     Faults.NOT_EXECUTABLE: "file is not executable",
@@ -25,12 +28,12 @@ _START_ERRORS = {
     Faults.SPAWN_ERROR: "spawn error",
     Faults.ABNORMAL_TERMINATION: "abnormal termination",
 }
-_SIGNAL_ERRORS = {
+_SIGNAL_ERRORS: dict[int, str] = {
     Faults.BAD_NAME: "no such process",
     Faults.BAD_SIGNAL: "bad signal name",
     Faults.NOT_RUNNING: "not running",
 }
-_CLEAR_ERRORS = {Faults.BAD_NAME: "no such process", Faults.FAILED: "failed"}
+_CLEAR_ERRORS: dict[int, str] = {Faults.BAD_NAME: "no such process", Faults.FAILED: "failed"}
 
 
 def _take_json(args: list[str]) -> tuple[list[str], bool]:
@@ -354,7 +357,7 @@ class Commands(BaseController):
                     "maintail -100\tlast 100 *bytes* of supervisord main log file\n"
                     "maintail\tlast 1600 *bytes* of supervisor main log file\n")
 
-    def _byte_count(self, modifier: str | None) -> int | None | bool:
+    def _byte_count(self, modifier: str | None) -> int | bool | None:
         """1600 by default, None for -f, False (after saying so) for a bad modifier."""
         if modifier is None:
             return DEFAULT_TAIL_BYTES
@@ -368,8 +371,7 @@ class Commands(BaseController):
 
     def _log_fault(self, exc: xmlrpc.client.Fault, name: str) -> None:
         self.exitstatus = Exit.GENERIC
-        words = {Faults.NO_FILE: "no log file", Faults.FAILED: "unknown error reading log",
-                 Faults.BAD_NAME: "no such process name"}.get(exc.faultCode)
+        words = _LOG_ERRORS.get(exc.faultCode)
         if words is None:
             raise exc
         self.output(f"{name}: ERROR ({words})")
@@ -377,7 +379,8 @@ class Commands(BaseController):
     def _follow(self, path: str, name: str) -> None:
         self.output("==> Press Ctrl-C to exit <==")
         try:
-            stream = LogStream(self.options.server.serverurl, path, self.options.server.username, self.options.server.password)
+            server = self.options.server
+            stream = LogStream(server.serverurl, path, server.username, server.password)
         except xmlrpc.client.ProtocolError as exc:
             if exc.errcode != 404:
                 raise
@@ -414,8 +417,9 @@ class Commands(BaseController):
             self._fail_with("ERROR: process not running")
             return
         self.output("==> Press Ctrl-C to exit <==")
-        streams = [LogStream(self.options.server.serverurl, f"/logtail/{urllib.parse.quote(name)}/{channel}",
-                             self.options.server.username, self.options.server.password) for channel in ("stdout", "stderr")]
+        server = self.options.server
+        streams = [LogStream(server.serverurl, f"/logtail/{urllib.parse.quote(name)}/{channel}",
+                             server.username, server.password) for channel in ("stdout", "stderr")]
         threads = [threading.Thread(target=_copy, args=(s,), daemon=True) for s in streams]
         for thread in threads:
             thread.start()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import cmd
+import contextlib
+import dataclasses
 import errno
 import getpass
 import http.client
@@ -116,10 +117,9 @@ class BaseController(cmd.Cmd):
     def emptyline(self) -> bool:
         return False  # a blank line must not repeat the last command
 
-    def default(self, line: str) -> bool:
+    def default(self, line: str) -> None:
         self.output(f"*** Unknown syntax: {line}")
         self.exitstatus = Exit.GENERIC
-        return False
 
     def onecmd(self, line: str) -> bool:
         """Run one command; every failure becomes a message and an exit status, never a traceback."""
@@ -127,12 +127,14 @@ class BaseController(cmd.Cmd):
         if not line:
             return self.emptyline()
         if not name:
-            return self.default(line)
+            self.default(line)
+            return False
         self._complete_info = None
         self.lastcmd = line
         func = getattr(self, "do_" + name, None)
         if func is None:
-            return self.default(line)
+            self.default(line)
+            return False
         try:
             return bool(func(arg))
         except xmlrpc.client.ProtocolError as exc:
@@ -172,10 +174,8 @@ class BaseController(cmd.Cmd):
             delims = readline.get_completer_delims()
             readline.set_completer_delims(delims.replace(":", "").replace("*", "").replace("-", ""))
             if self.options.server.history_file:
-                try:
+                with contextlib.suppress(OSError):
                     readline.read_history_file(self.options.server.history_file)
-                except OSError:
-                    pass
         self.cmdqueue.append("status")
         try:
             self.cmdloop()
@@ -183,16 +183,14 @@ class BaseController(cmd.Cmd):
             self.output("")
         finally:
             if readline is not None and self.options.server.history_file:
-                try:
+                with contextlib.suppress(OSError):
                     readline.write_history_file(self.options.server.history_file)
-                except OSError:
-                    pass
 
-    def do_EOF(self, arg: str) -> bool:  # noqa: N802 - cmd.Cmd's name for end of input
+    def do_EOF(self, arg: str) -> bool:
         self.output("")
         return True
 
-    def help_EOF(self) -> None:  # noqa: N802
+    def help_EOF(self) -> None:
         self.output("To quit, type ^D or use the quit command")
 
     # -- completion --------------------------------------------------------------------------------
@@ -216,7 +214,8 @@ class BaseController(cmd.Cmd):
             return [n + " " for n in names if n.startswith(text)]
         return []
 
-    def complete(self, text: str, state: int) -> str | None:
+    # typeshed says list[str]; cmd.Cmd.complete (readline's completer) returns one match per state.
+    def complete(self, text: str, state: int) -> str | None:  # type: ignore[override]
         import readline
 
         try:

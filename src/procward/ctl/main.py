@@ -1,4 +1,5 @@
-"""``procward ctl`` / ``procwardctl``: supervisorctl's commands, output and exit codes, against procward or supervisord."""
+"""``procward ctl`` / ``procwardctl``: supervisorctl's commands, output and exit codes, against procward or
+supervisord."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import socket
 import urllib.parse
@@ -68,9 +69,11 @@ class _Transport(xmlrpc.client.Transport):
         self._credentials = credentials
 
     def make_connection(self, host: object) -> http.client.HTTPConnection:
-        if self._connection[1] is None:
-            self._connection = (host, open_connection(self._serverurl))
-        return self._connection[1]
+        connection = self._connection[1]
+        if connection is None:
+            connection = open_connection(self._serverurl)
+            self._connection = (None, connection)  # the host part is only read by the make_connection replaced here
+        return connection
 
     def send_headers(self, connection: http.client.HTTPConnection, headers: list[tuple[str, str]]) -> None:
         super().send_headers(connection, headers)
@@ -115,7 +118,5 @@ class LogStream:
         """Stop the stream from any thread."""
         sock = self._conn.sock
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator
+from typing import Any
 
 from procward.core.logs import Notifier
 from procward.core.supervisor import BadName, Supervisor
@@ -60,7 +61,7 @@ async def _follow(request: Request, path: str, notifier: Notifier | None) -> Asy
                     offset += len(data)
                     yield data
             continue
-        waits = [asyncio.ensure_future(request.disconnected.wait())]
+        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(request.disconnected.wait())]
         if notifier is not None:
             waits.append(notifier.wait())
         try:

@@ -140,7 +140,7 @@ class _Connection:
                     return
                 self.h11.start_next_cycle()
 
-    async def _next_event(self, timeout: float, phase: str) -> Any:
+    async def _next_event(self, timeout: float, phase: str) -> Any:  # noqa: ASYNC109 - one deadline over many reads
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:

@@ -9,6 +9,7 @@ from typing import Any
 
 from procward.rpc.faults import Faults, RPCError
 
+
 def _strict(*types: type) -> Callable[[Any], Any]:
     def check(value: Any) -> Any:
         if not isinstance(value, types) or (int in types and bool not in types and isinstance(value, bool)):

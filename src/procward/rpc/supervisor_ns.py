@@ -90,7 +90,9 @@ def _config_info(group: GroupConfig, cfg: ProcessConfig, active: ProcessGroup | 
         if active is not None and cfg.name in active.processes:
             path = active.processes[cfg.name].output.paths[channel]
             return path or "none"
-        return {LogTarget.AUTO: "auto", LogTarget.NONE: "none"}.get(log_cfg.target, str(log_cfg.target))  # type: ignore[call-overload]
+        if log_cfg.target == LogTarget.AUTO:
+            return "auto"
+        return "none" if log_cfg.target == LogTarget.NONE else str(log_cfg.target)
 
     info: dict[str, Any] = {
         "autostart": cfg.autostart, "directory": cfg.directory or "none",
@@ -152,42 +154,42 @@ class SupervisorNamespace:
 
     # ---- status and control of the daemon ----
 
-    async def getAPIVersion(self) -> str:  # noqa: N802 - the API's names
+    async def getAPIVersion(self) -> str:
         """Return the version of the RPC API used by supervisord
 
         @return string version id
         """
         return API_VERSION
 
-    async def getSupervisorVersion(self) -> str:  # noqa: N802
+    async def getSupervisorVersion(self) -> str:
         """Return the version of the supervisor package in use by supervisord
 
         @return string version id
         """
         return SUPERVISOR_COMPAT_VERSION
 
-    async def getIdentification(self) -> str:  # noqa: N802
+    async def getIdentification(self) -> str:
         """Return identifying string of supervisord
 
         @return string identifier identifying string
         """
         return self.sup.config.supervisord.identifier
 
-    async def getState(self) -> dict[str, Any]:  # noqa: N802
+    async def getState(self) -> dict[str, Any]:
         """Return current state of supervisord as a struct
 
         @return struct A struct with keys int statecode, string statename
         """
         return {"statecode": int(self.sup.state), "statename": self.sup.state.name}
 
-    async def getPID(self) -> int:  # noqa: N802
+    async def getPID(self) -> int:
         """Return the PID of supervisord
 
         @return int PID
         """
         return os.getpid()
 
-    async def readLog(self, offset: int, length: int) -> str:  # noqa: N802
+    async def readLog(self, offset: int, length: int) -> str:
         """Read length bytes from the main log starting at offset
 
         @param int offset         offset to start reading from.
@@ -197,7 +199,7 @@ class SupervisorNamespace:
         self._check_state()
         return _read_log(self.sup.config.supervisord.logfile, offset, length)
 
-    async def clearLog(self) -> bool:  # noqa: N802
+    async def clearLog(self) -> bool:
         """Clear the main log.
 
         @return boolean result always returns True unless error
@@ -232,7 +234,7 @@ class SupervisorNamespace:
             raise RPCError(Faults.CANT_REREAD, "the configuration has an error; see the main log")
         return True
 
-    async def reloadConfig(self) -> list[list[list[str]]]:  # noqa: N802
+    async def reloadConfig(self) -> list[list[list[str]]]:
         """Reload the configuration.
 
         The result contains three arrays containing names of process
@@ -254,7 +256,7 @@ class SupervisorNamespace:
         return [[list(change.added), list(change.changed), list(change.removed)]]
 
     @checks(name="config_name")
-    async def addProcessGroup(self, name: str) -> bool:  # noqa: N802
+    async def addProcessGroup(self, name: str) -> bool:
         """Update the config for a running process from config file.
 
         @param string name         name of process group to add
@@ -267,7 +269,7 @@ class SupervisorNamespace:
             raise to_fault(exc, name) from None
         return True
 
-    async def removeProcessGroup(self, name: str) -> bool:  # noqa: N802
+    async def removeProcessGroup(self, name: str) -> bool:
         """Remove a stopped process from the active configuration.
 
         @param string name         name of process group to remove
@@ -282,7 +284,7 @@ class SupervisorNamespace:
 
     # ---- start / stop / signal ----
 
-    async def startProcess(self, name: str, wait: bool = True) -> Any:  # noqa: N802
+    async def startProcess(self, name: str, wait: bool = True) -> Any:
         """Start a process
 
         @param string name Process name (or ``group:name``, or ``group:*``)
@@ -304,13 +306,13 @@ class SupervisorNamespace:
         if process.spawnerr:
             raise RPCError(Faults.SPAWN_ERROR, name)
         if wait and process.state != S.RUNNING:
-            await self.sup.wait_started(process)
+            state = await self.sup.wait_started(process)
             if process.spawnerr:
                 raise RPCError(Faults.SPAWN_ERROR, name)
-            if process.state != S.RUNNING:
+            if state != S.RUNNING:
                 raise RPCError(Faults.ABNORMAL_TERMINATION, name)
 
-    async def startProcessGroup(self, name: str, wait: bool = True) -> list[dict[str, Any]]:  # noqa: N802
+    async def startProcessGroup(self, name: str, wait: bool = True) -> list[dict[str, Any]]:
         """Start all processes in the group named 'name'
 
         @param string name     The group name
@@ -321,7 +323,7 @@ class SupervisorNamespace:
         group = self._group(name)
         return await self._start_many(group.in_start_order(), wait)
 
-    async def startAllProcesses(self, wait: bool = True) -> list[dict[str, Any]]:  # noqa: N802
+    async def startAllProcesses(self, wait: bool = True) -> list[dict[str, Any]]:
         """Start all processes listed in the configuration file
 
         @param boolean wait    Wait for each process to be fully started
@@ -348,7 +350,7 @@ class SupervisorNamespace:
                 results.append(_result(process))
         return results
 
-    async def stopProcess(self, name: str, wait: bool = True) -> Any:  # noqa: N802
+    async def stopProcess(self, name: str, wait: bool = True) -> Any:
         """Stop a process named by name
 
         @param string name  The name of the process to stop (or 'group:name')
@@ -374,7 +376,7 @@ class SupervisorNamespace:
         if wait:
             await process.wait_state(STOPPED_STATES)
 
-    async def stopProcessGroup(self, name: str, wait: bool = True) -> list[dict[str, Any]]:  # noqa: N802
+    async def stopProcessGroup(self, name: str, wait: bool = True) -> list[dict[str, Any]]:
         """Stop all processes in the process group named 'name'
 
         @param string name     The group name
@@ -385,7 +387,7 @@ class SupervisorNamespace:
         group = self._group(name)
         return await self._stop_many(group.in_start_order(), wait)
 
-    async def stopAllProcesses(self, wait: bool = True) -> list[dict[str, Any]]:  # noqa: N802
+    async def stopAllProcesses(self, wait: bool = True) -> list[dict[str, Any]]:
         """Stop all processes in the process list
 
         @param  boolean wait   Wait for each process to be fully stopped
@@ -412,7 +414,7 @@ class SupervisorNamespace:
         except Exception as exc:  # noqa: BLE001
             raise to_fault(exc, name) from None
 
-    async def signalProcess(self, name: str, signal: int | str) -> Any:  # noqa: N802
+    async def signalProcess(self, name: str, signal: int | str) -> Any:
         """Send an arbitrary UNIX signal to the process named by name
 
         @param string name    Name of the process to signal (or 'group:name')
@@ -426,7 +428,7 @@ class SupervisorNamespace:
         self._signal_one(process, name, signal)
         return True
 
-    async def signalProcessGroup(self, name: str, signal: int | str) -> list[dict[str, Any]]:  # noqa: N802
+    async def signalProcessGroup(self, name: str, signal: int | str) -> list[dict[str, Any]]:
         """Send a signal to all processes in the group named 'name'
 
         @param string name    The group name
@@ -437,7 +439,7 @@ class SupervisorNamespace:
         group = self._group(name)
         return self._signal_many(group.in_start_order(), signal)
 
-    async def signalAllProcesses(self, signal: int | str) -> list[dict[str, Any]]:  # noqa: N802
+    async def signalAllProcesses(self, signal: int | str) -> list[dict[str, Any]]:
         """Send a signal to all processes in the process list
 
         @param string signal  Signal to send, as name ('HUP') or number ('1')
@@ -461,21 +463,21 @@ class SupervisorNamespace:
 
     # ---- information ----
 
-    async def getAllConfigInfo(self) -> list[dict[str, Any]]:  # noqa: N802
+    async def getAllConfigInfo(self) -> list[dict[str, Any]]:
         """Get info about all available process configurations. Each struct
         represents a single process (i.e. groups get flattened).
 
         @return array result  An array of process config info structs
         """
         self._check_state()
-        infos = []
+        infos: list[dict[str, Any]] = []
         for group in self.sup.parsed.groups:
             active = self.sup.groups.get(group.name)
             infos.extend(_config_info(group, cfg, active) for cfg in group.processes)
         infos.sort(key=lambda info: info["name"])
         return infos
 
-    async def getProcessInfo(self, name: str) -> dict[str, Any]:  # noqa: N802
+    async def getProcessInfo(self, name: str) -> dict[str, Any]:
         """Get info about a process named name
 
         @param string name The name of the process (or 'group:name')
@@ -484,7 +486,7 @@ class SupervisorNamespace:
         self._check_state()
         return process_info(self._process(name), time.time())
 
-    async def getAllProcessInfo(self) -> list[dict[str, Any]]:  # noqa: N802
+    async def getAllProcessInfo(self) -> list[dict[str, Any]]:
         """Get info about all processes
 
         @return array result  An array of process status results
@@ -499,7 +501,7 @@ class SupervisorNamespace:
     def _read(self, process: Process, channel: str, offset: int, length: int) -> str:
         return _read_log(process.output.paths[channel], offset, length)
 
-    async def readProcessStdoutLog(self, name: str, offset: int, length: int) -> str:  # noqa: N802
+    async def readProcessStdoutLog(self, name: str, offset: int, length: int) -> str:
         """Read length bytes from name's stdout log starting at offset
 
         @param string name        the name of the process (or 'group:name')
@@ -510,7 +512,7 @@ class SupervisorNamespace:
         self._check_state()
         return self._read(self._process(name), "stdout", offset, length)
 
-    async def readProcessStderrLog(self, name: str, offset: int, length: int) -> str:  # noqa: N802
+    async def readProcessStderrLog(self, name: str, offset: int, length: int) -> str:
         """Read length bytes from name's stderr log starting at offset
 
         @param string name        the name of the process (or 'group:name')
@@ -528,7 +530,7 @@ class SupervisorNamespace:
         data, new_offset, overflow = logs.tail(path, offset, length)
         return [clean_text(data.decode("utf-8", "replace")), new_offset, overflow]
 
-    async def tailProcessStdoutLog(self, name: str, offset: int, length: int) -> list[Any]:  # noqa: N802
+    async def tailProcessStdoutLog(self, name: str, offset: int, length: int) -> list[Any]:
         """Provides a more efficient way to tail the (stdout) log than
         readProcessStdoutLog().  Use readProcessStdoutLog() to read
         chunks and tailProcessStdoutLog() to tail.
@@ -549,7 +551,7 @@ class SupervisorNamespace:
         self._check_state()
         return self._tail(self._process(name), "stdout", offset, length)
 
-    async def tailProcessStderrLog(self, name: str, offset: int, length: int) -> list[Any]:  # noqa: N802
+    async def tailProcessStderrLog(self, name: str, offset: int, length: int) -> list[Any]:
         """Provides a more efficient way to tail the (stderr) log than
         readProcessStderrLog().  Use readProcessStderrLog() to read
         chunks and tailProcessStderrLog() to tail.
@@ -570,7 +572,7 @@ class SupervisorNamespace:
         self._check_state()
         return self._tail(self._process(name), "stderr", offset, length)
 
-    async def clearProcessLogs(self, name: str) -> bool:  # noqa: N802
+    async def clearProcessLogs(self, name: str) -> bool:
         """Clear the stdout and stderr logs for the named process and
         reopen them.
 
@@ -585,7 +587,7 @@ class SupervisorNamespace:
             raise RPCError(Faults.FAILED, f"{name}: {exc.strerror}") from None
         return True
 
-    async def clearAllProcessLogs(self) -> list[dict[str, Any]]:  # noqa: N802
+    async def clearAllProcessLogs(self) -> list[dict[str, Any]]:
         """Clear all process log files
 
         @return array result   An array of process status info structs
@@ -601,7 +603,7 @@ class SupervisorNamespace:
                 results.append(_result(process))
         return results
 
-    async def sendProcessStdin(self, name: str, chars: str) -> bool:  # noqa: N802
+    async def sendProcessStdin(self, name: str, chars: str) -> bool:
         """Send a string of chars to the stdin of the process name.
         If non-7-bit data is sent (unicode), it is encoded to utf-8
         before being sent to the process' stdin.  If chars is not a
@@ -623,7 +625,7 @@ class SupervisorNamespace:
         return True
 
     @checks(type="text", data="text")
-    async def sendRemoteCommEvent(self, type: str, data: str) -> bool:  # noqa: N802, A002 - Supervisor's names
+    async def sendRemoteCommEvent(self, type: str, data: str) -> bool:
         """Send an event that will be received by event listener
         subprocesses subscribing to the RemoteCommunicationEvent.
 

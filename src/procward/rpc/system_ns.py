@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from procward.rpc.faults import Faults, RPCError
-from procward.rpc.registry import Registry, checks
+from procward.rpc.registry import Method, Registry, checks
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +17,7 @@ class SystemNamespace:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
 
-    async def listMethods(self) -> list[str]:  # noqa: N802 - the API's names
+    async def listMethods(self) -> list[str]:
         """Return an array listing the available method names
 
         @return array result  An array of method names available (strings).
@@ -25,7 +25,7 @@ class SystemNamespace:
         return sorted(self.registry.methods)
 
     @checks(name="any")  # anything that is not a method name is SIGNATURE_UNSUPPORTED
-    async def methodHelp(self, name: str) -> str:  # noqa: N802
+    async def methodHelp(self, name: str) -> str:
         """Return a string showing the method's documentation
 
         @param string name   The name of the method.
@@ -34,7 +34,7 @@ class SystemNamespace:
         return self._method(name).help
 
     @checks(name="any")  # anything that is not a method name is SIGNATURE_UNSUPPORTED
-    async def methodSignature(self, name: str) -> list[str]:  # noqa: N802
+    async def methodSignature(self, name: str) -> list[str]:
         """Return an array describing the method signature in the
         form [rtype, ptype, ptype...] where rtype is the return data type
         of the method, and ptypes are the parameter data types that the
@@ -45,7 +45,7 @@ class SystemNamespace:
         """
         return self._method(name).signature()
 
-    def _method(self, name: Any) -> Any:
+    def _method(self, name: object) -> Method:
         method = self.registry.methods.get(name) if isinstance(name, str) else None
         if method is None:
             raise RPCError(Faults.SIGNATURE_UNSUPPORTED)
