@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 from procward.config.eventnames import ancestry
 from procward.config.model import GroupConfig
 from procward.core.events import Event, EventBus, tick_event
-from procward.core.process import NoStdin, NotRunning, Process
+from procward.core.process import NotRunning, Process
 from procward.core.states import ProcessState
+from procward.core.stdin import NoStdin
 
 log = logging.getLogger(__name__)
 

@@ -9,18 +9,16 @@ STARTING, the backoff delay in BACKOFF, stopwaitsecs in STOPPING). ``_enter`` is
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import os
 import signal
 import tempfile
 import time
-from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from procward.config.model import Backoff, HealthAction, ProcessConfig
+from procward.config.model import HealthAction, ProcessConfig
 from procward.config.values import Autorestart
 from procward.core import monitors, tree
 from procward.core.events import Event, EventBus, process_state_event
@@ -30,8 +28,10 @@ from procward.core.health import HEALTHY, UNHEALTHY, HealthMonitor
 from procward.core.logs import Notifier
 from procward.core.notify import NotifySocket
 from procward.core.output import ProcessOutput
+from procward.core.restarts import GiveUp, Restarts
 from procward.core.spawn import Spawned, SpawnError, child_environment, spawn
 from procward.core.states import ALLOWED, SIGNALLABLE_STATES, InvalidTransition, ProcessState
+from procward.core.stdin import NoStdin, Stdin
 from procward.errors import ProcwardError
 from procward.protocol import namespec
 
@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 S = ProcessState
 PIDFILE_WAIT = 5.0  # seconds a self-daemonizing program has to write its pidfile after its parent exits
 LATE_SWEEP = 0.2  # seconds after an exit when what the process left behind is looked for once more
-CRASH_STREAK_RESET = 60.0  # a run this long forgives earlier crashes (exponential backoff starts over)
 DAEMONIZED = "daemonized itself: run it in the foreground or set pidfile="
 
 
@@ -49,10 +48,6 @@ class NotRunning(ProcwardError):
 
 class AlreadyStarted(ProcwardError):
     """start was asked of a process that is starting, running or backing off."""
-
-
-class NoStdin(ProcwardError):
-    """The process's stdin is closed."""
 
 
 @dataclass(slots=True)
@@ -89,7 +84,7 @@ class Process:
         self._killing = False
         self._timer: asyncio.TimerHandle | None = None
         self._spawned: Spawned | None = None
-        self._stdin_buffer = bytearray()
+        self._stdin: Stdin | None = None
         self._waiters: list[tuple[frozenset[ProcessState], asyncio.Future[ProcessState]]] = []
         self.output = ProcessOutput(config, group, rt.loop, rt.bus, identifier=rt.identifier,
                                     childlogdir=rt.childlogdir, strip_ansi=rt.strip_ansi, echo=rt.echo_output)
@@ -104,8 +99,7 @@ class Process:
         self._notify: NotifySocket | None = None
         self._watchdog: asyncio.TimerHandle | None = None
         self._restart_requested = ""  # why the process is being stopped to start again
-        self._restarts: deque[float] = deque()  # times of automatic restarts (max_restarts window)
-        self._crash_streak = 0
+        self.restarts = Restarts(config.policy)
         self._following = False  # the pid is a daemon named by the pidfile, not the spawned command
         self._terminating: set[int] = set()  # leftovers being stopped (a later sweep leaves them be)
         self._tasks: set[asyncio.Task[Any]] = set()  # sweeps of descendants, monitors
@@ -187,10 +181,9 @@ class Process:
         """Queue ``data`` for the process's stdin; the loop writes it without ever blocking."""
         if not self.pid or self._killing:
             raise NotRunning(self.namespec)
-        if self._spawned is None or self._spawned.stdin is None:
+        if self._stdin is None:
             raise NoStdin(self.namespec)
-        self._stdin_buffer += data
-        self._flush_stdin()
+        self._stdin.write(data)
 
     async def wait_state(self, states: Iterable[ProcessState]) -> ProcessState:
         """Return the state once the process is in one of ``states`` (now or later)."""
@@ -266,6 +259,7 @@ class Process:
             self._enter_backoff()
             return
         self._spawned = spawned
+        self._stdin = Stdin(self.rt.loop, spawned.stdin, self.namespec) if spawned.stdin is not None else None
         self.pid = spawned.pid
         self.output.attach(spawned)
         self.rt.exits.watch(spawned.pid, self._on_exit)
@@ -321,11 +315,6 @@ class Process:
             task.cancel()
         self._running_tasks = []
 
-    def _backoff_delay(self, failures: int) -> float:
-        policy = self.config.policy
-        delay = float(failures if policy.backoff == Backoff.LINEAR else 2 ** max(0, failures - 1))
-        return min(delay, policy.backoff_max) if policy.backoff_max else delay
-
     def _enter_backoff(self) -> None:
         self.backoff += 1
         self._enter(S.BACKOFF, pid=0)
@@ -333,9 +322,7 @@ class Process:
             self._enter(S.FATAL)
             log.info("gave up: %s entered FATAL state, too many start retries too quickly", self.name)
         else:
-            # Supervisor's delay: the n-th consecutive failure waits n seconds (or 2^(n-1) with
-            # backoff=exponential), capped by backoff_max.
-            self._schedule(self._backoff_delay(self.backoff), self._retry)
+            self._schedule(self.restarts.backoff_delay(self.backoff), self._retry)
 
     def _retry(self) -> None:
         if self.state == S.BACKOFF:
@@ -350,7 +337,7 @@ class Process:
             # The command forked its daemon and exited: keep the output pipes (the daemon may hold
             # them) and follow the pid it writes to the pidfile.
             self._release_child(status, keep_output=True)
-            self._follow_pidfile(time.monotonic() + PIDFILE_WAIT)
+            self._follow_pidfile(self.rt.loop.time() + PIDFILE_WAIT)
             return
         self._release_child(status)
         self.laststop = now
@@ -400,23 +387,13 @@ class Process:
         log.info("gave up: %s entered FATAL state, %s", self.name, DAEMONIZED)
 
     def _restart_after_exit(self, expected: bool, uptime: float) -> None:
-        policy = self.config.policy
-        now = time.monotonic()
-        if policy.max_restarts:
-            while policy.restart_window and self._restarts and now - self._restarts[0] > policy.restart_window:
-                self._restarts.popleft()
-            if len(self._restarts) >= policy.max_restarts:
-                within = f" within {policy.restart_window}s" if policy.restart_window else ""
-                self.spawnerr = f"restarted {len(self._restarts)} times{within} (max_restarts)"
-                self._enter(S.FATAL)
-                log.info("gave up: %s entered FATAL state, %s", self.name, self.spawnerr)
-                return
-            self._restarts.append(now)
-        delay = float(policy.restartpause)
-        if policy.delays_crashes and not expected:
-            self._crash_streak = 1 if uptime >= CRASH_STREAK_RESET else self._crash_streak + 1
-            delay += self._backoff_delay(self._crash_streak)
-        self._start_after(delay, S.EXITED)
+        decision = self.restarts.after_exit(expected=expected, uptime=uptime, now=self.rt.loop.time())
+        if isinstance(decision, GiveUp):
+            self.spawnerr = decision.reason
+            self._enter(S.FATAL)  # EXITED -> FATAL: a restart policy gave up
+            log.info("gave up: %s entered FATAL state, %s", self.name, self.spawnerr)
+            return
+        self._start_after(decision, S.EXITED)
 
     def _start_after(self, delay: float, state: ProcessState) -> None:
         """Spawn now, or after ``delay`` if the process is still in ``state`` then."""
@@ -473,7 +450,7 @@ class Process:
                 else:
                     self._enter_running()
             return
-        if time.monotonic() < deadline:
+        if self.rt.loop.time() < deadline:
             # The daemon writes its pidfile a moment after its parent exits; look again shortly.
             self._schedule(0.05, self._follow_pidfile, deadline)
             return
@@ -626,45 +603,16 @@ class Process:
         self.pid = 0
         if not keep_output:
             self._close_output()
-        self._stdin_buffer.clear()
+        if self._stdin is not None:
+            self._stdin.close()
+            self._stdin = None
         if spawned is not None:
             # subprocess would otherwise try to reap this pid itself when the Popen is collected
             spawned.popen.returncode = status.exitstatus
-            if spawned.stdin is not None:
-                self.rt.loop.remove_writer(spawned.stdin)
-                os.close(spawned.stdin)
 
     def _close_output(self) -> None:
         self.output.detach()
         self._close_notify()
-
-    def _flush_stdin(self) -> None:
-        spawned = self._spawned
-        if spawned is None or spawned.stdin is None:
-            return
-        try:
-            written = os.write(spawned.stdin, self._stdin_buffer)
-        except BlockingIOError:
-            written = 0
-        except OSError as exc:
-            if exc.errno in (errno.EPIPE, errno.EBADF):
-                self.rt.loop.remove_writer(spawned.stdin)
-                os.close(spawned.stdin)
-                spawned.stdin = None
-                self._stdin_buffer.clear()
-                raise NoStdin(self.namespec) from None
-            raise
-        del self._stdin_buffer[:written]
-        if self._stdin_buffer:
-            self.rt.loop.add_writer(spawned.stdin, self._flush_stdin_later)
-        else:
-            self.rt.loop.remove_writer(spawned.stdin)
-
-    def _flush_stdin_later(self) -> None:
-        try:
-            self._flush_stdin()
-        except NoStdin:
-            log.warning("stdin of %s closed; queued input dropped", self.namespec)
 
 
 def _read_pid(path: str) -> int:

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-from procward.core.process import AlreadyStarted, NoStdin, NotRunning
+from procward.core.process import AlreadyStarted, NotRunning
 from procward.core.spawn import SpawnError, SpawnFailure
+from procward.core.stdin import NoStdin
 from procward.core.supervisor import AlreadyAdded, BadName, CantReread, Failed, StillRunning
 from procward.protocol import Faults
 
