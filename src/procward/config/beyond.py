@@ -11,7 +11,15 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from procward.config import values as v
-from procward.config.model import Backoff, FileWatch, GroupConfig, HealthAction, HealthCheck, RestartPolicy
+from procward.config.model import (
+    Backoff,
+    FileWatch,
+    GroupConfig,
+    HealthAction,
+    HealthCheck,
+    HealthKind,
+    RestartPolicy,
+)
 from procward.errors import ConfigError
 
 OPTIONS = frozenset({
@@ -92,14 +100,14 @@ def _healthcheck(r: Reader) -> HealthCheck | None:
         return None
     spec = spec.strip()
     if spec.startswith("exec "):
-        kind, target = "exec", spec[5:].strip()
+        kind, target = HealthKind.EXEC, spec[5:].strip()
     elif spec.startswith(("http://", "https://")):
         if spec.startswith("https://"):
             raise r.error("healthcheck", "https health checks are not supported; check the plain-HTTP port "
                                          "or use 'exec curl -fsS https://...'")
-        kind, target = "http", spec
+        kind, target = HealthKind.HTTP, spec
     elif spec.startswith("tcp://"):
-        kind, target = "tcp", spec[6:]
+        kind, target = HealthKind.TCP, spec[6:]
         try:
             host, port = v.inet_address(target)
         except ValueError:

@@ -63,6 +63,14 @@ class RestartPolicy:
         return self.backoff == Backoff.EXPONENTIAL
 
 
+class HealthKind(StrEnum):
+    """How a health check probes."""
+
+    HTTP = "http"  # GET, healthy on 2xx/3xx
+    TCP = "tcp"  # connects
+    EXEC = "exec"  # a shell command, healthy on exit 0
+
+
 class HealthAction(StrEnum):
     """What an unhealthy verdict does."""
 
@@ -74,7 +82,7 @@ class HealthAction(StrEnum):
 class HealthCheck:
     """``healthcheck = http://... | tcp://host:port | exec <command>`` and its timing."""
 
-    kind: str  # "http", "tcp" or "exec"
+    kind: HealthKind
     target: str  # the URL, host:port, or shell command
     interval: float = 10.0
     timeout: float = 5.0

@@ -32,9 +32,9 @@ class ProcessGroup:
         """Members not yet in a stopped state."""
         return [p for p in self.processes.values() if p.state not in STOPPED_STATES]
 
-    def close(self) -> None:
-        """Release every member's resources (the group is being removed)."""
+    async def aclose(self) -> None:
+        """Release every member's resources, its tasks awaited (the group is being removed)."""
         for process in self.processes.values():
-            process.close()
+            await process.aclose()
         if self.socket is not None:
             self.socket.close()

@@ -16,13 +16,25 @@ import subprocess
 import time
 import urllib.parse
 from collections.abc import Callable
+from enum import StrEnum
 
-from procward.config.model import HealthCheck
+from procward.config.model import HealthCheck, HealthKind
 from procward.core.exits import ExitStatus, ExitWatcher
+from procward.core.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
-STARTING, HEALTHY, UNHEALTHY = "starting", "healthy", "unhealthy"
+
+
+class Health(StrEnum):
+    """A process's verdict while RUNNING (NONE: no check, or not running); the values are what
+    getProcessInfo's ``health`` key carries."""
+
+    NONE = ""
+    STARTING = "starting"
+    HEALTHY = "healthy"
+    UNHEALTHY = "unhealthy"
+
 _MAX_STATUS_LINE = 1024
 
 
@@ -88,31 +100,36 @@ async def _exec(command: str, exits: ExitWatcher) -> str | None:
     return None if status.code == 0 else status.describe()
 
 
-_PROBES = {"http": _http, "tcp": _tcp, "exec": _exec}
+_PROBES = {HealthKind.HTTP: _http, HealthKind.TCP: _tcp, HealthKind.EXEC: _exec}
 
 
 class HealthMonitor:
-    """Runs one process's check while it is RUNNING and reports each change of verdict."""
+    """Runs one process's check while it is RUNNING and reports each change of verdict.
 
-    def __init__(self, check: HealthCheck, exits: ExitWatcher, on_change: Callable[[str, str], None]) -> None:
+    Its probe loop is a task of the process's TaskSet, so the process awaits it when it is removed.
+    """
+
+    def __init__(self, check: HealthCheck, exits: ExitWatcher, tasks: TaskSet,
+                 on_change: Callable[[Health, str], None]) -> None:
         self.check = check
         self._exits = exits
+        self._tasks = tasks
         self._on_change = on_change  # (new health, reason)
-        self.health = ""
+        self.health = Health.NONE
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         """The process entered RUNNING."""
         self.stop()
-        self._set(STARTING, "")
-        self._task = asyncio.get_running_loop().create_task(self._run(time.monotonic()), name="healthcheck")
+        self._set(Health.STARTING, "")
+        self._task = self._tasks.start(self._run(time.monotonic()), "healthcheck")
 
     def stop(self) -> None:
         """The process left RUNNING."""
         if self._task is not None:
             self._task.cancel()
             self._task = None
-        self.health = ""
+        self.health = Health.NONE
 
     async def _run(self, started: float) -> None:
         failures = 0
@@ -120,16 +137,16 @@ class HealthMonitor:
             reason = await probe(self.check, self._exits)
             if reason is None:
                 failures = 0
-                self._set(HEALTHY, "")
+                self._set(Health.HEALTHY, "")
             elif time.monotonic() - started >= self.check.start_period:
                 failures += 1
                 log.info("healthcheck of %s failed (%d/%d): %s", self.check.target, failures, self.check.retries,
                          reason)
                 if failures >= self.check.retries:
-                    self._set(UNHEALTHY, f"{reason}, {failures} consecutive failures")
+                    self._set(Health.UNHEALTHY, f"{reason}, {failures} consecutive failures")
             await asyncio.sleep(self.check.interval)
 
-    def _set(self, health: str, reason: str) -> None:
+    def _set(self, health: Health, reason: str) -> None:
         if health != self.health:
             self.health = health
             self._on_change(health, reason)

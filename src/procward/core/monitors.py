@@ -26,12 +26,12 @@ log = logging.getLogger(__name__)
 MEMORY_INTERVAL = 5.0  # seconds between RSS samples of a program with memory_limit
 
 
-def while_running(process: Process) -> Iterator[Coroutine[Any, Any, None]]:
-    """The monitors this process's configuration asks for."""
+def while_running(process: Process) -> Iterator[tuple[str, Coroutine[Any, Any, None]]]:
+    """The monitors this process's configuration asks for, each with its job's name."""
     if process.config.memory_limit:
-        yield watch_memory(process)
+        yield "memory_limit", watch_memory(process)
     if process.config.watch is not None:
-        yield watch_files(process)
+        yield "file watch", watch_files(process)
 
 
 def tree_rss(process: Process) -> int:

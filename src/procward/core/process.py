@@ -14,7 +14,7 @@ import os
 import signal
 import tempfile
 import time
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +24,8 @@ from procward.core import monitors, tree
 from procward.core.events import Event, EventBus, process_state_event
 from procward.core.exits import ExitStatus, ExitWatcher
 from procward.core.fcgi import FcgiSocket
-from procward.core.health import HEALTHY, UNHEALTHY, HealthMonitor
+from procward.core.health import Health, HealthMonitor
+from procward.core.leftovers import Leftovers
 from procward.core.logs import Notifier
 from procward.core.notify import NotifySocket
 from procward.core.output import ProcessOutput
@@ -32,13 +33,13 @@ from procward.core.restarts import GiveUp, Restarts
 from procward.core.spawn import Spawned, SpawnError, child_environment, spawn
 from procward.core.states import ALLOWED, SIGNALLABLE_STATES, InvalidTransition, ProcessState
 from procward.core.stdin import NoStdin, Stdin
+from procward.core.tasks import TaskSet
 from procward.errors import ProcwardError
 from procward.protocol import namespec
 
 log = logging.getLogger(__name__)
 S = ProcessState
 PIDFILE_WAIT = 5.0  # seconds a self-daemonizing program has to write its pidfile after its parent exits
-LATE_SWEEP = 0.2  # seconds after an exit when what the process left behind is looked for once more
 DAEMONIZED = "daemonized itself: run it in the foreground or set pidfile="
 
 
@@ -94,16 +95,17 @@ class Process:
         self.token = ""  # PROCWARD_TREE of the current spawn: how its descendants are recognised
         self.status_text = ""  # sd_notify STATUS=
         self.waiting = ""  # why a requested start is held back (depends_on)
-        self.health_monitor = (HealthMonitor(config.healthcheck, rt.exits, self._on_health)
+        self.tasks = TaskSet(rt.loop, self.namespec)  # every task of this process, awaited by aclose()
+        # Monitors that live while RUNNING (memory, files, health): cancelled when it leaves RUNNING.
+        self._while_running = TaskSet(rt.loop, self.namespec)
+        self.health_monitor = (HealthMonitor(config.healthcheck, rt.exits, self._while_running, self._on_health)
                                if config.healthcheck else None)
+        self.leftovers = Leftovers(config, rt.loop, rt.exits, self.tasks)
         self._notify: NotifySocket | None = None
         self._watchdog: asyncio.TimerHandle | None = None
         self._restart_requested = ""  # why the process is being stopped to start again
         self.restarts = Restarts(config.policy)
         self._following = False  # the pid is a daemon named by the pidfile, not the spawned command
-        self._terminating: set[int] = set()  # leftovers being stopped (a later sweep leaves them be)
-        self._tasks: set[asyncio.Task[Any]] = set()  # sweeps of descendants, monitors
-        self._running_tasks: list[asyncio.Task[Any]] = []  # monitors that live while RUNNING
 
     @property
     def name(self) -> str:
@@ -116,14 +118,14 @@ class Process:
         return namespec(self.group, self.name)
 
     @property
-    def health(self) -> str:
-        """'' without a health check, else 'starting', 'healthy' or 'unhealthy' (while RUNNING)."""
-        return self.health_monitor.health if self.health_monitor else ""
+    def health(self) -> Health:
+        """Health.NONE without a health check or while not RUNNING, else the check's verdict."""
+        return self.health_monitor.health if self.health_monitor else Health.NONE
 
     @property
     def ready(self) -> bool:
         """RUNNING (after READY=1 for notify programs) and, with a health check, healthy."""
-        return self.state == S.RUNNING and (self.health_monitor is None or self.health == HEALTHY)
+        return self.state == S.RUNNING and (self.health_monitor is None or self.health == Health.HEALTHY)
 
     @property
     def restart_pending(self) -> bool:
@@ -196,16 +198,15 @@ class Process:
 
     async def settle(self) -> None:
         """Wait for background work to finish (stopping what the process left behind)."""
-        pending = [task for task in self._tasks if not task.done()]
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+        await self.tasks.wait()
 
-    def close(self) -> None:
-        """Release log files (the group is being removed; the process is stopped)."""
+    async def aclose(self) -> None:
+        """Cancel and await every task, release timers and log files (the group is being removed)."""
         self._cancel_timer()
         self._close_notify()
-        for task in self._tasks:
-            task.cancel()
+        self.leftovers.close()
+        await self._while_running.aclose()
+        await self.tasks.aclose()
         self.output.close()
 
     # ---- the state machine ----
@@ -302,8 +303,8 @@ class Process:
             self._publish("PROCWARD_PROCESS_READY")
         if self.config.notify and self.config.watchdog_sec:
             self._arm_watchdog()
-        for coroutine in monitors.while_running(self):
-            self._running_tasks.append(self._track(coroutine))
+        for job, coroutine in monitors.while_running(self):
+            self._while_running.start(coroutine, job)
 
     def _left_running(self) -> None:
         if self.health_monitor is not None:
@@ -311,9 +312,7 @@ class Process:
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
-        for task in self._running_tasks:
-            task.cancel()
-        self._running_tasks = []
+        self._while_running.cancel()
 
     def _enter_backoff(self) -> None:
         self.backoff += 1
@@ -412,28 +411,7 @@ class Process:
         """Stop what the exited process left behind (unless killdescendants=false); True if anything."""
         if not self.config.killdescendants or not self.token:
             return False
-        # Look again shortly: a descendant caught in the middle of an exec has no readable environment
-        # (so no token) for that instant, and one may still be forking.
-        self.rt.loop.call_later(LATE_SWEEP, self._stop_left_behind, self.token)
-        return self._stop_left_behind(self.token)
-
-    def _stop_left_behind(self, token: str) -> bool:
-        left = [p for p in tree.left_behind(token, self.rt.exits.watched) if p not in self._terminating]
-        if not left:
-            return False
-        log.info("%s left %d process(es) behind (pids %s); sending them signal %s", self.name, len(left),
-                 ", ".join(map(str, left)), signal.Signals(self.config.stopsignal).name)
-        self._track(self._terminate(left))
-        return True
-
-    async def _terminate(self, pids: list[int]) -> None:
-        self._terminating.update(pids)
-        try:
-            killed = await tree.terminate(pids, self.config.stopsignal, self.config.stopwaitsecs)
-        finally:
-            self._terminating.difference_update(pids)
-        if killed:
-            log.warning("killed leftover descendants of %s with SIGKILL: %s", self.name, ", ".join(map(str, killed)))
+        return self.leftovers.sweep(self.token)
 
     def _follow_pidfile(self, deadline: float) -> None:
         path = self.config.pidfile or ""
@@ -495,13 +473,13 @@ class Process:
         self._watchdog = None
         self.restart(f"watchdog timeout: no WATCHDOG=1 for {self.config.watchdog_sec}s")
 
-    def _on_health(self, health: str, reason: str) -> None:
+    def _on_health(self, health: Health, reason: str) -> None:
         self.changes.notify()
-        if health == HEALTHY:
+        if health == Health.HEALTHY:
             log.info("health: %s is healthy", self.namespec)
             self._publish("PROCWARD_HEALTH_HEALTHY")
             self._publish("PROCWARD_PROCESS_READY")
-        elif health == UNHEALTHY:
+        elif health == Health.UNHEALTHY:
             log.warning("health: %s is unhealthy (%s)", self.namespec, reason)
             self._publish("PROCWARD_HEALTH_UNHEALTHY", reason)
             check = self.config.healthcheck
@@ -516,21 +494,6 @@ class Process:
         if self._notify is not None:
             self._notify.close()
             self._notify = None
-
-    def _track(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        # Named after the coroutine and the process, so a failure in the log says whose and what.
-        what = getattr(coroutine, "__qualname__", "task")
-        task = self.rt.loop.create_task(coroutine, name=f"{self.namespec}: {what}")
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            exc = task.exception()
-            log.error("%s: background task %s failed: %s: %s", self.namespec, task.get_name(),
-                      type(exc).__name__, exc)
 
     def _kill(self, sig: int) -> None:
         as_group = self.config.killasgroup if sig == signal.SIGKILL else self.config.stopasgroup

@@ -24,6 +24,7 @@ from procward.core.listeners import EventHub
 from procward.core.process import AlreadyStarted, Process, Runtime
 from procward.core.spawn import resolve
 from procward.core.states import RUNNING_STATES, STOPPED_STATES, ProcessState, SupervisorState
+from procward.core.tasks import TaskSet
 from procward.core.tree import SpawnRecord
 from procward.errors import ConfigError, ProcwardError
 from procward.protocol import split_namespec
@@ -114,6 +115,7 @@ class Supervisor:
         self._wake = asyncio.Event()
         self._pending: Config | None = None
         self._held: dict[Process, asyncio.Task[None]] = {}  # starts waiting for depends_on
+        self._holds = TaskSet(loop, "depends_on")  # owns the tasks in _held
         self.on_reopen_logs: list[Callable[[], None]] = []
 
     def _runtime(self, config: Config) -> Runtime:
@@ -185,7 +187,7 @@ class Supervisor:
 
     def _hold(self, process: Process) -> None:
         """Start ``process`` once every dependency is ready, starting the stopped ones first."""
-        task = self.loop.create_task(self._start_when_ready(process), name=f"depends_on {process.namespec}")
+        task = self._holds.start(self._start_when_ready(process), process.namespec)
         self._held[process] = task
         task.add_done_callback(lambda _: self._held.pop(process, None))
 
@@ -235,6 +237,7 @@ class Supervisor:
             _, not_done = await asyncio.wait(waits, timeout=max(timeout, 0))
             for task in not_done:
                 task.cancel()
+            await asyncio.gather(*not_done, return_exceptions=True)
             pending = [p for p in pending if p.state not in STOPPED_STATES]
             if pending and deadline is not None and time.monotonic() >= deadline:
                 log.error("giving up on %s: still %s %gs after the stop began, SIGKILL included",
@@ -266,14 +269,14 @@ class Supervisor:
         self._autostart(group)
         return group
 
-    def remove_group(self, name: str) -> None:
+    async def remove_group(self, name: str) -> None:
         """Deactivate a stopped group."""
         group = self.groups.get(name)
         if group is None:
             raise BadName(name)
         if group.unstopped():
             raise StillRunning(name)
-        self._drop_group(name)
+        await self._drop_group(name)
         self.bus.publish(Event("PROCESS_GROUP_REMOVED", f"groupname:{name}\n"))
 
     def reload_config(self) -> ConfigDiff:
@@ -400,6 +403,7 @@ class Supervisor:
                     for error in service.bind(self.config):
                         log.critical("%s", error)
         finally:
+            await self._holds.aclose()
             self.hub.close()
             self.exits.reap_orphans()
             self.exits.close()
@@ -428,9 +432,10 @@ class Supervisor:
             for service in reversed(started):
                 await service.stop()
             for name in list(self.groups):
-                self._drop_group(name)
+                await self._drop_group(name)
 
-    def _drop_group(self, name: str) -> None:
-        self.groups.pop(name).close()
+    async def _drop_group(self, name: str) -> None:
+        group = self.groups.pop(name)  # gone for lookups at once; its tasks are awaited below
         self.hub.remove_pool(name)
+        await group.aclose()
 

@@ -234,7 +234,7 @@ class _Connection:
 
     async def _stream(self, chunks: AsyncIterator[bytes], request: Request) -> None:
         # The client ends a follow by closing its side: watch for that while the stream waits for data.
-        watcher = asyncio.create_task(self._watch_disconnect(request))
+        watcher = asyncio.create_task(self._watch_disconnect(request), name="watch disconnect")
         try:
             async for chunk in chunks:
                 if chunk:
@@ -242,6 +242,7 @@ class _Connection:
                     await self.writer.drain()
         finally:
             watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
 
     async def _watch_disconnect(self, request: Request) -> None:
         with contextlib.suppress(ConnectionError):

@@ -277,7 +277,7 @@ class SupervisorNamespace:
         """
         self._check_state()
         try:
-            self.sup.remove_group(name)
+            await self.sup.remove_group(name)
         except Exception as exc:  # noqa: BLE001
             raise to_fault(exc, name) from None
         return True

@@ -1,0 +1,67 @@
+"""Nothing left behind: when a program's main process exits, what it left running (processes carrying
+its PROCWARD_TREE token, and their children) gets its stopsignal, then SIGKILL after stopwaitsecs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from procward.config.model import ProcessConfig
+from procward.core import tree
+from procward.core.exits import ExitWatcher
+from procward.core.tasks import TaskSet
+
+log = logging.getLogger(__name__)
+LATE_SWEEP = 0.2  # seconds after an exit when what the process left behind is looked for once more
+
+
+class Leftovers:
+    """The sweeps of one program's leftovers; their tasks belong to the program's TaskSet."""
+
+    def __init__(self, config: ProcessConfig, loop: asyncio.AbstractEventLoop, exits: ExitWatcher,
+                 tasks: TaskSet) -> None:
+        self.config = config
+        self._loop = loop
+        self._exits = exits
+        self._tasks = tasks
+        self._terminating: set[int] = set()  # being stopped already: a later sweep leaves them be
+        self._late: asyncio.TimerHandle | None = None
+
+    def sweep(self, token: str) -> bool:
+        """Stop what the spawn with ``token`` left behind; True if anything was found now."""
+        # Look again shortly: a descendant caught in the middle of an exec has no readable environment
+        # (so no token) for that instant, and one may still be forking.
+        if self._late is not None:
+            self._late.cancel()
+        self._late = self._loop.call_later(LATE_SWEEP, self._sweep_late, token)
+        return self._stop(token)
+
+    def _sweep_late(self, token: str) -> None:
+        self._late = None
+        self._stop(token)
+
+    def _stop(self, token: str) -> bool:
+        left = [p for p in tree.left_behind(token, self._exits.watched) if p not in self._terminating]
+        if not left:
+            return False
+        log.info("%s left %d process(es) behind (pids %s); sending them signal %s", self.config.name, len(left),
+                 ", ".join(map(str, left)), signal.Signals(self.config.stopsignal).name)
+        self._tasks.start(self._terminate(left), "stop leftovers")
+        return True
+
+    async def _terminate(self, pids: list[int]) -> None:
+        self._terminating.update(pids)
+        try:
+            killed = await tree.terminate(pids, self.config.stopsignal, self.config.stopwaitsecs)
+        finally:
+            self._terminating.difference_update(pids)
+        if killed:
+            log.warning("killed leftover descendants of %s with SIGKILL: %s", self.config.name,
+                        ", ".join(map(str, killed)))
+
+    def close(self) -> None:
+        """Call off the late sweep (the program is being removed)."""
+        if self._late is not None:
+            self._late.cancel()
+            self._late = None
