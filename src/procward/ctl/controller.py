@@ -15,7 +15,7 @@ from typing import IO, Any
 from procward import API_VERSION
 from procward.ctl.options import CtlOptions
 from procward.ctl.transport import server_proxy
-from procward.protocol import Faults
+from procward.protocol import Faults, ProcessInfo
 
 
 class Exit(IntEnum):
@@ -54,7 +54,7 @@ class BaseController(cmd.Cmd):
         self.options = options
         self.prompt = options.server.prompt + "> "
         self.exitstatus: int = Exit.SUCCESS
-        self._complete_info: list[dict[str, Any]] | None = None
+        self._complete_info: list[ProcessInfo] | None = None
 
     # -- output and server access ------------------------------------------------------------------
 
@@ -111,6 +111,15 @@ class BaseController(cmd.Cmd):
             self.exitstatus = Exit.NOT_INSTALLED
             return False
         return True
+
+    def _usage(self, message: str, helper: Any) -> None:
+        self.output(f"Error: {message}")
+        self.exitstatus = Exit.GENERIC
+        helper()
+
+    def _fail_with(self, message: str) -> None:
+        self.output(message)
+        self.exitstatus = Exit.GENERIC
 
     # -- dispatch ----------------------------------------------------------------------------------
 
@@ -227,7 +236,7 @@ class BaseController(cmd.Cmd):
     def commands(self) -> list[str]:
         return sorted({name[3:] for name in dir(self) if name.startswith("do_") and name not in ("do_EOF", "do_help")})
 
-    def _infos(self) -> list[dict[str, Any]]:
+    def _infos(self) -> list[ProcessInfo]:
         # readline calls complete() once per candidate; one RPC per command line is enough.
         if self._complete_info is None:
             self._complete_info = self.supervisor().getAllProcessInfo()

@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from procward.core.process import AlreadyStarted, NotRunning
 from procward.core.spawn import SpawnError, SpawnFailure
 from procward.core.stdin import NoStdin
 from procward.core.supervisor import AlreadyAdded, BadName, CantReread, Failed, StillRunning
+from procward.errors import ProcwardError
 from procward.protocol import Faults
 
-__all__ = ["Faults", "RPCError", "to_fault"]
+__all__ = ["Faults", "RPCError", "faults_for", "to_fault"]
 
 
 class RPCError(Exception):
@@ -23,6 +27,15 @@ class RPCError(Exception):
 
 _SPAWN = {SpawnFailure.NO_FILE: Faults.NO_FILE, SpawnFailure.NOT_EXECUTABLE: Faults.NOT_EXECUTABLE,
           SpawnFailure.FAILED: Faults.FAILED}
+
+
+@contextlib.contextmanager
+def faults_for(name: str) -> Iterator[None]:
+    """Run a core call about ``name``: the errors the core raises on purpose become Supervisor's faults."""
+    try:
+        yield
+    except ProcwardError as exc:
+        raise to_fault(exc, name) from None
 
 
 def to_fault(exc: Exception, name: str) -> RPCError:

@@ -3,73 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import datetime
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from procward import API_VERSION, SUPERVISOR_COMPAT_VERSION
-from procward.config.model import GroupConfig, LogConfig, ProcessConfig
-from procward.config.values import LogTarget, signal_number
+from procward.config.values import signal_number
 from procward.core import logs
 from procward.core.events import Event
 from procward.core.group import ProcessGroup
 from procward.core.process import Process
 from procward.core.states import RUNNING_STATES, SIGNALLABLE_STATES, STOPPED_STATES, ProcessState
 from procward.core.supervisor import Supervisor
+from procward.protocol import ProcessInfo
 from procward.rpc.codec import clean_text
-from procward.rpc.faults import Faults, RPCError, to_fault
+from procward.rpc.faults import Faults, RPCError, faults_for
+from procward.rpc.info import config_info, process_info
 from procward.rpc.registry import Registry, checks
 
-_XMLRPC_MAXINT = 2**31 - 1
 S = ProcessState
-
-
-def _capped(value: float) -> int:
-    return min(int(value), _XMLRPC_MAXINT)
-
-
-def describe(process: Process, now: float) -> str:
-    """The description column of ``status``, exactly as Supervisor words it."""
-    state = process.state
-    if state == S.RUNNING:
-        # Supervisor subtracts the two times truncated to whole seconds.
-        uptime = datetime.timedelta(seconds=max(int(now) - int(process.laststart), 0))
-        text = f"pid {process.pid}, uptime {uptime}"
-        return f"{text}, {process.status_text}" if process.status_text else text  # sd_notify STATUS=
-    if state in (S.FATAL, S.BACKOFF):
-        return process.spawnerr or f'unknown error (try "tail {process.name}")'
-    if process.waiting:
-        return process.waiting  # depends_on: what the start is waiting for
-    if state in (S.STOPPED, S.EXITED):
-        if process.laststart:
-            return datetime.datetime(*time.localtime(process.laststop)[:7]).strftime("%b %d %I:%M %p")
-        return "Not started"
-    return ""
-
-
-def process_info(process: Process, now: float) -> dict[str, Any]:
-    """The getProcessInfo struct (every key and type Supervisor 4.3 sends)."""
-    return {
-        "name": process.name,
-        "group": process.group,
-        "start": _capped(process.laststart),
-        "stop": _capped(process.laststop),
-        "now": _capped(now),
-        "state": int(process.state),
-        "statename": process.state.name,
-        "spawnerr": process.spawnerr,
-        "exitstatus": process.exitstatus,
-        "logfile": process.output.paths["stdout"] or "",
-        "stdout_logfile": process.output.paths["stdout"] or "",
-        "stderr_logfile": process.output.paths["stderr"] or "",
-        "pid": process.pid,
-        "description": describe(process, now),
-        # procward's additions; clients written for Supervisor ignore keys they do not know
-        "health": process.health,
-        "ready": process.ready,
-    }
 
 
 def _read_log(path: str | None, offset: int, length: int) -> str:
@@ -83,36 +36,6 @@ def _read_log(path: str | None, offset: int, length: int) -> str:
     except OSError as exc:
         raise RPCError(Faults.FAILED, exc.strerror) from None
     return clean_text(data.decode("utf-8", "replace"))
-
-
-def _config_info(group: GroupConfig, cfg: ProcessConfig, active: ProcessGroup | None) -> dict[str, Any]:
-    def logfile(channel: str, log_cfg: LogConfig) -> str:
-        if active is not None and cfg.name in active.processes:
-            path = active.processes[cfg.name].output.paths[channel]
-            return path or "none"
-        if log_cfg.target == LogTarget.AUTO:
-            return "auto"
-        return "none" if log_cfg.target == LogTarget.NONE else str(log_cfg.target)
-
-    info: dict[str, Any] = {
-        "autostart": cfg.autostart, "directory": cfg.directory or "none",
-        "uid": cfg.uid if cfg.uid is not None else "none", "command": cfg.command,
-        "exitcodes": list(cfg.exitcodes), "group": group.name, "group_prio": group.priority,
-        "inuse": active is not None, "killasgroup": cfg.killasgroup, "name": cfg.name,
-        "process_prio": cfg.priority, "redirect_stderr": cfg.redirect_stderr,
-        "startretries": cfg.startretries, "startsecs": cfg.startsecs, "stopsignal": cfg.stopsignal,
-        "stopwaitsecs": cfg.stopwaitsecs, "serverurl": cfg.serverurl or "none",
-    }
-    for channel, log_cfg in (("stdout", cfg.stdout), ("stderr", cfg.stderr)):
-        info.update({
-            f"{channel}_capture_maxbytes": log_cfg.capture_maxbytes,
-            f"{channel}_events_enabled": log_cfg.events_enabled,
-            f"{channel}_logfile": logfile(channel, log_cfg),
-            f"{channel}_logfile_backups": log_cfg.backups,
-            f"{channel}_logfile_maxbytes": log_cfg.maxbytes,
-            f"{channel}_syslog": log_cfg.syslog,
-        })
-    return info
 
 
 def _result(process: Process, code: Faults = Faults.SUCCESS, text: str = "OK") -> dict[str, Any]:
@@ -132,10 +55,8 @@ class SupervisorNamespace:
             raise RPCError(Faults.SHUTDOWN_STATE)
 
     def _lookup(self, name: str) -> tuple[ProcessGroup, Process | None]:
-        try:
+        with faults_for(name):
             return self.sup.lookup(name)
-        except Exception as exc:  # noqa: BLE001 - mapped to a fault by the one map
-            raise to_fault(exc, name) from None
 
     def _process(self, name: str) -> Process:
         _, process = self._lookup(name)
@@ -249,10 +170,8 @@ class SupervisorNamespace:
         @return array result  [[added, changed, removed]]
         """
         self._check_state()
-        try:
+        with faults_for(""):
             change = self.sup.reload_config()
-        except Exception as exc:  # noqa: BLE001
-            raise to_fault(exc, "") from None
         return [[list(change.added), list(change.changed), list(change.removed)]]
 
     @checks(name="config_name")
@@ -263,10 +182,8 @@ class SupervisorNamespace:
         @return boolean result     true if successful
         """
         self._check_state()
-        try:
+        with faults_for(name):
             self.sup.add_group_by_name(name)
-        except Exception as exc:  # noqa: BLE001
-            raise to_fault(exc, name) from None
         return True
 
     async def removeProcessGroup(self, name: str) -> bool:
@@ -276,10 +193,8 @@ class SupervisorNamespace:
         @return boolean result     Indicates whether the removal was successful
         """
         self._check_state()
-        try:
+        with faults_for(name):
             await self.sup.remove_group(name)
-        except Exception as exc:  # noqa: BLE001
-            raise to_fault(exc, name) from None
         return True
 
     # ---- start / stop / signal ----
@@ -299,10 +214,8 @@ class SupervisorNamespace:
         return True
 
     async def _start_one(self, process: Process, name: str, wait: bool) -> None:
-        try:
+        with faults_for(name):
             self.sup.start_process(process)
-        except Exception as exc:  # noqa: BLE001
-            raise to_fault(exc, name) from None
         if process.spawnerr:
             raise RPCError(Faults.SPAWN_ERROR, name)
         if wait and process.state != S.RUNNING:
@@ -369,10 +282,8 @@ class SupervisorNamespace:
             return  # it was waiting for its dependencies: it now stays stopped
         if process.state not in RUNNING_STATES and not process.restart_pending:
             raise RPCError(Faults.NOT_RUNNING, name)
-        try:
+        with faults_for(name):
             process.stop()
-        except Exception as exc:  # noqa: BLE001
-            raise to_fault(exc, name) from None
         if wait:
             await process.wait_state(STOPPED_STATES)
 
@@ -408,11 +319,10 @@ class SupervisorNamespace:
         if process.state not in SIGNALLABLE_STATES:
             raise RPCError(Faults.NOT_RUNNING, name)
         try:
-            process.signal(number)
+            with faults_for(name):
+                process.signal(number)
         except OSError as exc:
             raise RPCError(Faults.FAILED, f"{name}: {exc.strerror}") from None
-        except Exception as exc:  # noqa: BLE001
-            raise to_fault(exc, name) from None
 
     async def signalProcess(self, name: str, signal: int | str) -> Any:
         """Send an arbitrary UNIX signal to the process named by name
@@ -473,11 +383,11 @@ class SupervisorNamespace:
         infos: list[dict[str, Any]] = []
         for group in self.sup.parsed.groups:
             active = self.sup.groups.get(group.name)
-            infos.extend(_config_info(group, cfg, active) for cfg in group.processes)
+            infos.extend(config_info(group, cfg, active) for cfg in group.processes)
         infos.sort(key=lambda info: info["name"])
         return infos
 
-    async def getProcessInfo(self, name: str) -> dict[str, Any]:
+    async def getProcessInfo(self, name: str) -> ProcessInfo:
         """Get info about a process named name
 
         @param string name The name of the process (or 'group:name')
@@ -486,7 +396,7 @@ class SupervisorNamespace:
         self._check_state()
         return process_info(self._process(name), time.time())
 
-    async def getAllProcessInfo(self) -> list[dict[str, Any]]:
+    async def getAllProcessInfo(self) -> list[ProcessInfo]:
         """Get info about all processes
 
         @return array result  An array of process status results
@@ -618,10 +528,8 @@ class SupervisorNamespace:
         """
         self._check_state()
         process = self._process(name)
-        try:
+        with faults_for(name):
             process.write_stdin(chars.encode("utf-8"))
-        except Exception as exc:  # noqa: BLE001
-            raise to_fault(exc, name) from None
         return True
 
     @checks(type="text", data="text")
