@@ -24,6 +24,7 @@ from procward.core import monitors, tree
 from procward.core.events import Event, EventBus, process_state_event
 from procward.core.exits import ExitStatus, ExitWatcher
 from procward.core.fcgi import FcgiSocket
+from procward.core.following import PIDFILE_WAIT, adoptable, read_pid
 from procward.core.health import Health, HealthMonitor
 from procward.core.leftovers import Leftovers
 from procward.core.logs import Notifier
@@ -31,7 +32,7 @@ from procward.core.notify import NotifySocket
 from procward.core.output import ProcessOutput
 from procward.core.restarts import GiveUp, Restarts
 from procward.core.spawn import Spawned, SpawnError, child_environment, spawn
-from procward.core.states import ALLOWED, SIGNALLABLE_STATES, InvalidTransition, ProcessState
+from procward.core.states import ALLOWED, SIGNALLABLE_STATES, Detail, InvalidTransition, ProcessState
 from procward.core.stdin import NoStdin, Stdin
 from procward.core.tasks import TaskSet
 from procward.errors import ProcwardError
@@ -39,7 +40,6 @@ from procward.protocol import namespec
 
 log = logging.getLogger(__name__)
 S = ProcessState
-PIDFILE_WAIT = 5.0  # seconds a self-daemonizing program has to write its pidfile after its parent exits
 DAEMONIZED = "daemonized itself: run it in the foreground or set pidfile="
 
 
@@ -131,6 +131,19 @@ class Process:
     def restart_pending(self) -> bool:
         """Stopped or exited with a timed restart ahead (restartpause, exponential backoff)."""
         return self.state in (S.EXITED, S.STOPPED) and self._timer is not None
+
+    @property
+    def detail(self) -> Detail:
+        """The sub-state (see core/states.py): which edge the next event takes."""
+        if self.waiting:
+            return Detail.HELD
+        if self.state == S.STOPPING:
+            return Detail.RESTART_SIGNALLED if self._restart_requested else Detail.STOP_SIGNALLED
+        if self.state in (S.STARTING, S.RUNNING):
+            if not self.pid:
+                return Detail.PIDFILE_WAIT
+            return Detail.FOLLOWING if self._following else Detail.NONE
+        return Detail.RESTART_PENDING if self.restart_pending else Detail.NONE
 
     @property
     def wants_autostart(self) -> bool:
@@ -333,8 +346,8 @@ class Process:
         expected = status.code is not None and status.code in self.config.exitcodes
         if self.config.pidfile and expected and not self._killing and not self._following \
                 and self.state in (S.STARTING, S.RUNNING):
-            # The command forked its daemon and exited: keep the output pipes (the daemon may hold
-            # them) and follow the pid it writes to the pidfile.
+            # No edge (sub-state PIDFILE_WAIT): the command forked its daemon and exited. Keep the output
+            # pipes (the daemon may hold them) and follow the pid it writes to the pidfile.
             self._release_child(status, keep_output=True)
             self._follow_pidfile(self.rt.loop.time() + PIDFILE_WAIT)
             return
@@ -343,6 +356,7 @@ class Process:
         left_behind = self._sweep_descendants()
         too_quickly = self.state == S.STARTING and (self.config.notify or now - self.laststart < self.config.startsecs)
         if self._killing:
+            # STOPPING -> STOPPED: the exit a stop signal asked for (then STARTING again for a restart).
             self._killing = False
             self.exitstatus = status.exitstatus
             self._enter(S.STOPPED, pid=pid)
@@ -352,14 +366,19 @@ class Process:
                 self._restart_requested = ""
                 self._start_after(self.config.policy.restartpause, S.STOPPED)
         elif left_behind and expected:
+            # STARTING -> BACKOFF -> FATAL, or RUNNING -> EXITED -> FATAL: it daemonized itself.
             self._daemonized(status)
         elif too_quickly:
+            # STARTING -> BACKOFF (-> FATAL when retries are exhausted): died before startsecs.
             if not self.spawnerr:
                 self.spawnerr = "Exited too quickly (process log may have details)"
             log.warning("exited: %s (%s; not expected)", self.name, status.describe())
             self._enter_backoff()
         else:
-            if self.state == S.STARTING:  # exited after startsecs but before the timer ran
+            # RUNNING -> EXITED (STARTING -> RUNNING first when startsecs passed but its timer had not
+            # run yet), then EXITED -> STARTING now or after a delay, or EXITED -> FATAL, per autorestart
+            # and the restart policy.
+            if self.state == S.STARTING:
                 self._enter_running()
             self.exitstatus = status.exitstatus
             if expected:
@@ -415,8 +434,8 @@ class Process:
 
     def _follow_pidfile(self, deadline: float) -> None:
         path = self.config.pidfile or ""
-        pid = _read_pid(path)
-        if pid and tree.token_of(pid) == self.token and pid in tree.children(os.getpid()):
+        pid = read_pid(path)
+        if adoptable(pid, self.token):
             self._following = True  # its own exit is the program's exit, whatever the code
             self.pid = pid
             self.rt.exits.watch(pid, self._on_exit)
@@ -452,7 +471,7 @@ class Process:
             self._on_watchdog_timeout()
 
     def _follow_mainpid(self, pid: int) -> None:
-        if pid == self.pid or tree.token_of(pid) != self.token or pid not in tree.children(os.getpid()):
+        if pid == self.pid or not adoptable(pid, self.token):
             return
         log.info("%s: main pid is now %s (MAINPID=)", self.name, pid)
         self.pid = pid
@@ -497,7 +516,7 @@ class Process:
 
     def _kill(self, sig: int) -> None:
         as_group = self.config.killasgroup if sig == signal.SIGKILL else self.config.stopasgroup
-        if not self.pid:
+        if self.detail == Detail.PIDFILE_WAIT:
             self._stop_without_pid()
             return
         self._killing = True
@@ -576,12 +595,3 @@ class Process:
     def _close_output(self) -> None:
         self.output.detach()
         self._close_notify()
-
-
-def _read_pid(path: str) -> int:
-    try:
-        with open(path) as handle:
-            text = handle.read(64).strip()
-    except OSError:
-        return 0
-    return int(text) if text.isdigit() else 0

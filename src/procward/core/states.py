@@ -4,6 +4,7 @@ shared with clients through procward.protocol)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from enum import Enum
 
 from procward.protocol import (
     RUNNING_STATES,
@@ -13,7 +14,7 @@ from procward.protocol import (
     SupervisorState,
 )
 
-__all__ = ["ALLOWED", "RUNNING_STATES", "SIGNALLABLE_STATES", "STOPPED_STATES", "InvalidTransition",
+__all__ = ["ALLOWED", "RUNNING_STATES", "SIGNALLABLE_STATES", "STOPPED_STATES", "Detail", "InvalidTransition",
            "ProcessState", "SupervisorState"]
 
 
@@ -41,6 +42,30 @@ ALLOWED: Mapping[ProcessState, frozenset[ProcessState]] = {
     S.FATAL: frozenset({S.STARTING}),                         # start request
     S.UNKNOWN: frozenset({S.STARTING}),
 }
+
+
+class Detail(Enum):
+    """Sub-states beside the table: what a state means right now, derived from a Process's fields
+    (``Process.detail``). They change no edge of the table; they decide which edge an event takes.
+    """
+
+    NONE = "none"
+    # STOPPING after a stop request: the next exit is STOPPING -> STOPPED; SIGKILL after stopwaitsecs.
+    STOP_SIGNALLED = "stop signalled"
+    # The same, to start again (unhealthy, watchdog, memory limit, files changed): STOPPED -> STARTING
+    # follows the exit, after restartpause.
+    RESTART_SIGNALLED = "restart signalled"
+    # STARTING or RUNNING with no pid: a pidfile= command exited with an expected code and its daemon's
+    # pid is not in the pidfile yet (PIDFILE_WAIT seconds at most). A stop ends the wait (-> STOPPED).
+    PIDFILE_WAIT = "pidfile wait"
+    # STARTING or RUNNING whose pid is a daemon named by the pidfile or MAINPID=, not the spawned command:
+    # its exit is the program's exit, whatever its code.
+    FOLLOWING = "following"
+    # EXITED or STOPPED with a timer that will spawn it (restartpause, exponential backoff); a stop
+    # calls the timer off.
+    RESTART_PENDING = "restart pending"
+    # A start request held until depends_on is ready; ``Process.waiting`` says for what.
+    HELD = "held for depends_on"
 
 
 class InvalidTransition(RuntimeError):
