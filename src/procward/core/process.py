@@ -31,7 +31,7 @@ from procward.core.logs import Notifier
 from procward.core.notify import NotifySocket
 from procward.core.output import ProcessOutput
 from procward.core.restarts import GiveUp, Restarts
-from procward.core.spawn import Spawned, SpawnError, child_environment, spawn
+from procward.core.spawn import Spawned, SpawnError, SpawnFunction, child_environment, spawn
 from procward.core.states import ALLOWED, SIGNALLABLE_STATES, Detail, InvalidTransition, ProcessState
 from procward.core.stdin import NoStdin, Stdin
 from procward.core.tasks import TaskSet
@@ -64,6 +64,9 @@ class Runtime:
     strip_ansi: bool = False
     echo_output: bool = False  # loglevel debug: child output is copied into the main log
     record: tree.SpawnRecord | None = None  # what a daemon started after a SIGKILL of this one must stop
+    # The two doors to the OS, replaceable so the unit tests drive the state machine without processes.
+    spawn: SpawnFunction = spawn
+    kill: Callable[[int, int], None] = os.kill
 
 
 class Process:
@@ -266,7 +269,7 @@ class Process:
             if problem := self.output.problem():
                 raise SpawnError(problem)  # noqa: TRY301 - the same path as a failed exec
             env = child_environment(self.config, self.group, self.rt.serverurl, extra)
-            spawned = spawn(self.config, env, stdin_fd=self._socket_fd())
+            spawned = self.rt.spawn(self.config, env, stdin_fd=self._socket_fd())
         except SpawnError as exc:
             self.spawnerr = str(exc)
             log.info("spawnerr: %s", exc)
@@ -557,7 +560,7 @@ class Process:
                 group = os.getpgid(pid)
                 if group > 1 and group != os.getpgrp():
                     target = -group
-            os.kill(target, sig)
+            self.rt.kill(target, sig)
         except ProcessLookupError:
             pass  # it exited already; its pidfd will say so
 

@@ -10,7 +10,7 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TypedDict
+from typing import Protocol, TypedDict
 
 from procward.config.model import ProcessConfig
 from procward.errors import ProcwardError
@@ -95,6 +95,12 @@ def child_environment(config: ProcessConfig, group: str, serverurl: str | None,
         env.update(extra)
     env.update(config.environment)
     return env
+
+
+class SpawnFunction(Protocol):
+    """What starts a process (``spawn`` below; the unit tests give a fake)."""
+
+    def __call__(self, config: ProcessConfig, env: dict[str, str], *, stdin_fd: int | None = None) -> Spawned: ...
 
 
 def spawn(config: ProcessConfig, env: dict[str, str], *, stdin_fd: int | None = None) -> Spawned:

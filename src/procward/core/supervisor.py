@@ -95,6 +95,32 @@ def serverurl_for(config: Config) -> str | None:
     return None
 
 
+async def wait_stopped(processes: Sequence[Process], *, limit: float | None = None) -> None:
+    """Wait until every process is in a stopped state, logging who is still up every few seconds.
+
+    With ``limit`` (shutdown), give up after that many seconds and name what is left: a process
+    SIGKILL cannot end (uninterruptible sleep) must not keep the daemon from exiting.
+    """
+    loop = asyncio.get_running_loop()
+    pending = [p for p in processes if p.state not in STOPPED_STATES]
+    deadline = None if limit is None else loop.time() + limit
+    while pending:
+        timeout = _WAIT_REPORT if deadline is None else min(_WAIT_REPORT, deadline - loop.time())
+        waits = [asyncio.ensure_future(p.wait_state(STOPPED_STATES)) for p in pending]
+        _, not_done = await asyncio.wait(waits, timeout=max(timeout, 0))
+        for task in not_done:
+            task.cancel()
+        await asyncio.gather(*not_done, return_exceptions=True)
+        pending = [p for p in pending if p.state not in STOPPED_STATES]
+        if pending and deadline is not None and loop.time() >= deadline:
+            log.error("giving up on %s: still %s %gs after the stop began, SIGKILL included",
+                      ", ".join(f"{p.namespec} (pid {p.pid or 'unknown'})" for p in pending),
+                      "/".join(sorted({p.state.name for p in pending})), limit)
+            return
+        if pending:
+            log.info("waiting for %s to die", ", ".join(p.name for p in pending))
+
+
 class Supervisor:
     """The daemon's core object."""
 
@@ -223,30 +249,6 @@ class Supervisor:
         deps = [d for d in self.dependencies(process) if d not in seen]
         return 1 + max((self.dependency_depth(d, seen | {process}) for d in deps), default=-1)
 
-    async def wait_stopped(self, processes: Sequence[Process], *, limit: float | None = None) -> None:
-        """Wait until every process is in a stopped state, logging who is still up every few seconds.
-
-        With ``limit`` (shutdown), give up after that many seconds and name what is left: a process
-        SIGKILL cannot end (uninterruptible sleep) must not keep the daemon from exiting.
-        """
-        pending = [p for p in processes if p.state not in STOPPED_STATES]
-        deadline = None if limit is None else time.monotonic() + limit
-        while pending:
-            timeout = _WAIT_REPORT if deadline is None else min(_WAIT_REPORT, deadline - time.monotonic())
-            waits = [asyncio.ensure_future(p.wait_state(STOPPED_STATES)) for p in pending]
-            _, not_done = await asyncio.wait(waits, timeout=max(timeout, 0))
-            for task in not_done:
-                task.cancel()
-            await asyncio.gather(*not_done, return_exceptions=True)
-            pending = [p for p in pending if p.state not in STOPPED_STATES]
-            if pending and deadline is not None and time.monotonic() >= deadline:
-                log.error("giving up on %s: still %s %gs after the stop began, SIGKILL included",
-                          ", ".join(f"{p.namespec} (pid {p.pid or 'unknown'})" for p in pending),
-                          "/".join(sorted({p.state.name for p in pending})), limit)
-                return
-            if pending:
-                log.info("waiting for %s to die", ", ".join(p.name for p in pending))
-
     # ---- groups ----
 
     def add_group(self, config: GroupConfig) -> ProcessGroup:
@@ -329,7 +331,7 @@ class Supervisor:
                 elif process.state in (ProcessState.STARTING, ProcessState.RUNNING, ProcessState.BACKOFF):
                     process.stop()
             limit = max(p.config.stopwaitsecs for p in members) + SHUTDOWN_KILL_GRACE if shutdown else None
-            await self.wait_stopped(members, limit=limit)
+            await wait_stopped(members, limit=limit)
 
     # ---- daemon lifecycle ----
 
