@@ -11,6 +11,7 @@ import os
 import socket
 
 from procward.config.model import FcgiSocketConfig
+from procward.core.spawn import SpawnError
 
 
 class FcgiSocket:
@@ -25,6 +26,13 @@ class FcgiSocket:
         if self._sock is None:
             self._sock = self._make()
         return self._sock.fileno()
+
+    def fd_for_child(self) -> int:
+        """The descriptor a spawn gives the child as fd 0; SpawnError when the socket cannot be made."""
+        try:
+            return self.fileno()
+        except OSError as exc:
+            raise SpawnError(f"couldn't set up the fcgi socket {self.config.url}: {exc.strerror or exc}") from None
 
     def _make(self) -> socket.socket:
         url = self.config.url

@@ -97,7 +97,7 @@ class Process:
         self.changes = Notifier(rt.loop)  # state or health changed (depends_on waits on this)
         self.token = ""  # PROCWARD_TREE of the current spawn: how its descendants are recognised
         self.status_text = ""  # sd_notify STATUS=
-        self.waiting = ""  # why a requested start is held back (depends_on)
+        self.waiting = ""  # why a requested start is held back (depends_on); written by hold()/release()
         self.tasks = TaskSet(rt.loop, self.namespec)  # every task of this process, awaited by aclose()
         # Monitors that live while RUNNING (memory, files, health): cancelled when it leaves RUNNING.
         self._while_running = TaskSet(rt.loop, self.namespec)
@@ -154,6 +154,14 @@ class Process:
         return self.config.autostart and self.state == S.STOPPED and not self.laststart
 
     # ---- requests: called by the Supervisor on behalf of RPC, signals and boot ----
+
+    def hold(self, reason: str) -> None:
+        """A start request waits for depends_on (sub-state HELD); ``reason`` becomes the description."""
+        self.waiting = reason
+
+    def release(self) -> None:
+        """The held start goes ahead or is called off."""
+        self.waiting = ""
 
     def start(self) -> None:
         """Spawn now (the caller has checked the state)."""
@@ -269,7 +277,8 @@ class Process:
             if problem := self.output.problem():
                 raise SpawnError(problem)  # noqa: TRY301 - the same path as a failed exec
             env = child_environment(self.config, self.group, self.rt.serverurl, extra)
-            spawned = self.rt.spawn(self.config, env, stdin_fd=self._socket_fd())
+            stdin_fd = self.stdin_socket.fd_for_child() if self.stdin_socket is not None else None
+            spawned = self.rt.spawn(self.config, env, stdin_fd=stdin_fd)
         except SpawnError as exc:
             self.spawnerr = str(exc)
             log.info("spawnerr: %s", exc)
@@ -289,15 +298,6 @@ class Process:
             self._enter_running()
         else:
             self._schedule(self.config.startsecs, self._on_startsecs)
-
-    def _socket_fd(self) -> int | None:
-        if self.stdin_socket is None:
-            return None
-        try:
-            return self.stdin_socket.fileno()
-        except OSError as exc:
-            raise SpawnError(f"couldn't set up the fcgi socket {self.stdin_socket.config.url}: "
-                             f"{exc.strerror or exc}") from None
 
     def _on_startsecs(self) -> None:
         if self.state == S.STARTING:

@@ -226,13 +226,13 @@ class Supervisor:
         try:
             while not all(dep.ready for dep in deps):
                 blocked = [dep for dep in deps if not dep.ready]
-                process.waiting = "waiting for " + ", ".join(_why_not_ready(dep) for dep in blocked)
+                process.hold("waiting for " + ", ".join(_why_not_ready(dep) for dep in blocked))
                 waits = [dep.changes.wait() for dep in blocked]
                 await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
                 for waiter in waits:
                     waiter.cancel()
         finally:
-            process.waiting = ""
+            process.release()
         if process.state not in RUNNING_STATES and process.state != ProcessState.STOPPING:
             process.start()
 
