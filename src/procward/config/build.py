@@ -50,8 +50,9 @@ _KNOWN_OPTIONS: dict[str, frozenset[str]] = {
     "eventlistener": _PROGRAM_OPTIONS | {"events", "buffer_size", "result_handler"},
     "fcgi-program": _PROGRAM_OPTIONS | {"socket", "socket_backlog", "socket_owner", "socket_mode"},
     "group": frozenset({"programs", "priority"}),
-    "unix_http_server": frozenset({"file", "chmod", "chown", "username", "password"}),
-    "inet_http_server": frozenset({"port", "username", "password"}),
+    "unix_http_server": frozenset({"file", "chmod", "chown", "username", "password", "readonly_username",
+                                   "readonly_password"}),
+    "inet_http_server": frozenset({"port", "username", "password", "readonly_username", "readonly_password"}),
     "supervisorctl": frozenset({"serverurl", "username", "password", "prompt", "history_file"}),
     "include": frozenset({"files"}),
 }
@@ -432,17 +433,34 @@ def _servers(doc: IniDocument, opts: BuildOptions, here: str, env: dict[str, str
         if (username is None) != (password is None):
             raise r.error("password" if password is None else "username",
                           "username and password must be given together")
+        readonly = _readonly_user(r, username)
         if kind == "inet_http_server":
             host, port = r.required("port", v.inet_address, "host:port or :port")
             servers.append(HttpServerConfig(section=name, host=host, port=port, username=username,
-                                            password=password, where=_where_of(r, "port")))
+                                            password=password, readonly=readonly, where=_where_of(r, "port")))
             continue
         path = r.required("file", lambda s: os.path.abspath(os.path.expanduser(s.strip())), "a socket path")
         chown = r.get("chown", v.user_group, None) if opts.host_checks else None
         servers.append(HttpServerConfig(section=name, file=path, chmod=r.get("chmod", v.octal, 0o700),
-                                        chown=chown, username=username, password=password,
+                                        chown=chown, username=username, password=password, readonly=readonly,
                                         where=_where_of(r, "file")))
     return tuple(servers)
+
+
+def _readonly_user(r: _Reader, username: str | None) -> tuple[str, str] | None:
+    """readonly_username/readonly_password: both or neither, and only beside the full credentials."""
+    user, password = r.text("readonly_username"), r.text("readonly_password")
+    if (user is None) != (password is None):
+        raise r.error("readonly_password" if password is None else "readonly_username",
+                      "readonly_username and readonly_password must be given together")
+    if user is None or password is None:
+        return None
+    if username is None:
+        raise r.error("readonly_username", "a read-only user needs username and password too (without "
+                                           "them everyone may act)")
+    if user == username:
+        raise r.error("readonly_username", "must differ from username")
+    return user, password
 
 
 def _where_of(r: _Reader, option: str) -> Where | None:

@@ -185,6 +185,7 @@ class HttpServerConfig:
     port: int | None = None
     username: str | None = None
     password: str | None = None
+    readonly: tuple[str, str] | None = None  # a user who may look at the web page and logs, never act
     where: Where | None = field(default=None, compare=False)  # the file= / port= line, for bind errors
 
     @property

@@ -85,6 +85,7 @@ class Process:
         self.exitstatus = 0
         self.spawnerr = ""
         self.backoff = 0
+        self.starts = 0  # spawns over the process's life (the web UI shows starts - 1 as restarts)
         self._killing = False
         self._timer: asyncio.TimerHandle | None = None
         self._spawned: Spawned | None = None
@@ -260,6 +261,7 @@ class Process:
 
     def _spawn(self) -> None:
         self.laststart = time.time()
+        self.starts += 1
         self.spawnerr = ""
         self.status_text = ""
         self._killing = False

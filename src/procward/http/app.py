@@ -18,6 +18,7 @@ from procward.http import logtail
 from procward.http.auth import credentials_ok
 from procward.http.listen import Listeners
 from procward.http.server import HttpError, Request, Response, Server
+from procward.http.web.routes import MAX_FORM, Web
 from procward.rpc import api
 from procward.rpc.codec import BadRequest, decode_request, encode_fault, encode_response
 from procward.rpc.faults import Faults, RPCError
@@ -36,15 +37,20 @@ class App:
     def __init__(self, supervisor: Supervisor) -> None:
         self.supervisor = supervisor
         self.registry: Registry = api.build(supervisor)
+        self.web = Web(supervisor, self.registry)
+        self._web_routes = self.web.routes()
 
     async def handle(self, request: Request) -> Response:
-        site: HttpServerConfig = request.site
-        if site.username is not None and site.password is not None and \
-                not credentials_ok(request.headers.get("authorization"), site.username, site.password):
-            raise HttpError(401, "unauthorized", _CHALLENGE)
-        path = urllib.parse.unquote(urllib.parse.urlsplit(request.path).path)
+        writable = _authorize(request)
+        split = urllib.parse.urlsplit(request.path)
+        path = urllib.parse.unquote(split.path)
         if path == "/RPC2" or path.startswith("/RPC2/"):
+            if not writable:
+                raise HttpError(403, "this user may look at the web page, not call the API")
             return await self.rpc(request)
+        web = self._web_routes.get(path)
+        if web is not None and (request.method in ("GET", "HEAD") or path in ("/action", "/", "/index.html")):
+            return await web(request, split.query, writable)
         if request.method not in ("GET", "HEAD"):
             raise HttpError(405 if path in ("/mainlogtail", "/ok.html") else 404, "not found")
         if path == "/ok.html":
@@ -76,9 +82,25 @@ class App:
         return Response(200, payload, content_type=_XML)
 
 
+def _authorize(request: Request) -> bool:
+    """Check the site's credentials (401 otherwise); True when the caller may act, False for the
+    read-only user, who may look and follow logs."""
+    site: HttpServerConfig = request.site
+    if site.username is None or site.password is None:
+        return True
+    header = request.headers.get("authorization")
+    if credentials_ok(header, site.username, site.password):
+        return True
+    if site.readonly is not None and credentials_ok(header, *site.readonly):
+        return False
+    raise HttpError(401, "unauthorized", _CHALLENGE)
+
+
 def body_limit(request: Request) -> int:
-    """Only /RPC2 takes a body."""
-    return MAX_BODY if request.path.startswith("/RPC2") else 0
+    """/RPC2 and the web page's POSTs take a body; nothing else does."""
+    if request.path.startswith("/RPC2"):
+        return MAX_BODY
+    return MAX_FORM if request.method == "POST" else 0
 
 
 def _warn_exposure(server: HttpServerConfig) -> None:

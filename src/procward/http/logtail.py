@@ -17,8 +17,12 @@ _REFRESH = 1.0  # also re-check the file this often: rotation and writes by othe
 _CHUNK = 1 << 16
 
 
-def process_tail(supervisor: Supervisor, request: Request, name: str, channel: str) -> Response:
-    """Follow one process's stdout (default) or stderr log."""
+# Without nosniff a browser holds back the first KiB of a text/plain stream before showing anything.
+STREAM_HEADERS = [("X-Accel-Buffering", "no"), ("X-Content-Type-Options", "nosniff"), ("Cache-Control", "no-store")]
+
+
+def process_log(supervisor: Supervisor, name: str, channel: str) -> tuple[str | None, Notifier | None]:
+    """The log file of one process's channel and the notifier its writes wake (404s for bad names)."""
     if channel not in ("stdout", "stderr"):
         raise HttpError(404, "no such channel")
     try:
@@ -27,23 +31,30 @@ def process_tail(supervisor: Supervisor, request: Request, name: str, channel: s
         raise HttpError(404, "no such process") from None
     if process is None:
         raise HttpError(404, "no such process")
-    path = process.output.paths[channel]
+    return process.output.paths[channel], process.output.written
+
+
+def process_tail(supervisor: Supervisor, request: Request, name: str, channel: str,
+                 offset: int | None = None) -> Response:
+    """Follow one process's stdout (default) or stderr log: the last KiB (or from ``offset``), then on."""
+    path, written = process_log(supervisor, name, channel)
     if path is None or not os.path.exists(path):
         raise HttpError(404, "no log file")
-    return Response(200, stream=_follow(request, path, process.output.written),
-                    headers=[("X-Accel-Buffering", "no")])
+    return Response(200, stream=_follow(request, path, written, offset), headers=list(STREAM_HEADERS))
 
 
-def main_tail(supervisor: Supervisor, request: Request) -> Response:
+def main_tail(supervisor: Supervisor, request: Request, offset: int | None = None) -> Response:
     """Follow the daemon's own log."""
     path = supervisor.config.supervisord.logfile
     if not os.path.isfile(path):
         raise HttpError(404, "no log file")
-    return Response(200, stream=_follow(request, path, None), headers=[("X-Accel-Buffering", "no")])
+    return Response(200, stream=_follow(request, path, None, offset), headers=list(STREAM_HEADERS))
 
 
-async def _follow(request: Request, path: str, notifier: Notifier | None) -> AsyncIterator[bytes]:
-    offset = max(0, os.path.getsize(path) - _START_BACK)
+async def _follow(request: Request, path: str, notifier: Notifier | None,
+                  start: int | None) -> AsyncIterator[bytes]:
+    size = os.path.getsize(path)
+    offset = max(0, size - _START_BACK) if start is None or start > size else max(0, start)
     inode = os.stat(path).st_ino
     while not request.disconnected.is_set():
         try:

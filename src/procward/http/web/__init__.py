@@ -1,0 +1,1 @@
+"""The web UI: the server-rendered page, its actions, the live stream and the log views."""

@@ -1,0 +1,126 @@
+"""The page's live stream (Server-Sent Events): a snapshot of every process when a browser connects, then
+each process whose state or health changed, the moment the core publishes it.
+
+Nothing polls. The hub subscribes to the core's event bus only while some browser is connected; an
+event marks its process changed and wakes the streams, which send the changed rows once per loop pass
+(a mass stop of 500 processes is a few messages, not 500 per browser). With nothing changing, connected
+browsers cost the daemon nothing: no timer, no keep-alive. EventSource reconnects by itself; a reconnect
+gets a fresh snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+
+from procward.core.events import Event
+from procward.core.supervisor import Supervisor
+from procward.http.server import Request
+from procward.protocol import ProcessInfo, namespec
+from procward.rpc.info import process_info
+
+MAX_STREAMS = 1000  # past this, the oldest stream is told to go (it reconnects later)
+_WATCHED = ("PROCESS_STATE", "PROCWARD_HEALTH", "PROCESS_GROUP")
+
+
+def row(info: ProcessInfo, restarts: int) -> dict[str, object]:
+    """What the page needs to redraw one row."""
+    return {"name": namespec(info["group"], info["name"]), "group": info["group"], "state": info["statename"],
+            "description": info["description"], "pid": info["pid"], "start": info["start"], "now": info["now"],
+            "exit": info["exitstatus"], "health": info.get("health", ""), "ready": info.get("ready", False),
+            "restarts": restarts}
+
+
+class _Stream:
+    def __init__(self) -> None:
+        self.changed: set[str] = set()
+        self.groups_changed = False
+        self.wake = asyncio.Event()
+        self.closed = False
+
+
+class LiveHub:
+    """Fans the core's state changes out to every connected page."""
+
+    def __init__(self, supervisor: Supervisor) -> None:
+        self._sup = supervisor
+        self._streams: list[_Stream] = []
+        self._subscribed = False
+
+    def _on_event(self, event: Event) -> None:
+        if not event.name.startswith(_WATCHED):
+            return
+        if event.name.startswith("PROCESS_GROUP"):
+            for stream in self._streams:
+                stream.groups_changed = True
+                stream.wake.set()
+            return
+        fields = dict(item.split(":", 1) for item in event.payload.split("\n", 1)[0].split() if ":" in item)
+        name = namespec(fields.get("groupname", ""), fields.get("processname", ""))
+        for stream in self._streams:
+            stream.changed.add(name)
+            stream.wake.set()
+
+    def _wants(self, name: str) -> bool:
+        return name.startswith(_WATCHED)
+
+    def _attach(self) -> _Stream:
+        stream = _Stream()
+        self._streams.append(stream)
+        if len(self._streams) > MAX_STREAMS:
+            oldest = self._streams.pop(0)
+            oldest.closed = True
+            oldest.wake.set()
+        if not self._subscribed:
+            self._sup.bus.subscribe(self._on_event, self._wants)
+            self._subscribed = True
+        return stream
+
+    def _detach(self, stream: _Stream) -> None:
+        if stream in self._streams:
+            self._streams.remove(stream)
+        if not self._streams and self._subscribed:
+            self._sup.bus.unsubscribe(self._on_event)
+            self._subscribed = False
+
+    def _rows(self, wanted: Callable[[str], bool]) -> list[dict[str, object]]:
+        now = time.time()
+        return [row(process_info(p, now), max(0, p.starts - 1))
+                for p in self._sup.all_processes() if wanted(p.namespec)]
+
+    async def stream(self, request: Request) -> AsyncIterator[bytes]:
+        """The event stream of one page: a snapshot, then changes until the browser goes away."""
+        stream = self._attach()
+        disconnected = asyncio.ensure_future(request.disconnected.wait())
+        try:
+            yield _message("snapshot", self._rows(lambda _: True))
+            while not stream.closed:
+                woke = asyncio.ensure_future(stream.wake.wait())
+                await asyncio.wait([woke, disconnected], return_when=asyncio.FIRST_COMPLETED)
+                woke.cancel()
+                await asyncio.gather(woke, return_exceptions=True)
+                if disconnected.done():
+                    return
+                stream.wake.clear()
+                if stream.groups_changed:  # processes came or went: the page redraws from a snapshot
+                    stream.groups_changed = False
+                    stream.changed.clear()
+                    yield _message("snapshot", self._rows(lambda _: True))
+                    continue
+                changed, stream.changed = stream.changed, set()
+                yield _message("update", self._rows(changed.__contains__))
+        finally:
+            disconnected.cancel()
+            await asyncio.gather(disconnected, return_exceptions=True)
+            self._detach(stream)
+
+    @property
+    def streams(self) -> int:
+        """Connected pages."""
+        return len(self._streams)
+
+
+def _message(kind: str, rows: list[dict[str, object]]) -> bytes:
+    return f"event: {kind}\ndata: {json.dumps(rows, separators=(',', ':'))}\n\n".encode()

@@ -1,0 +1,257 @@
+"""The web UI's routes: the page, its POST actions, Supervisor's legacy GET URLs, logs, the live stream.
+
+Actions go through the same XML-RPC methods a client calls (the registry), so a click has the same
+effect, events and log lines as ``supervisorctl``. Every answer carries a Content-Security-Policy without
+inline script, refuses framing, and sets nosniff and a same-origin Referrer-Policy.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import logging
+import os
+import secrets
+import time
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from procward.core.supervisor import Supervisor
+from procward.http import logtail
+from procward.http.server import HttpError, Request, Response
+from procward.http.web import guard, page
+from procward.http.web.live import LiveHub
+from procward.protocol import namespec
+from procward.rpc.faults import RPCError
+from procward.rpc.info import process_info
+from procward.rpc.registry import Registry
+
+log = logging.getLogger(__name__)
+
+SECURITY_HEADERS = [
+    ("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                                "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
+    ("X-Frame-Options", "DENY"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("Cache-Control", "no-store"),
+]
+_HTML = "text/html; charset=utf-8"
+_STATIC = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
+_LEGACY_ACTIONS = ("start", "stop", "restart", "clearlog", "stopall", "restartall")
+_LOG_VIEW_BYTES = 64 * 1024
+MAX_FORM = 64 * 1024
+
+
+class Web:
+    """The web UI of one daemon."""
+
+    def __init__(self, supervisor: Supervisor, registry: Registry) -> None:
+        self._sup = supervisor
+        self._registry = registry
+        # One token per daemon run: basic auth has no session to bind one to. It proves the POST comes
+        # from a page this daemon served (another site cannot read it).
+        self.token = secrets.token_urlsafe(24)
+        self.live = LiveHub(supervisor)
+
+    def routes(self) -> dict[str, Callable[[Request, str, bool], Awaitable[Response]]]:
+        """Path -> handler(request, query, writable)."""
+        return {"/": self.index, "/index.html": self.index, "/action": self.action, "/tail.html": self.tail,
+                "/log.html": self.log_page, "/follow": self.follow, "/download": self.download,
+                "/events": self.events, "/static/app.js": self.static, "/static/app.css": self.static,
+                "/favicon.ico": self.favicon}
+
+    # -- pages ----------------------------------------------------------------------------------------
+
+    def _rows(self) -> list[page.Row]:
+        now = time.time()
+        return [page.Row(process_info(p, now), max(0, p.starts - 1)) for p in self._sup.all_processes()]
+
+    def _identity(self) -> str:
+        return f"{os.uname().nodename} (pid {os.getpid()})"
+
+    def _page(self, body: bytes, status: int = 200) -> Response:
+        return Response(status, body, content_type=_HTML, headers=list(SECURITY_HEADERS))
+
+    async def index(self, request: Request, query: str, writable: bool) -> Response:
+        """The process table; Supervisor's ``?action=`` GETs are handled by ``legacy``."""
+        if request.method == "POST":
+            return await self.action(request, query, writable)
+        args = urllib.parse.parse_qs(query)
+        if "action" in args and args["action"][0] != "refresh":
+            return await self._legacy(request, args, writable)
+        body = page.index(self._rows(), page.View.from_query(query), token=self.token, writable=writable,
+                          identity=self._identity())
+        return self._page(body)
+
+    async def _legacy(self, request: Request, args: dict[str, list[str]], writable: bool) -> Response:
+        action = args["action"][0]
+        name = args.get("processname", [""])[0]
+        if action not in _LEGACY_ACTIONS:
+            raise HttpError(400, f"unknown action {action[:40]!r}")
+        if not writable:
+            raise HttpError(403, "this user may look, not act")
+        caller = guard.classify_get(request.headers)
+        if caller == guard.Caller.FOREIGN:
+            raise HttpError(403, "refused: a state-changing request caused by another page", SECURITY_HEADERS)
+        if caller == guard.Caller.NAVIGATION:
+            return self._page(page.confirm(action, name, self.token))
+        results = await self._do(action, [name] if name else [], {})
+        message = "; ".join(f"{n}: {t}" if n else t for n, _, t in results)
+        log.info("web: %s %s by %s (%s)", action, name or "", caller.value, request.headers.get("user-agent", "?"))
+        # Supervisor answers 301 to ?message=; the Location is relative here (Supervisor builds it from the
+        # Host header: an open redirect, and wrong behind a proxy). The page never shows ?message=.
+        location = "./?" + urllib.parse.urlencode({"message": message})
+        return Response(301, b"", content_type=_HTML, headers=[("Location", location), *SECURITY_HEADERS])
+
+    async def action(self, request: Request, query: str, writable: bool) -> Response:
+        """POST action: the page's forms (token + same origin), one action on some targets."""
+        if request.method != "POST":
+            raise HttpError(405, "POST only", [("Allow", "POST")])
+        if not writable:
+            raise HttpError(403, "this user may look, not act")
+        form = urllib.parse.parse_qs(request.body.decode("utf-8", "replace"), keep_blank_values=True)
+        why = guard.post_allowed(request.headers, form.get("token", [""])[0], self.token)
+        if why:
+            raise HttpError(403, why)
+        verb, _, target = form.get("do", [":"])[0].partition(":")
+        names = form.get("names", []) if target == "selected" else [target] if target else []
+        results = await self._do(verb, names, {"signal": form.get("signal", ["HUP"])[0]})
+        log.info("web: %s %s from %s", verb, ", ".join(names) or "", request.headers.get("origin", "a form"))
+        if "application/json" in request.headers.get("accept", ""):
+            import json
+
+            body = json.dumps([{"name": n, "ok": ok, "message": t} for n, ok, t in results]).encode()
+            return Response(200, body, content_type="application/json", headers=list(SECURITY_HEADERS))
+        view = page.View.from_query(urllib.parse.urlsplit(request.headers.get("referer", "")).query)
+        return self._page(page.index(self._rows(), view, token=self.token, writable=writable,
+                                     identity=self._identity(), results=results))
+
+    async def _do(self, verb: str, names: list[str], extra: dict[str, str]) -> list[tuple[str, bool, str]]:
+        """Run one action on each name through the API; (name, ok, message) per target."""
+        single = {"start": ("supervisor.startProcess", "started"), "stop": ("supervisor.stopProcess", "stopped"),
+                  "clearlog": ("supervisor.clearProcessLogs", "log cleared"),
+                  "startgroup": ("supervisor.startProcessGroup", "started"),
+                  "stopgroup": ("supervisor.stopProcessGroup", "stopped")}
+        every = {"startall": "supervisor.startAllProcesses", "stopall": "supervisor.stopAllProcesses"}
+        results: list[tuple[str, bool, str]] = []
+        if verb in every or verb == "restartall":
+            for method in (["supervisor.stopAllProcesses", "supervisor.startAllProcesses"] if verb == "restartall"
+                           else [every[verb]]):
+                ok, answer = await self._call(method, (True,), "")
+                if not ok:
+                    return [("", False, answer)]
+                results += [(namespec(r["group"], r["name"]), r["status"] == 80, r["description"]) for r in answer]
+            return results or [("", True, "nothing to do")]
+        if not names:
+            return [("", False, "no process selected")]
+        for name in names:
+            if verb in single:
+                method, done = single[verb]
+                args: tuple[Any, ...] = (name,) if verb == "clearlog" else (name, True)
+                ok, answer = await self._call(method, args, name)
+                results.append((name, ok, done if ok and not isinstance(answer, list) else
+                                _group_text(answer) if ok else answer))
+            elif verb in ("restart", "restartgroup"):
+                stop, start = (("supervisor.stopProcess", "supervisor.startProcess") if verb == "restart"
+                               else ("supervisor.stopProcessGroup", "supervisor.startProcessGroup"))
+                await self._call(stop, (name, True), name)  # NOT_RUNNING is fine: restart starts it
+                ok, answer = await self._call(start, (name, True), name)
+                results.append((name, ok, "restarted" if ok and not isinstance(answer, list) else
+                                _group_text(answer) if ok else answer))
+            elif verb == "signal":
+                ok, answer = await self._call("supervisor.signalProcess", (name, extra["signal"]), name)
+                results.append((name, ok, f"signalled {extra['signal']}" if ok else answer))
+            else:
+                raise HttpError(400, f"unknown action {verb[:40]!r}")
+        return results
+
+    async def _call(self, method: str, args: tuple[Any, ...], name: str) -> tuple[bool, Any]:
+        try:
+            return True, await self._registry.call(method, args)
+        except RPCError as exc:
+            return False, f"ERROR ({exc.text})"
+
+    async def tail(self, request: Request, query: str, writable: bool) -> Response:
+        """Supervisor's tail.html: the last ``limit`` (>= 1024) bytes of stdout, plain."""
+        args = urllib.parse.parse_qs(query)
+        name = args.get("processname", [""])[0]
+        try:
+            limit = max(1024, int(args.get("limit", ["1024"])[0]))
+        except ValueError:
+            limit = 1024
+        path, _ = logtail.process_log(self._sup, name, "stdout")
+        text, _ = page.log_text(path, limit)
+        return self._page(page.log_view(f"{name} stdout", text, follow_url="", download_url="", size=0))
+
+    async def log_page(self, request: Request, query: str, writable: bool) -> Response:
+        """A log, its last 64 KiB here and the rest followed live: a process's stdout/stderr, or the main log."""
+        args = urllib.parse.parse_qs(query)
+        if args.get("main"):
+            path: str | None = self._sup.config.supervisord.logfile
+            title, source = "main log", "main=1"
+        else:
+            name = args.get("processname", [""])[0]
+            channel = args.get("channel", ["stdout"])[0]
+            path, _ = logtail.process_log(self._sup, name, channel)
+            title = f"{name} {channel}"
+            source = urllib.parse.urlencode({"processname": name, "channel": channel})
+        text, size = page.log_text(path, _LOG_VIEW_BYTES)
+        if path is None:
+            text = "(this process has no log file: its output is not kept)"
+        return self._page(page.log_view(title, text, follow_url=f"follow?{source}", size=size,
+                                        download_url=f"download?{source}"))
+
+    async def follow(self, request: Request, query: str, writable: bool) -> Response:
+        """A log from a byte offset on, streamed as it grows (the log page's live part)."""
+        args = urllib.parse.parse_qs(query)
+        try:
+            offset = int(args.get("offset", ["0"])[0])
+        except ValueError:
+            raise HttpError(400, "offset must be a number") from None
+        if args.get("main"):
+            return logtail.main_tail(self._sup, request, offset)
+        return logtail.process_tail(self._sup, request, args.get("processname", [""])[0],
+                                    args.get("channel", ["stdout"])[0], offset)
+
+    async def download(self, request: Request, query: str, writable: bool) -> Response:
+        """The whole current log file, as an attachment."""
+        args = urllib.parse.parse_qs(query)
+        if args.get("main"):
+            path: str | None = self._sup.config.supervisord.logfile
+            filename = "main.log"
+        else:
+            name = args.get("processname", [""])[0]
+            channel = args.get("channel", ["stdout"])[0]
+            path, _ = logtail.process_log(self._sup, name, channel)
+            filename = f"{name.replace(':', '_')}-{channel}.log"
+        if path is None or not os.path.isfile(path):
+            raise HttpError(404, "no log file")
+        with open(path, "rb") as handle:
+            body = handle.read()
+        return Response(200, body, content_type="text/plain; charset=utf-8",
+                        headers=[("Content-Disposition", f'attachment; filename="{filename}"'),
+                                 *SECURITY_HEADERS])
+
+    async def events(self, request: Request, query: str, writable: bool) -> Response:
+        """The live stream of state changes (text/event-stream)."""
+        return Response(200, content_type="text/event-stream", stream=self.live.stream(request),
+                        headers=[("X-Accel-Buffering", "no"), *SECURITY_HEADERS])
+
+    async def favicon(self, request: Request, query: str, writable: bool) -> Response:
+        """No icon: an empty answer instead of a 404 in every browser's console."""
+        return Response(204, b"", headers=list(SECURITY_HEADERS))
+
+    async def static(self, request: Request, query: str, writable: bool) -> Response:
+        """app.js and app.css, shipped inside the package (no CDN, no build step)."""
+        name = urllib.parse.urlsplit(request.path).path.rsplit("/", 1)[1]
+        body = importlib.resources.files("procward.http.web").joinpath("static", name).read_bytes()
+        return Response(200, body, content_type=_STATIC[name],
+                        headers=[*SECURITY_HEADERS[:-1], ("Cache-Control", "no-cache")])
+
+
+def _group_text(results: Any) -> str:
+    """A group call's per-process results in one line."""
+    if not results:
+        return "nothing to do"
+    return ", ".join(f"{namespec(r['group'], r['name'])} {r['description']}" for r in results)

@@ -1,0 +1,289 @@
+"""The web UI in a real headless Chromium against the real daemon and real processes."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import signal
+import sys
+import threading
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import wait_until
+
+TALKER = Path(__file__).parent.parent / "talker.py"
+PROGRAMS = f"""
+    [program:talk]
+    command={sys.executable} {TALKER}
+    startsecs=0
+    [program:idle]
+    command=sleep 300
+    autostart=false
+    startsecs=0
+    [group:workers]
+    programs=w
+    [program:w]
+    command=sleep 300
+    numprocs=2
+    process_name=w%(process_num)d
+    startsecs=0
+    """
+
+
+def rows(page: Any) -> dict[str, str]:
+    """Process name -> state as the page shows them."""
+    return page.eval_on_selector_all(
+        "#processes tbody tr", "rs => Object.fromEntries(rs.map(r => [r.dataset.name, "
+                               "r.querySelector('.state').textContent]))")
+
+
+def wait_row(page: Any, name: str, state: str) -> None:
+    page.wait_for_function(
+        "([n, s]) => [...document.querySelectorAll('#processes tbody tr')].some("
+        "r => r.dataset.name === n && r.querySelector('.state').textContent === s)", arg=[name, state])
+
+
+LIVE = "() => document.getElementById('live').textContent === 'live'"
+
+
+def live(page: Any, url: str) -> None:
+    page.goto(url)
+    page.wait_for_function(LIVE)
+
+
+def test_table_matches_getallprocessinfo(web_daemon, page) -> None:
+    """Every process of getAllProcessInfo is a row with its state, and the page loads only local files."""
+    d = web_daemon(PROGRAMS)
+    d.wait_state("workers:w1", "RUNNING")
+    live(page, d.url)
+    infos = d.rpc().supervisor.getAllProcessInfo()
+    expected = {(i["name"] if i["group"] == i["name"] else f"{i['group']}:{i['name']}"): i["statename"]
+                for i in infos}
+    assert rows(page) == expected
+    resources = page.evaluate("performance.getEntriesByType('resource').map(e => e.name)")
+    assert resources, "the page should load its script and style"
+    assert all(url.startswith(d.url) for url in resources), resources
+    shot = page.screenshot()
+    assert shot.startswith(b"\x89PNG")
+    if os.environ.get("UPDATE_SCREENSHOT") == "1":  # the README's picture: UPDATE_SCREENSHOT=1 ./scripts/test tests/browser
+        (Path(__file__).resolve().parents[2] / "docs" / "webui.png").write_bytes(shot)
+
+
+def test_clicks_change_the_real_processes(web_daemon, page) -> None:
+    """Start, stop and restart buttons act on the real process; the row follows without a reload."""
+    d = web_daemon(PROGRAMS)
+    live(page, d.url)
+    page.click("tr[data-name=idle] button.start")
+    wait_row(page, "idle", "RUNNING")
+    first = d.wait_state("idle", "RUNNING")["pid"]
+    page.click("tr[data-name=idle] button.restart")
+    wait_until(lambda: d.rpc().supervisor.getProcessInfo("idle")["pid"] not in (0, first), what="new pid")
+    wait_row(page, "idle", "RUNNING")
+    page.click("tr[data-name=idle] button.stop")
+    wait_row(page, "idle", "STOPPED")
+    assert d.state("idle") == "STOPPED"
+    assert page.url == d.url  # no navigation happened
+
+
+def test_group_and_bulk_actions(web_daemon, page) -> None:
+    """A group's stop button, then selecting rows and 'Start selected' (destructive ones ask first)."""
+    d = web_daemon(PROGRAMS)
+    d.wait_state("workers:w1", "RUNNING")
+    live(page, d.url)
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click("button[value='stopgroup:workers']")
+    wait_row(page, "workers:w0", "STOPPED")
+    wait_row(page, "workers:w1", "STOPPED")
+    page.check("tr[data-name='workers:w0'] input[type=checkbox]")
+    page.check("tr[data-name=idle] input[type=checkbox]")
+    page.click("button[value='start:selected']")
+    wait_row(page, "workers:w0", "RUNNING")
+    wait_row(page, "idle", "RUNNING")
+    assert d.state("workers:w1") == "STOPPED"
+    page.click("button[value='stopall:']")
+    for name in ("talk", "idle", "workers:w0"):
+        wait_row(page, name, "STOPPED")
+
+
+def test_a_process_killed_from_outside_changes_its_row(web_daemon, page) -> None:
+    """SIGKILL from outside: the row shows the restart (new pid) with no reload and no polling."""
+    d = web_daemon(PROGRAMS)
+    pid = d.wait_state("talk", "RUNNING")["pid"]
+    live(page, d.url)
+    os.kill(pid, signal.SIGKILL)
+    page.wait_for_function(
+        "pid => { const r = document.querySelector('tr[data-name=talk]');"
+        " return r.dataset.state === 'RUNNING' && r.dataset.pid !== String(pid) && r.dataset.pid !== '0'; }",
+        arg=pid, timeout=5000)
+    assert page.text_content("tr[data-name=talk] .restarts") == "1"
+
+
+def test_log_view_follows_new_lines(web_daemon, page) -> None:
+    """The log page shows the file's end, then lines written after it opened; stderr and the main log too."""
+    d = web_daemon(PROGRAMS)
+    d.wait_state("talk", "RUNNING")
+    page.goto(d.url + "log.html?processname=talk")
+    first = int(page.text_content("#log").strip().rsplit("out é ", 1)[1])
+    page.wait_for_function("(text) => document.getElementById('log').textContent.includes(text)",
+                           arg=f"out é {first + 5}\n")
+    page.goto(d.url + "log.html?processname=talk&channel=stderr")
+    page.wait_for_function("(text) => document.getElementById('log').textContent.includes(text)", arg="err ü")
+    page.goto(d.url + "log.html?main=1")
+    assert "spawned: 'talk'" in page.text_content("#log")
+
+
+def test_filter_and_sort_survive_a_reload(web_daemon, page) -> None:
+    """Filter text, state and sort are in the URL: a reload (or a bookmark) shows the same view."""
+    d = web_daemon(PROGRAMS)
+    d.wait_state("workers:w1", "RUNNING")
+    live(page, d.url)
+    page.fill("#filter", "workers")
+    page.click("thead a[data-sort=name]")  # name descending
+    assert "q=workers" in page.url
+    assert "sort=-name" in page.url
+    page.reload()
+    page.wait_for_function(LIVE)
+    visible = page.eval_on_selector_all("#processes tbody tr:not([hidden])", "rs => rs.map(r => r.dataset.name)")
+    assert visible == ["workers:w1", "workers:w0"]
+    page.select_option("#state-filter", "DOWN")
+    assert page.eval_on_selector_all("#processes tbody tr:not([hidden])", "rs => rs.length") == 0
+
+
+class ForeignSite:
+    """A page on another origin (another loopback port) that embeds a legacy action URL."""
+
+    def __init__(self, target: str) -> None:
+        body = f'<!doctype html><img src="{target}" referrerpolicy="no-referrer"><p>cats</p>'.encode()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def foreign() -> Iterator[Any]:
+    sites: list[ForeignSite] = []
+
+    def make(target: str) -> ForeignSite:
+        sites.append(ForeignSite(target))
+        return sites[-1]
+
+    yield make
+    for site in sites:
+        site.close()
+
+
+def test_a_foreign_pages_image_changes_nothing_but_scripts_still_work(web_daemon, page, foreign) -> None:
+    """<img src=".../index.html?processname=idle&action=start"> on another site: refused (403). The same URL
+    from a script (urllib) acts as in Supervisor, answering 301 with a relative Location."""
+    d = web_daemon(PROGRAMS)
+    legacy = d.url + "index.html?processname=idle&action=start"
+    site = foreign(legacy)
+    outcome: list[object] = []  # the image's answer: a status, or Chromium's block of the 403 text
+    page.on("response", lambda r: outcome.append(r.status) if "action=start" in r.url else None)
+    page.on("requestfailed", lambda r: outcome.append(r.failure) if "action=start" in r.url else None)
+    page.goto(site.url)
+    page.wait_for_function("() => document.images[0].complete")
+    wait_until(lambda: outcome, what="the image request's answer")
+    assert outcome in ([403], ["net::ERR_BLOCKED_BY_ORB"])  # ORB hides a text answer from an <img>
+    assert d.state("idle") == "STOPPED"
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any) -> None:
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        opener.open(legacy, timeout=30)
+    answer.value.close()
+    assert answer.value.code == 301
+    assert answer.value.headers["Location"].startswith("./?message=")
+    assert d.state("idle") == "RUNNING"
+
+
+def test_a_followed_legacy_link_asks_before_acting(web_daemon, page) -> None:
+    """Opening a legacy action URL in the browser (a link in a chat) shows a confirmation; its button acts."""
+    d = web_daemon(PROGRAMS)
+    d.wait_state("talk", "RUNNING")
+    page.goto(d.url + "index.html?processname=talk&action=stop")
+    assert "Confirm" in page.text_content("h1")
+    assert d.state("talk") == "RUNNING"
+    page.click("button[value='stop:talk']")
+    page.wait_for_selector("ul.results li.ok")
+    assert d.state("talk") == "STOPPED"
+
+
+def test_without_javascript_the_page_lists_everything_and_its_forms_work(web_daemon, chromium) -> None:
+    """JavaScript off: every process is in the HTML, and a Start button (a plain form POST) starts it."""
+    d = web_daemon(PROGRAMS)
+    d.wait_state("workers:w1", "RUNNING")
+    context = chromium.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(d.url)
+        assert set(rows(page)) == {"talk", "idle", "workers:w0", "workers:w1"}
+        assert "live updates off" in page.text_content("#live")
+        page.click("tr[data-name=idle] button.start")
+        page.wait_for_selector("ul.results li.ok")
+        assert "idle: started" in page.text_content("ul.results")
+        assert d.state("idle") == "RUNNING"
+    finally:
+        context.close()
+
+
+def test_a_read_only_user_sees_but_cannot_act(web_daemon, chromium) -> None:
+    """readonly_username: the page without buttons, POSTs and /RPC2 refused with 403."""
+    d = web_daemon(PROGRAMS, inet_extra="username=admin\npassword=secret\nreadonly_username=viewer\n"
+                                        "readonly_password=look")
+    context = chromium.new_context(http_credentials={"username": "viewer", "password": "look"})
+    try:
+        page = context.new_page()
+        page.goto(d.url)
+        page.wait_for_function(LIVE)
+        assert "talk" in rows(page)
+        assert page.query_selector_all("td.actions button") == []
+        token = page.get_attribute("body", "data-token")
+        answer = page.request.post(d.url + "action", form={"token": token, "do": "stop:talk"})
+        assert answer.status == 403
+        rpc = page.request.post(d.url + "RPC2", data="<methodCall><methodName>supervisor.stopProcess"
+                                "</methodName></methodCall>", headers={"Content-Type": "text/xml"})
+        assert rpc.status == 403
+        assert d.state("talk") == "RUNNING"
+    finally:
+        context.close()
+
+
+def test_a_post_without_the_token_or_from_another_origin_is_refused(web_daemon, page) -> None:
+    """The action endpoint wants the page's token and a same-origin Origin."""
+    d = web_daemon(PROGRAMS)
+    d.wait_state("talk", "RUNNING")
+    page.goto(d.url)
+    token = page.get_attribute("body", "data-token")
+    no_token = page.request.post(d.url + "action", form={"do": "stop:talk"})
+    assert no_token.status == 403
+    foreign_origin = page.request.post(d.url + "action", form={"token": token, "do": "stop:talk"},
+                                       headers={"Origin": "http://evil.example"})
+    assert foreign_origin.status == 403
+    assert d.state("talk") == "RUNNING"
+    same = page.request.post(d.url + "action", form={"token": token, "do": "stop:talk"},
+                             headers={"Origin": d.url.rstrip("/"), "Accept": "application/json"})
+    assert same.status == 200
+    assert same.json() == [{"name": "talk", "ok": True, "message": "stopped"}]
