@@ -1,0 +1,128 @@
+"""The web UI's answers to bad input, over the unix socket with a plain HTTP client."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import urllib.parse
+
+from support import UnixHTTPConnection, wait_until
+
+PROGRAMS = """
+    [program:web]
+    command=sh -c 'printf "caf\\351 latin-1\\n"; echo fine; exec sleep 300'
+    startsecs=0
+    [program:quiet]
+    command=sleep 300
+    startsecs=0
+    stdout_logfile=NONE
+    """
+
+
+def get(d, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, http.client.HTTPMessage]:
+    conn = UnixHTTPConnection(d.sock, timeout=10)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, response.read(), response.headers
+    finally:
+        conn.close()
+
+
+def post(d, form: dict[str, str], headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    conn = UnixHTTPConnection(d.sock, timeout=30)
+    try:
+        conn.request("POST", "/action", body=urllib.parse.urlencode(form),
+                     headers={"Content-Type": "application/x-www-form-urlencoded", **(headers or {})})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def token(d) -> str:
+    status, body, _ = get(d, "/")
+    assert status == 200
+    found = re.search(rb'data-token="([^"]+)"', body)
+    assert found
+    return found.group(1).decode()
+
+
+def test_page_works_on_the_unix_socket_with_security_headers(daemon) -> None:
+    """The page is served on every HTTP server, with CSP, no framing, nosniff and Referrer-Policy."""
+    d = daemon(PROGRAMS)
+    d.wait_state("web", "RUNNING")
+    status, body, headers = get(d, "/index.html")
+    assert status == 200
+    assert b'data-name="web"' in body
+    assert b'data-name="quiet"' in body
+    assert "script-src 'self'" in headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "same-origin"
+    assert b"<script>" not in body  # no inline script: the CSP would refuse it
+
+
+def test_message_in_the_url_is_never_shown(daemon) -> None:
+    """Supervisor shows any ?message= text as a banner; procward shows nothing from the URL."""
+    d = daemon(PROGRAMS)
+    _, body, _ = get(d, "/?message=Process%20web%20was%20hacked")
+    assert b"hacked" not in body
+
+
+def test_actions_on_unknown_names_and_unknown_verbs(daemon) -> None:
+    """An unknown process answers the API's fault text per name; an unknown action is 400."""
+    d = daemon(PROGRAMS)
+    t = token(d)
+    status, body = post(d, {"token": t, "do": "stop:nope"}, {"Accept": "application/json"})
+    assert status == 200
+    assert json.loads(body) == [{"name": "nope", "ok": False, "message": "ERROR (BAD_NAME: nope)"}]
+    assert post(d, {"token": t, "do": "explode:web"})[0] == 400
+    assert post(d, {"token": t, "do": "stop:selected"}, {"Accept": "application/json"})[1] == \
+        b'[{"name": "", "ok": false, "message": "no process selected"}]'
+    assert post(d, {"token": "stale", "do": "stop:web"})[0] == 403
+    assert d.state("web") == "RUNNING"
+
+
+def test_legacy_get_with_an_unknown_action_is_400(daemon) -> None:
+    """index.html?action=explode: 400, nothing done."""
+    d = daemon(PROGRAMS)
+    assert get(d, "/index.html?processname=web&action=explode")[0] == 400
+    assert d.state("web") == "RUNNING"
+
+
+def test_log_pages_for_missing_logs_and_bad_bytes(daemon) -> None:
+    """No such process: 404. A process logged nowhere: the page says so. Non-UTF-8 output is shown
+    replaced, never an error."""
+    d = daemon(PROGRAMS)
+    d.wait_state("web", "RUNNING")
+    assert get(d, "/log.html?processname=nope")[0] == 404
+    assert get(d, "/log.html?processname=web&channel=bogus")[0] == 404
+    status, body, _ = get(d, "/log.html?processname=quiet")
+    assert status == 200
+    assert b"has no log file" in body
+    wait_until(lambda: b"fine" in get(d, "/log.html?processname=web")[1], what="output in the log page")
+    _, body, _ = get(d, "/log.html?processname=web")
+    assert "caf\ufffd latin-1".encode() in body
+    assert get(d, "/follow?processname=web&offset=abc")[0] == 400
+    assert get(d, "/download?processname=quiet")[0] == 404
+    status, body, headers = get(d, "/download?processname=web")
+    assert status == 200
+    assert headers["Content-Disposition"] == 'attachment; filename="web-stdout.log"'
+    assert b"fine\n" in body
+
+
+def test_logtail_streams_are_not_sniffed(daemon) -> None:
+    """/logtail answers carry nosniff: browsers show a text/plain stream at once instead of holding 1 KiB."""
+    d = daemon(PROGRAMS)
+    d.wait_state("web", "RUNNING")
+    conn = UnixHTTPConnection(d.sock, timeout=10)
+    try:
+        conn.request("GET", "/logtail/web")
+        response = conn.getresponse()
+        assert response.status == 200
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+    finally:
+        conn.close()
