@@ -5,15 +5,18 @@ from __future__ import annotations
 import http.server
 import os
 import signal
+import subprocess
 import sys
 import threading
 import urllib.request
+import xmlrpc.client
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support import wait_until
+from conftest import free_port
+from support import Daemon, wait_until
 
 TALKER = Path(__file__).parent.parent / "talker.py"
 PROGRAMS = f"""
@@ -287,3 +290,67 @@ def test_a_post_without_the_token_or_from_another_origin_is_refused(web_daemon, 
                              headers={"Origin": d.url.rstrip("/"), "Accept": "application/json"})
     assert same.status == 200
     assert same.json() == [{"name": "talk", "ok": True, "message": "stopped"}]
+
+
+class ClassicSupervisord:
+    """A real supervisord 4.3 from PyPI on TCP with credentials: a node the page must show and drive."""
+
+    def __init__(self, tmp: Path, port: int) -> None:
+        conf = tmp / "supervisord.conf"
+        conf.write_text(f"""[supervisord]
+logfile={tmp}/supervisord.log
+pidfile={tmp}/supervisord.pid
+childlogdir={tmp}
+[inet_http_server]
+port=127.0.0.1:{port}
+username=ops
+password=classic
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+[program:classic_prog]
+command=sleep 300
+startsecs=0
+""")
+        self.proc = subprocess.Popen([sys.executable, "-m", "supervisor.supervisord", "-n", "-c", str(conf)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.rpc = xmlrpc.client.ServerProxy(f"http://ops:classic@127.0.0.1:{port}/RPC2")
+        wait_until(lambda: self.rpc.supervisor.getProcessInfo("classic_prog")["statename"] == "RUNNING",
+                   what="supervisord's program running", timeout=30)
+
+    def close(self) -> None:
+        self.rpc("close")()
+        self.proc.terminate()
+        self.proc.wait(timeout=60)
+
+
+def test_other_daemons_appear_as_sections_of_the_page(web_daemon, page, tmp_path_factory) -> None:
+    """[node:x]: a second procward on a unix socket and a real supervisord 4.3 on TCP with credentials
+    show as sections and can be acted on; a node that does not answer is shown as such."""
+    other = Daemon(tmp_path_factory.mktemp("other"), "[program:remote]\ncommand=sleep 300\nstartsecs=0\n")
+    other.start()
+    port = free_port()
+    classic = ClassicSupervisord(tmp_path_factory.mktemp("classic"), port)
+    try:
+        d = web_daemon(PROGRAMS, supervisord_extra=(
+            f"\n[node:other]\nserverurl=unix://{other.sock}\n"
+            f"[node:classic]\nserverurl=http://127.0.0.1:{port}\nusername=ops\npassword=classic\n"
+            f"[node:gone]\nserverurl=unix://{tmp_path_factory.mktemp('gone')}/nobody.sock\n"))
+        other.wait_state("remote", "RUNNING")
+        live(page, d.url)
+        assert page.text_content("section[data-node=other] tr[data-name=remote] .state") == "RUNNING"
+        assert page.text_content("section[data-node=classic] tr[data-name=classic_prog] .state") == "RUNNING"
+        assert "not answering" in page.text_content("section[data-node=gone]")
+        assert rows(page)["talk"]  # this daemon's own table is intact
+        page.click("section[data-node=classic] tr[data-name=classic_prog] button.stop")
+        page.wait_for_function(
+            "() => document.querySelector('section[data-node=classic] tr[data-name=classic_prog] .state')"
+            "?.textContent === 'STOPPED'")
+        assert classic.rpc.supervisor.getProcessInfo("classic_prog")["statename"] == "STOPPED"
+        page.click("section[data-node=other] tr[data-name=remote] button.stop")
+        page.wait_for_function(
+            "() => document.querySelector('section[data-node=other] tr[data-name=remote] .state')"
+            "?.textContent === 'STOPPED'")
+        assert other.state("remote") == "STOPPED"
+    finally:
+        classic.close()
+        other.stop()

@@ -22,6 +22,7 @@ from procward.config.model import (
     HttpServerConfig,
     ListenerConfig,
     LogConfig,
+    NodeConfig,
     ProcessConfig,
     SupervisordConfig,
     Where,
@@ -55,6 +56,7 @@ _KNOWN_OPTIONS: dict[str, frozenset[str]] = {
     "inet_http_server": frozenset({"port", "username", "password", "readonly_username", "readonly_password"}),
     "supervisorctl": frozenset({"serverurl", "username", "password", "prompt", "history_file"}),
     "include": frozenset({"files"}),
+    "node": frozenset({"serverurl", "username", "password"}),
 }
 
 
@@ -171,7 +173,8 @@ def build(doc: IniDocument, opts: BuildOptions) -> Config:
             continue
         warnings.extend(_Reader(doc, name, {}, kind).unknown_options())
     return Config(path=doc.main_file, supervisord=supervisord, groups=groups, servers=servers, ctl=ctl,
-                  rpcinterfaces=rpcinterfaces, files=tuple(doc.files), warnings=tuple(warnings))
+                  nodes=_nodes(doc, here, env), rpcinterfaces=rpcinterfaces, files=tuple(doc.files),
+                  warnings=tuple(warnings))
 
 
 def _existing_dirpath(r: _Reader, option: str, path: str, opts: BuildOptions) -> str:
@@ -466,6 +469,30 @@ def _readonly_user(r: _Reader, username: str | None) -> tuple[str, str] | None:
 def _where_of(r: _Reader, option: str) -> Where | None:
     opt = r.raw(option)
     return Where(file=opt.file, line=opt.line) if opt else None
+
+
+def _nodes(doc: IniDocument, here: str, env: dict[str, str]) -> tuple[NodeConfig, ...]:
+    """[node:NAME] sections: other daemons for the web page (procward's own addition)."""
+    nodes = []
+    for section in doc.sections:
+        kind, _, name = section.partition(":")
+        if kind != "node":
+            continue
+        r = _Reader(doc, section, {"here": here, **env}, "node")
+        if not name:
+            raise r.error(None, "expected [node:NAME]")
+        username, password = r.text("username"), r.text("password")
+        if (username is None) != (password is None):
+            raise r.error("password" if password is None else "username",
+                          "username and password must be given together")
+        serverurl = r.required("serverurl", v.url, "unix:///path or http://host:port")
+        if serverurl.startswith("https://"):
+            raise r.error("serverurl", "https is not spoken to nodes (the daemon has no TLS): use unix:// or "
+                                       "http:// through a local tunnel")
+        if serverurl.startswith("unix://"):
+            serverurl = "unix://" + os.path.abspath(os.path.expanduser(serverurl[len("unix://"):]))
+        nodes.append(NodeConfig(name=_name(r, name), serverurl=serverurl, username=username, password=password))
+    return tuple(nodes)
 
 
 def _ctl(doc: IniDocument, here: str, env: dict[str, str]) -> CtlConfig:

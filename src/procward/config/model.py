@@ -218,6 +218,16 @@ class SupervisordConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class NodeConfig:
+    """A ``[node:NAME]`` section: another daemon (procward or supervisord) the web page shows too."""
+
+    name: str
+    serverurl: str  # unix:///path or http://host:port
+    username: str | None = None
+    password: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CtlConfig:
     """The [supervisorctl] section."""
 
@@ -237,6 +247,7 @@ class Config:
     groups: tuple[GroupConfig, ...]
     servers: tuple[HttpServerConfig, ...] = ()
     ctl: CtlConfig = field(default_factory=CtlConfig)
+    nodes: tuple[NodeConfig, ...] = ()
     rpcinterfaces: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()

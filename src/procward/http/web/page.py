@@ -27,7 +27,7 @@ class Row:
     """One process as the table shows it."""
 
     info: ProcessInfo
-    restarts: int
+    restarts: int | None  # None where the daemon does not say (a supervisord node)
 
     @property
     def spec(self) -> str:
@@ -68,7 +68,7 @@ class View:
             info = row.info
             value: object = {
                 "name": info["name"], "group": info["group"], "state": info["statename"],
-                "description": info["description"], "restarts": row.restarts, "exit": info["exitstatus"],
+                "description": info["description"], "restarts": row.restarts or 0, "exit": info["exitstatus"],
                 "health": info.get("health", ""),
             }[self.sort]
             return value, row.spec
@@ -112,7 +112,7 @@ def _row(row: Row, writable: bool) -> str:
             f'<td class="group">{_e(info["group"])}</td>'
             f'<td class="state"><span class="badge {_STATE_CLASS.get(state, "off")}">{state}</span></td>'
             f'<td class="desc">{_e(info["description"])}</td>'
-            f'<td class="restarts">{row.restarts}</td>'
+            f'<td class="restarts">{"&ndash;" if row.restarts is None else row.restarts}</td>'
             f'<td class="exit">{info["exitstatus"]}</td>'
             f'<td class="health">{_e(health)} {ready}</td>'
             f'<td class="actions">{_actions(row, writable)}</td></tr>')
@@ -129,7 +129,7 @@ def _sort_link(view: View, key: str, label: str) -> str:
 
 
 def index(rows: Sequence[Row], view: View, *, token: str, writable: bool, identity: str,
-          results: Sequence[tuple[str, bool, str]] = ()) -> bytes:
+          results: Sequence[tuple[str, bool, str]] = (), nodes: Sequence[Node] = ()) -> bytes:
     """The process table: every process in ``rows`` (filtered and sorted by ``view``), with actions."""
     shown = view.order(r for r in rows if view.shows(r))
     choices = [("", "any state"), ("DOWN", "not running"), *((s, s.lower()) for s in STATES)]
@@ -189,10 +189,37 @@ def index(rows: Sequence[Row], view: View, *, token: str, writable: bool, identi
         f'<p class="signal-choice">Signal for “Signal”: <select name="signal">'
         + "".join(f'<option>{s}</option>' for s in ("HUP", "USR1", "USR2", "INT", "TERM", "KILL"))
         + '</select></p></form>'
-        '<footer><p>Keys: <kbd>/</kbd> filter · <kbd>j</kbd>/<kbd>k</kbd> move · <kbd>x</kbd> select · '
+        + "".join(node_section(n, token=token, writable=writable) for n in nodes)
+        + '<footer><p>Keys: <kbd>/</kbd> filter · <kbd>j</kbd>/<kbd>k</kbd> move · <kbd>x</kbd> select · '
         '<kbd>s</kbd> start · <kbd>t</kbd> stop · <kbd>r</kbd> restart · <kbd>l</kbd> logs</p></footer>'
         '</body></html>')
     return page.encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """Another daemon's section of the page: its rows, or why it did not answer."""
+
+    name: str
+    where: str
+    rows: Sequence[Row] = ()
+    error: str = ""
+
+
+def node_section(node: Node, *, token: str, writable: bool) -> str:
+    """One other daemon: a table of its processes with their actions, or a line saying it is down."""
+    head = (f'<section class="node" data-node="{_e(node.name)}" aria-labelledby="node-{_e(node.name)}">'
+            f'<h2 id="node-{_e(node.name)}">{_e(node.name)} <small>{_e(node.where)}</small></h2>')
+    if node.error:
+        return f'{head}<p class="down" role="status">not answering: {_e(node.error)}</p></section>'
+    body = "".join(_row(r, writable) for r in sorted(node.rows, key=lambda r: r.spec))
+    return (f'{head}<form method="post" action="action" class="node-actions">'
+            f'<input type="hidden" name="token" value="{_e(token)}"><input type="hidden" name="node" '
+            f'value="{_e(node.name)}"><table class="node-table"><thead><tr><th scope="col"></th>'
+            f'<th scope="col">Name</th><th scope="col">Group</th><th scope="col">State</th>'
+            f'<th scope="col">Description</th><th scope="col">Restarts</th><th scope="col">Exit</th>'
+            f'<th scope="col">Health</th><th scope="col">Actions</th></tr></thead><tbody>{body}</tbody>'
+            f'</table></form></section>')
 
 
 def confirm(action: str, name: str, token: str) -> bytes:

@@ -7,6 +7,8 @@ inline script, refuses framing, and sets nosniff and a same-origin Referrer-Poli
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import importlib.resources
 import logging
 import os
@@ -16,10 +18,11 @@ import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from procward.config.model import NodeConfig
 from procward.core.supervisor import Supervisor
 from procward.http import logtail
 from procward.http.server import HttpError, Request, Response
-from procward.http.web import guard, page
+from procward.http.web import guard, nodes, page
 from procward.http.web.live import LiveHub
 from procward.protocol import namespec
 from procward.rpc.faults import RPCError
@@ -59,7 +62,7 @@ class Web:
         return {"/": self.index, "/index.html": self.index, "/action": self.action, "/tail.html": self.tail,
                 "/log.html": self.log_page, "/follow": self.follow, "/download": self.download,
                 "/events": self.events, "/static/app.js": self.static, "/static/app.css": self.static,
-                "/favicon.ico": self.favicon}
+                "/favicon.ico": self.favicon, "/node": self.node}
 
     # -- pages ----------------------------------------------------------------------------------------
 
@@ -81,8 +84,30 @@ class Web:
         if "action" in args and args["action"][0] != "refresh":
             return await self._legacy(request, args, writable)
         body = page.index(self._rows(), page.View.from_query(query), token=self.token, writable=writable,
-                          identity=self._identity())
+                          identity=self._identity(), nodes=await self._nodes())
         return self._page(body)
+
+    async def _nodes(self) -> list[page.Node]:
+        """Every [node:x], asked at once (each call bounded)."""
+        return list(await asyncio.gather(*(self._node(n) for n in self._sup.config.nodes)))
+
+    async def _node(self, node: NodeConfig) -> page.Node:
+        where = node.serverurl
+        try:
+            infos = await nodes.call(node, "supervisor.getAllProcessInfo")
+        except (nodes.NodeError, nodes.NodeFault) as exc:
+            why = exc.text if isinstance(exc, nodes.NodeFault) else str(exc)
+            return page.Node(node.name, where, error=why)
+        return page.Node(node.name, where, rows=[page.Row(info, None) for info in infos])
+
+    async def node(self, request: Request, query: str, writable: bool) -> Response:
+        """One node's section, for the page to refresh it."""
+        name = urllib.parse.parse_qs(query).get("name", [""])[0]
+        config = next((n for n in self._sup.config.nodes if n.name == name), None)
+        if config is None:
+            raise HttpError(404, "no such node")
+        section = page.node_section(await self._node(config), token=self.token, writable=writable)
+        return self._page(section.encode())
 
     async def _legacy(self, request: Request, args: dict[str, list[str]], writable: bool) -> Response:
         action = args["action"][0]
@@ -96,7 +121,7 @@ class Web:
             raise HttpError(403, "refused: a state-changing request caused by another page", SECURITY_HEADERS)
         if caller == guard.Caller.NAVIGATION:
             return self._page(page.confirm(action, name, self.token))
-        results = await self._do(action, [name] if name else [], {})
+        results = await self._do(action, [name] if name else [], {}, None)
         message = "; ".join(f"{n}: {t}" if n else t for n, _, t in results)
         log.info("web: %s %s by %s (%s)", action, name or "", caller.value, request.headers.get("user-agent", "?"))
         # Supervisor answers 301 to ?message=; the Location is relative here (Supervisor builds it from the
@@ -116,7 +141,11 @@ class Web:
             raise HttpError(403, why)
         verb, _, target = form.get("do", [":"])[0].partition(":")
         names = form.get("names", []) if target == "selected" else [target] if target else []
-        results = await self._do(verb, names, {"signal": form.get("signal", ["HUP"])[0]})
+        node_name = form.get("node", [""])[0]
+        node = next((n for n in self._sup.config.nodes if n.name == node_name), None)
+        if node_name and node is None:
+            raise HttpError(400, "no such node")
+        results = await self._do(verb, names, {"signal": form.get("signal", ["HUP"])[0]}, node)
         log.info("web: %s %s from %s", verb, ", ".join(names) or "", request.headers.get("origin", "a form"))
         if "application/json" in request.headers.get("accept", ""):
             import json
@@ -127,8 +156,10 @@ class Web:
         return self._page(page.index(self._rows(), view, token=self.token, writable=writable,
                                      identity=self._identity(), results=results))
 
-    async def _do(self, verb: str, names: list[str], extra: dict[str, str]) -> list[tuple[str, bool, str]]:
-        """Run one action on each name through the API; (name, ok, message) per target."""
+    async def _do(self, verb: str, names: list[str], extra: dict[str, str],
+                  node: NodeConfig | None) -> list[tuple[str, bool, str]]:
+        """Run one action on each name through the API (this daemon's, or a node's); (name, ok, message)."""
+        call = functools.partial(self._call, node)
         single = {"start": ("supervisor.startProcess", "started"), "stop": ("supervisor.stopProcess", "stopped"),
                   "clearlog": ("supervisor.clearProcessLogs", "log cleared"),
                   "startgroup": ("supervisor.startProcessGroup", "started"),
@@ -138,7 +169,7 @@ class Web:
         if verb in every or verb == "restartall":
             for method in (["supervisor.stopAllProcesses", "supervisor.startAllProcesses"] if verb == "restartall"
                            else [every[verb]]):
-                ok, answer = await self._call(method, (True,), "")
+                ok, answer = await call(method, (True,))
                 if not ok:
                     return [("", False, answer)]
                 results += [(namespec(r["group"], r["name"]), r["status"] == 80, r["description"]) for r in answer]
@@ -149,28 +180,34 @@ class Web:
             if verb in single:
                 method, done = single[verb]
                 args: tuple[Any, ...] = (name,) if verb == "clearlog" else (name, True)
-                ok, answer = await self._call(method, args, name)
+                ok, answer = await call(method, args)
                 results.append((name, ok, done if ok and not isinstance(answer, list) else
                                 _group_text(answer) if ok else answer))
             elif verb in ("restart", "restartgroup"):
                 stop, start = (("supervisor.stopProcess", "supervisor.startProcess") if verb == "restart"
                                else ("supervisor.stopProcessGroup", "supervisor.startProcessGroup"))
-                await self._call(stop, (name, True), name)  # NOT_RUNNING is fine: restart starts it
-                ok, answer = await self._call(start, (name, True), name)
+                await call(stop, (name, True))  # NOT_RUNNING is fine: restart starts it
+                ok, answer = await call(start, (name, True))
                 results.append((name, ok, "restarted" if ok and not isinstance(answer, list) else
                                 _group_text(answer) if ok else answer))
             elif verb == "signal":
-                ok, answer = await self._call("supervisor.signalProcess", (name, extra["signal"]), name)
+                ok, answer = await call("supervisor.signalProcess", (name, extra["signal"]))
                 results.append((name, ok, f"signalled {extra['signal']}" if ok else answer))
             else:
                 raise HttpError(400, f"unknown action {verb[:40]!r}")
         return results
 
-    async def _call(self, method: str, args: tuple[Any, ...], name: str) -> tuple[bool, Any]:
+    async def _call(self, node: NodeConfig | None, method: str, args: tuple[Any, ...]) -> tuple[bool, Any]:
         try:
-            return True, await self._registry.call(method, args)
+            if node is None:
+                return True, await self._registry.call(method, args)
+            return True, await nodes.call(node, method, *args)
         except RPCError as exc:
             return False, f"ERROR ({exc.text})"
+        except nodes.NodeFault as fault:
+            return False, f"ERROR ({fault.text})"
+        except nodes.NodeError as exc:
+            return False, f"ERROR (node {node.name if node else ''}: {exc})"
 
     async def tail(self, request: Request, query: str, writable: bool) -> Response:
         """Supervisor's tail.html: the last ``limit`` (>= 1024) bytes of stdout, plain."""

@@ -166,6 +166,8 @@ function setUpTable() {
     }
   });
   document.getElementById("actions").addEventListener("submit", submitAction);
+  for (const form of document.querySelectorAll("form.node-actions")) form.addEventListener("submit", submitAction);
+  setInterval(refreshNodes, NODE_REFRESH);
   refilter();
   connect();
   setInterval(tickUptimes, 1000);
@@ -186,6 +188,8 @@ async function submitAction(event) {
                                           headers: {Accept: "application/json"}});
     const results = answer.ok ? await answer.json() : [{name: "", ok: false, message: await answer.text()}];
     showResults(results);
+    const section = event.target.closest("section.node");
+    if (section) refreshNode(section);
   } catch (error) {
     showResults([{name: "", ok: false, message: `the daemon did not answer (${error})`}]);
   } finally {
@@ -202,6 +206,31 @@ function showResults(results) {
   list.replaceChildren(...results.map((r) => el("li", {class: r.ok ? "ok" : "bad"},
                                                 r.name ? `${r.name}: ${r.message}` : r.message)));
   announce(results.map((r) => `${r.name} ${r.message}`).join("; "));
+}
+
+// ---- other daemons ([node:x]) -------------------------------------------------------------------------
+// Their state comes from their plain XML-RPC API (a stock supervisord pushes nothing): each section is
+// fetched again after an action on it, and every few seconds while the page is in view.
+
+const NODE_REFRESH = 5000;
+
+async function refreshNode(section) {
+  try {
+    const answer = await fetch(`node?name=${encodeURIComponent(section.dataset.node)}`);
+    if (!answer.ok) return;
+    const fresh = new DOMParser().parseFromString(await answer.text(), "text/html").querySelector("section.node");
+    if (!fresh) return;
+    section.replaceWith(fresh);
+    const form = fresh.querySelector("form.node-actions");
+    if (form) form.addEventListener("submit", submitAction);
+  } catch (error) {
+    // the next refresh tries again; this daemon's own table is unaffected
+  }
+}
+
+function refreshNodes() {
+  if (document.visibilityState !== "visible") return;
+  for (const section of document.querySelectorAll("section.node")) refreshNode(section);
 }
 
 // ---- keyboard ---------------------------------------------------------------------------------------
