@@ -10,6 +10,8 @@ Scenarios (see docs/performance.md):
                  startProcessGroup / stopProcessGroup of a 100-program group with wait
   S6 stop        500 running: stopAllProcesses, then SIGTERM to exit; orphans left
   S7 writers     50 programs writing numbered lines at 2 MB/s each: daemon CPU %, lines lost or duplicated
+  S9 web         the web page at N=100 and 1000 (render time, bytes); procward only: 10 live pages
+                 connected and idle (daemon CPU, wake-ups), one state change fanned out to all 10
 Every figure is the median of --runs runs (default 3) with min and max; the ratio is supervisord/procward
 for times and costs (above 1 means procward is better).
 
@@ -316,6 +318,77 @@ def s7_writers(kind: str, seconds: float) -> dict[str, float]:
     return {"S7 daemon CPU % (50 writers)": 100 * cpu / elapsed, "S7 lines lost": lost, "S7 lines duplicated": dup}
 
 
+def s9_web(kind: str, n: int, browsers: int, idle: float) -> dict[str, float]:
+    with daemon(kind, sleepers(n)) as d:
+        wait_all(d, n, poll=0.1)
+
+        def render() -> bytes:
+            conn = UnixHTTPConnection(d.sock)
+            try:
+                conn.request("GET", "/index.html")
+                return conn.getresponse().read()
+            finally:
+                conn.close()
+
+        size = len(render())
+        figures = {f"S9 page render N={n} (ms)": 1000 * statistics.median(timed(render, 20)),
+                   f"S9 page bytes N={n} (KB)": size / 1024}
+        if kind != "procward" or n > 100:
+            return figures
+        streams = [_EventStream(d.sock) for _ in range(browsers)]
+        try:
+            time.sleep(0.5)  # let the connections settle before the window
+            cpu0, sw0, t0 = cpu_seconds(d.proc.pid), switches(d.proc.pid), time.monotonic()
+            time.sleep(idle)
+            elapsed = time.monotonic() - t0
+            figures[f"S9 idle CPU % ({browsers} live pages)"] = 100 * (cpu_seconds(d.proc.pid) - cpu0) / elapsed
+            figures[f"S9 wake-ups/s ({browsers} live pages)"] = (switches(d.proc.pid) - sw0) / elapsed
+            t0 = time.perf_counter()
+            raw_call(d.sock, "supervisor.stopProcess", "p0000")
+            for stream in streams:
+                stream.wait_for(b"p0000", timeout=30)
+            figures[f"S9 stop seen by all {browsers} pages (ms)"] = 1000 * (time.perf_counter() - t0)
+        finally:
+            for stream in streams:
+                stream.close()
+        return figures
+
+
+class _EventStream:
+    """One live page's /events stream, read on a thread."""
+
+    def __init__(self, sock: str) -> None:
+        import threading
+
+        self.conn = UnixHTTPConnection(sock)
+        self.conn.request("GET", "/events")
+        self.response = self.conn.getresponse()
+        self.seen = b""
+        self.changed = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        import http.client
+
+        with contextlib.suppress(OSError, ValueError, AttributeError, http.client.HTTPException):
+            while chunk := self.response.read1(65536):
+                with self.changed:
+                    self.seen += chunk
+                    self.changed.notify_all()
+
+    def wait_for(self, text: bytes, timeout: float) -> None:
+        marker = b"event: update"
+        with self.changed:
+            if not self.changed.wait_for(lambda: marker in self.seen and text in self.seen.split(marker, 1)[1],
+                                         timeout):
+                raise RuntimeError("the update did not reach a live page")
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.conn.sock.shutdown(2)
+        self.conn.close()
+
+
 # -- driver -------------------------------------------------------------------------------------------
 
 @dataclass
@@ -330,7 +403,10 @@ class Table:
         print(f"{'figure':<52}{'procward':>24}{'supervisord 4.3':>24}{'ratio':>9}")
         for key, per in self.rows.items():
             pw, sv = per["procward"], per["supervisord"]
-            if not pw or not sv:
+            if not pw:
+                continue
+            if not sv:  # a procward feature supervisord does not have
+                print(f"{key:<52}{_fmt(pw):>24}{'-':>24}{'-':>9}", flush=True)
                 continue
             higher_better = "MB/s" in key or "calls/s" in key
             pm, sm = statistics.median(pw), statistics.median(sv)
@@ -365,7 +441,7 @@ def precompile() -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description="procward vs supervisord 4.3 benchmark")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", default="S1,S2,S3,S4,S5,S6,S7", help="comma-separated scenarios")
+    parser.add_argument("--only", default="S1,S2,S3,S4,S5,S6,S7,S9", help="comma-separated scenarios")
     parser.add_argument("--sizes", default="100,500,1000,2000", help="N for S1 (and S2/S5 with --scaling)")
     parser.add_argument("--scaling", action="store_true", help="S2/S5/S6 at every size, not only 500")
     parser.add_argument("--idle", type=float, default=30.0)
@@ -397,6 +473,9 @@ def main() -> int:
                 table.add(kind, s4_logs(kind, args.log_mb))
             if "S7" in only:
                 table.add(kind, s7_writers(kind, args.writers_seconds))
+            if "S9" in only:
+                for n in (100, 1000):
+                    table.add(kind, s9_web(kind, n, 10, args.idle))
     if "S4" in only:
         print(f"S4 limit: dd | cat > file on this machine: {_fmt(S4_BASELINE)} MB/s, "
               f"cat's CPU {_fmt(S4_CAT_CPU)} s")
