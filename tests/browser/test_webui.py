@@ -354,3 +354,13 @@ def test_other_daemons_appear_as_sections_of_the_page(web_daemon, page, tmp_path
     finally:
         classic.close()
         other.stop()
+
+
+def test_rows_show_the_last_line_of_output(web_daemon, page) -> None:
+    """The Last output column holds the latest line a process wrote (talker writes numbered lines)."""
+    d = web_daemon(PROGRAMS)
+    d.wait_state("talk", "RUNNING")
+    wait_until(lambda: d.rpc().supervisor.tailProcessStdoutLog("talk", 0, 100)[0], what="talk's first line")
+    live(page, d.url)
+    page.wait_for_function("() => /^(out é|err ü) \\d+$/.test("
+                           "document.querySelector('tr[data-name=talk] .output').textContent)")

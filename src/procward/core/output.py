@@ -27,6 +27,7 @@ from procward.core.spawn import Spawned
 
 log = logging.getLogger(__name__)
 CHANNELS = ("stdout", "stderr")
+LAST_LINE = 200
 
 
 class ProcessOutput:
@@ -48,6 +49,7 @@ class ProcessOutput:
         # An event listener pool reads the listener's protocol from its stdout through these.
         self.stdout_taps: list[DataListener] = []
         self._channels: list[OutputChannel] = []
+        self._last_line = b""  # the end of the latest complete line written on stdout or stderr
 
     def attach(self, spawned: Spawned) -> None:
         """Copy the pipes of the child just spawned (its events carry its pid)."""
@@ -57,7 +59,7 @@ class ProcessOutput:
             pipes.append(("stderr", spawned.stderr))
         for channel, fd in pipes:
             cfg: LogConfig = getattr(self.config, channel)
-            listeners: list[DataListener] = []
+            listeners: list[DataListener] = [self._keep_last_line]
             if self._echo_output:
                 listeners.append(self._echo(channel))
             if cfg.syslog:
@@ -88,6 +90,20 @@ class ProcessOutput:
             if logfile is not None and (why := logfile.problem()):
                 return f"couldn't open {channel} log file {logfile.path}: {why}"
         return ""
+
+    @property
+    def last_line(self) -> str:
+        """The latest line of output (its last LAST_LINE bytes), for the web page."""
+        return self._last_line.decode("utf-8", "replace")
+
+    def _keep_last_line(self, data: bytes) -> None:
+        # Scans back from the end of the block only: a whole-pipe block costs one rfind, no copy.
+        end = len(data)
+        while end and data[end - 1] in b"\r\n":
+            end -= 1
+        if end:
+            start = data.rfind(b"\n", 0, end) + 1
+            self._last_line = data[max(start, end - LAST_LINE):end]
 
     def detach(self) -> None:
         """Copy what the pipes still hold, then close them (the child has exited)."""

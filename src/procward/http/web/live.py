@@ -25,12 +25,12 @@ MAX_STREAMS = 1000  # past this, the oldest stream is told to go (it reconnects 
 _WATCHED = ("PROCESS_STATE", "PROCWARD_HEALTH", "PROCESS_GROUP")
 
 
-def row(info: ProcessInfo, restarts: int) -> dict[str, object]:
+def row(info: ProcessInfo, restarts: int, output: str) -> dict[str, object]:
     """What the page needs to redraw one row."""
     return {"name": namespec(info["group"], info["name"]), "group": info["group"], "state": info["statename"],
             "description": info["description"], "pid": info["pid"], "start": info["start"], "now": info["now"],
             "exit": info["exitstatus"], "health": info.get("health", ""), "ready": info.get("ready", False),
-            "restarts": restarts}
+            "restarts": restarts, "output": output}
 
 
 class _Stream:
@@ -87,7 +87,7 @@ class LiveHub:
 
     def _rows(self, wanted: Callable[[str], bool]) -> list[dict[str, object]]:
         now = time.time()
-        return [row(process_info(p, now), max(0, p.starts - 1))
+        return [row(process_info(p, now), max(0, p.starts - 1), p.output.last_line)
                 for p in self._sup.all_processes() if wanted(p.namespec)]
 
     async def stream(self, request: Request) -> AsyncIterator[bytes]:

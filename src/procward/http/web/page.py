@@ -28,6 +28,7 @@ class Row:
 
     info: ProcessInfo
     restarts: int | None  # None where the daemon does not say (a supervisord node)
+    output: str = ""  # the latest line the process wrote
 
     @property
     def spec(self) -> str:
@@ -115,6 +116,7 @@ def _row(row: Row, writable: bool) -> str:
             f'<td class="restarts">{"&ndash;" if row.restarts is None else row.restarts}</td>'
             f'<td class="exit">{info["exitstatus"]}</td>'
             f'<td class="health">{_e(health)} {ready}</td>'
+            f'<td class="output">{_e(row.output)}</td>'
             f'<td class="actions">{_actions(row, writable)}</td></tr>')
 
 
@@ -168,6 +170,7 @@ def index(rows: Sequence[Row], view: View, *, token: str, writable: bool, identi
     heads = "".join(_sort_link(view, key, label) for key, label in (
         ("name", "Name"), ("group", "Group"), ("state", "State"), ("description", "Description"),
         ("restarts", "Restarts"), ("exit", "Exit"), ("health", "Health")))
+    heads += '<th scope="col">Last output</th>'
     page = (
         f'{_head(f"procward: {identity}")}<body data-token="{_e(token)}">'
         f'<header><h1>procward</h1><p class="who">{_e(identity)} · procward {__version__} · '
@@ -218,7 +221,8 @@ def node_section(node: Node, *, token: str, writable: bool) -> str:
             f'value="{_e(node.name)}"><table class="node-table"><thead><tr><th scope="col"></th>'
             f'<th scope="col">Name</th><th scope="col">Group</th><th scope="col">State</th>'
             f'<th scope="col">Description</th><th scope="col">Restarts</th><th scope="col">Exit</th>'
-            f'<th scope="col">Health</th><th scope="col">Actions</th></tr></thead><tbody>{body}</tbody>'
+            f'<th scope="col">Health</th><th scope="col">Last output</th><th scope="col">Actions</th></tr>'
+            f'</thead><tbody>{body}</tbody>'
             f'</table></form></section>')
 
 

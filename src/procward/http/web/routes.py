@@ -68,7 +68,8 @@ class Web:
 
     def _rows(self) -> list[page.Row]:
         now = time.time()
-        return [page.Row(process_info(p, now), max(0, p.starts - 1)) for p in self._sup.all_processes()]
+        return [page.Row(process_info(p, now), max(0, p.starts - 1), p.output.last_line)
+                for p in self._sup.all_processes()]
 
     def _identity(self) -> str:
         return f"{os.uname().nodename} (pid {os.getpid()})"

@@ -51,7 +51,7 @@ function makeRow(data) {
   name.append(el("a", {href: `log.html?processname=${encodeURIComponent(data.name)}`}, data.name.split(":").pop()));
   row.append(check, name, el("td", {class: "group"}), el("td", {class: "state"}), el("td", {class: "desc"}),
              el("td", {class: "restarts"}), el("td", {class: "exit"}), el("td", {class: "health"}),
-             el("td", {class: "actions"}));
+             el("td", {class: "output"}), el("td", {class: "actions"}));
   return row;
 }
 
@@ -66,6 +66,7 @@ function fillRow(row, data) {
   row.querySelector(".restarts").textContent = data.restarts;
   row.querySelector(".exit").textContent = data.exit;
   row.querySelector(".health").textContent = `${data.health}${data.ready ? " ready" : ""}`;
+  row.querySelector(".output").textContent = data.output;
   if (before !== data.state) actionButtons(row.querySelector(".actions"), data.name, data.state);
   if (before && before !== data.state) announce(`${data.name} is ${data.state.toLowerCase()}`);
 }
