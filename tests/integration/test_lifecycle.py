@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import signal
 import sys
 import time
@@ -350,3 +351,23 @@ def test_no_child_left_after_daemon_exit(daemon) -> None:
     assert kids
     d.stop()
     assert not [k for k in kids if pid_alive(k)]
+
+
+def test_rotation_never_cuts_a_line_that_fits(daemon, tmp_path: Path) -> None:
+    """One line per write and a small maxbytes: a line that would cross the limit starts the next file
+    whole; no backup ends mid-line and none exceeds maxbytes."""
+    d = daemon("""
+        [program:lines]
+        command=sh -c 'i=0; while true; do i=$((i+1)); echo "line $i"; sleep 0.01; done'
+        startsecs=0
+        stdout_logfile=%(here)s/lines.log
+        stdout_logfile_maxbytes=100
+        stdout_logfile_backups=3
+        """)
+    d.wait_state("lines", "RUNNING")
+    wait_until(lambda: (tmp_path / "lines.log.3").exists(), what="three rotations", timeout=30)
+    for n in (1, 2, 3):
+        backup = (tmp_path / f"lines.log.{n}").read_bytes()
+        assert len(backup) <= 100
+        assert all(re.fullmatch(rb"line \d+", line) for line in backup.splitlines()), backup
+        assert backup.endswith(b"\n")

@@ -126,3 +126,40 @@ def test_logtail_streams_are_not_sniffed(daemon) -> None:
         assert response.headers["X-Content-Type-Options"] == "nosniff"
     finally:
         conn.close()
+
+
+def test_legacy_get_actions_can_be_turned_off(daemon) -> None:
+    """legacy_actions = false: even a script's index.html?action= GET is refused (403) and nothing happens."""
+    d = daemon(PROGRAMS, server_extra="legacy_actions = false")
+    d.wait_state("web", "RUNNING")
+    status, body, _ = get(d, "/index.html?processname=web&action=stop", {"User-Agent": "curl/8.5.0"})
+    assert status == 403
+    assert b"legacy_actions" in body
+    assert d.state("web") == "RUNNING"
+
+
+def test_a_followed_log_goes_on_across_rotation(daemon) -> None:
+    """/follow (the log page's stream) keeps following when the file is rotated under it."""
+    d = daemon("""
+        [program:chatty]
+        command=sh -c 'i=0; while true; do i=$((i+1)); echo "line $i"; sleep 0.05; done'
+        startsecs=0
+        stdout_logfile=%(here)s/chatty.log
+        stdout_logfile_maxbytes=300
+        stdout_logfile_backups=2
+        """)
+    d.wait_state("chatty", "RUNNING")
+    conn = UnixHTTPConnection(d.sock, timeout=30)
+    try:
+        conn.request("GET", "/follow?processname=chatty&offset=0")
+        response = conn.getresponse()
+        assert response.status == 200
+        seen = b""
+        wait_until(lambda: (d.dir / "chatty.log.1").exists(), what="a rotation", timeout=30)
+        backup = (d.dir / "chatty.log.1").read_bytes()
+        assert backup.startswith(b"line "), backup
+        rotated_at = int(backup.rsplit(b"line ", 1)[1].split()[0])
+        while f"line {rotated_at + 5}\n".encode() not in seen:
+            seen += response.read1(65536)
+    finally:
+        conn.close()

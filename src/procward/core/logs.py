@@ -93,8 +93,10 @@ class RotatingFile:
     def write(self, data: bytes) -> None:
         """Append ``data``, rotating so that the file never exceeds maxbytes.
 
-        A block that would cross the limit is split at its last newline before the limit (at the limit
-        when that part has none): the file is rotated there and the rest goes to the new file.
+        A block that would cross the limit is split at its last newline before the limit, and the rest
+        goes to a new file. When that part of the block has no newline (a line that does not fit), the
+        file is rotated first and the block starts the new one; only a line longer than maxbytes itself
+        is cut, at the limit.
         """
         start, end = 0, len(data)
         while start < end:
@@ -108,6 +110,8 @@ class RotatingFile:
                     continue  # a file already at its limit (an earlier, larger maxbytes) rotates first
                 if 0 < room < end - start:
                     newline = data.rfind(b"\n", start, start + room)
+                    if newline < 0 and size and self._rotated_away():
+                        continue  # the line starts the next file whole
                     stop, full = (newline + 1 if newline >= 0 else start + room), True
             if not self._write_all(data, start, stop):
                 return

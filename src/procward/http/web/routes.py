@@ -117,6 +117,8 @@ class Web:
             raise HttpError(400, f"unknown action {action[:40]!r}")
         if not writable:
             raise HttpError(403, "this user may look, not act")
+        if not request.site.legacy_actions:
+            raise HttpError(403, "GET actions are turned off here (legacy_actions = false): use the page")
         caller = guard.classify_get(request.headers)
         if caller == guard.Caller.FOREIGN:
             raise HttpError(403, "refused: a state-changing request caused by another page", SECURITY_HEADERS)
