@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import re
@@ -163,3 +164,45 @@ def test_a_followed_log_goes_on_across_rotation(daemon) -> None:
             seen += response.read1(65536)
     finally:
         conn.close()
+
+
+def test_a_failed_start_shows_the_spawn_error_and_group_actions(daemon) -> None:
+    """A start that fails answers with the process's spawn error; a group's signal and clear-logs reach
+    every member; a group that does not exist is an error per name."""
+    d = daemon(PROGRAMS + """
+    [program:broken]
+    command=/nonexistent/binary
+    autostart=false
+    [group:pair]
+    programs=a,b
+    [program:a]
+    command=sleep 300
+    startsecs=0
+    [program:b]
+    command=sleep 300
+    startsecs=0
+    """)
+    t = token(d)
+    _, body = post(d, {"token": t, "do": "start:broken"}, {"Accept": "application/json"})
+    assert json.loads(body) == [{"name": "broken", "ok": False,
+                                 "message": "ERROR (NO_FILE: can't find command '/nonexistent/binary')"}]
+    d.wait_state("pair:b", "RUNNING")
+    _, body = post(d, {"token": t, "do": "signalgroup:pair", "signal": "USR1"}, {"Accept": "application/json"})
+    answer = json.loads(body)
+    assert answer[0]["ok"]
+    assert "pair:a OK" in answer[0]["message"]
+    _, body = post(d, {"token": t, "do": "clearloggroup:pair"}, {"Accept": "application/json"})
+    assert [r["name"] for r in json.loads(body)] == ["pair:a", "pair:b"]
+    _, body = post(d, {"token": t, "do": "clearloggroup:nope"}, {"Accept": "application/json"})
+    assert json.loads(body)[0]["ok"] is False
+
+
+def test_a_node_with_wrong_credentials_is_shown_as_not_answering(daemon, tmp_path) -> None:
+    """[node:x] whose password is wrong: its section says why; the page itself is served."""
+    d = daemon(PROGRAMS, supervisord_extra=f"\n[node:self]\nserverurl=unix://{tmp_path}/procward.sock\n"
+                                           "username=admin\npassword=wrong\n", auth=("admin", "right"))
+    auth = "Basic " + base64.b64encode(b"admin:right").decode()
+    status, body, _ = get(d, "/", {"Authorization": auth})
+    assert status == 200
+    assert b'data-node="self"' in body
+    assert b"not answering: answered 401 Unauthorized" in body

@@ -165,7 +165,10 @@ def index(rows: Sequence[Row], view: View, *, token: str, writable: bool, identi
             f'<button type="submit" name="do" value="stopgroup:{_e(g)}" data-confirm="Stop group {_e(g)}?">'
             f'stop</button>'
             f'<button type="submit" name="do" value="restartgroup:{_e(g)}" '
-            f'data-confirm="Restart group {_e(g)}?">restart</button></span>' for g in groups) + "</div>"
+            f'data-confirm="Restart group {_e(g)}?">restart</button>'
+            f'<button type="submit" name="do" value="signalgroup:{_e(g)}">signal</button>'
+            f'<button type="submit" name="do" value="clearloggroup:{_e(g)}">clear logs</button></span>'
+            for g in groups) + "</div>"
     body = "".join(_row(r, writable) for r in shown)
     heads = "".join(_sort_link(view, key, label) for key, label in (
         ("name", "Name"), ("group", "Group"), ("state", "State"), ("description", "Description"),

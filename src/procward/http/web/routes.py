@@ -20,6 +20,7 @@ from typing import Any
 
 from procward.config.model import NodeConfig
 from procward.core.supervisor import Supervisor
+from procward.errors import ProcwardError
 from procward.http import logtail
 from procward.http.server import HttpError, Request, Response
 from procward.http.web import guard, nodes, page
@@ -184,6 +185,8 @@ class Web:
                 method, done = single[verb]
                 args: tuple[Any, ...] = (name,) if verb == "clearlog" else (name, True)
                 ok, answer = await call(method, args)
+                if not ok and verb == "start" and node is None and (why := self._spawn_error(name)):
+                    answer = f"{answer}: {why}"
                 results.append((name, ok, done if ok and not isinstance(answer, list) else
                                 _group_text(answer) if ok else answer))
             elif verb in ("restart", "restartgroup"):
@@ -193,12 +196,30 @@ class Web:
                 ok, answer = await call(start, (name, True))
                 results.append((name, ok, "restarted" if ok and not isinstance(answer, list) else
                                 _group_text(answer) if ok else answer))
-            elif verb == "signal":
-                ok, answer = await call("supervisor.signalProcess", (name, extra["signal"]))
-                results.append((name, ok, f"signalled {extra['signal']}" if ok else answer))
+            elif verb in ("signal", "signalgroup"):
+                method = "supervisor.signalProcess" if verb == "signal" else "supervisor.signalProcessGroup"
+                ok, answer = await call(method, (name, extra["signal"]))
+                results.append((name, ok, (f"signalled {extra['signal']}" if not isinstance(answer, list)
+                                           else _group_text(answer)) if ok else answer))
+            elif verb == "clearloggroup":  # the API has no group form of it: each member, as listed
+                ok, infos = await call("supervisor.getAllProcessInfo", ())
+                members = [namespec(i["group"], i["name"]) for i in infos if i["group"] == name] if ok else []
+                if not members:
+                    results.append((name, False, infos if not ok else "ERROR (BAD_NAME: no such group)"))
+                for member in members:
+                    ok, answer = await call("supervisor.clearProcessLogs", (member,))
+                    results.append((member, ok, "log cleared" if ok else answer))
             else:
                 raise HttpError(400, f"unknown action {verb[:40]!r}")
         return results
+
+    def _spawn_error(self, name: str) -> str:
+        """Why a local process failed to start (its spawnerr), for the message shown in place."""
+        try:
+            _, process = self._sup.lookup(name)
+        except ProcwardError:
+            return ""
+        return process.spawnerr if process is not None else ""
 
     async def _call(self, node: NodeConfig | None, method: str, args: tuple[Any, ...]) -> tuple[bool, Any]:
         try:
