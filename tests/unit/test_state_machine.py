@@ -19,8 +19,9 @@ from procward.config.build import BuildOptions, load
 from procward.config.model import Backoff, RestartPolicy
 from procward.core.events import EventBus
 from procward.core.exits import ExitStatus
-from procward.core.process import Process, Runtime
+from procward.core.process import Process
 from procward.core.restarts import GiveUp, Restarts
+from procward.core.runtime import Runtime
 from procward.core.spawn import Spawned
 from procward.core.states import ALLOWED, Detail, InvalidTransition, ProcessState
 from procward.core.supervisor import SHUTDOWN_KILL_GRACE, wait_stopped

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from procward.config.model import GroupConfig
 from procward.core.fcgi import FcgiSocket
-from procward.core.process import Process, Runtime
+from procward.core.process import Process
+from procward.core.runtime import Runtime
 from procward.core.states import STOPPED_STATES
 
 

@@ -15,6 +15,7 @@ from collections.abc import Coroutine, Iterator
 from typing import TYPE_CHECKING, Any
 
 from procward.core import tree
+from procward.core.counters import RestartReason
 from procward.core.events import Event
 from procward.core.spawn import SpawnError, resolve
 
@@ -59,7 +60,7 @@ async def watch_memory(process: Process) -> None:
             log.warning("%s uses %d bytes (memory_limit %d)", process.namespec, rss, limit)
             process.rt.bus.publish(Event("PROCWARD_MEMORY_LIMIT", f"processname:{process.name} "
                                          f"groupname:{process.group} pid:{process.pid}\n{detail}"))
-            process.restart(detail)
+            process.restart(detail, RestartReason.MEMORY_LIMIT)
             return
 
 
@@ -108,5 +109,5 @@ async def watch_files(process: Process) -> None:
         detail = f"changed: {', '.join(paths[:5])}"
         process.rt.bus.publish(Event("PROCWARD_FILE_CHANGED", f"processname:{process.name} "
                                      f"groupname:{process.group} pid:{process.pid}\n{detail}"))
-        process.restart(detail)
+        process.restart(detail, RestartReason.FILE_CHANGE)
         return

@@ -63,3 +63,28 @@ class NotifySocket:
         with contextlib.suppress(ValueError, OSError):
             self._loop.remove_reader(self._sock.fileno())
         self._sock.close()
+
+
+class Watchdog:
+    """``watchdog_sec``: ``on_timeout`` runs when no ``WATCHDOG=1`` came for that long while armed."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, seconds: float, on_timeout: Callable[[], None]) -> None:
+        self._loop = loop
+        self.seconds = seconds
+        self._on_timeout = on_timeout
+        self._timer: asyncio.TimerHandle | None = None
+
+    def arm(self) -> None:
+        """Start (or restart) the countdown: RUNNING was entered, or a keep-alive came."""
+        self.cancel()
+        self._timer = self._loop.call_later(self.seconds, self._expired)
+
+    def cancel(self) -> None:
+        """Stop counting (the process left RUNNING)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _expired(self) -> None:
+        self._timer = None
+        self._on_timeout()

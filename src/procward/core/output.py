@@ -10,6 +10,7 @@ import asyncio
 import logging
 import os
 import tempfile
+from collections import Counter
 
 from procward.config.model import LogConfig, ProcessConfig
 from procward.config.values import LogTarget
@@ -50,6 +51,7 @@ class ProcessOutput:
         self.stdout_taps: list[DataListener] = []
         self._channels: list[OutputChannel] = []
         self._last_line = b""  # the end of the latest complete line written on stdout or stderr
+        self.logged: Counter[str] = Counter()  # bytes the process wrote, by stream (metrics)
 
     def attach(self, spawned: Spawned) -> None:
         """Copy the pipes of the child just spawned (its events carry its pid)."""
@@ -59,7 +61,7 @@ class ProcessOutput:
             pipes.append(("stderr", spawned.stderr))
         for channel, fd in pipes:
             cfg: LogConfig = getattr(self.config, channel)
-            listeners: list[DataListener] = [self._keep_last_line]
+            listeners: list[DataListener] = [self._keep_last_line, self._counter(channel)]
             if self._echo_output:
                 listeners.append(self._echo(channel))
             if cfg.syslog:
@@ -95,6 +97,11 @@ class ProcessOutput:
     def last_line(self) -> str:
         """The latest line of output (its last LAST_LINE bytes), for the web page."""
         return self._last_line.decode("utf-8", "replace")
+
+    def _counter(self, channel: str) -> DataListener:
+        def count(data: bytes) -> None:
+            self.logged[channel] += len(data)
+        return count
 
     def _keep_last_line(self, data: bytes) -> None:
         # Scans back from the end of the block only: a whole-pipe block costs one rfind, no copy.

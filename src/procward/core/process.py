@@ -12,26 +12,26 @@ import asyncio
 import logging
 import os
 import signal
-import tempfile
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from procward.config.model import HealthAction, ProcessConfig
 from procward.config.values import Autorestart
 from procward.core import monitors, tree
-from procward.core.events import Event, EventBus, process_state_event
-from procward.core.exits import ExitStatus, ExitWatcher
+from procward.core.counters import ProcessCounters, RestartReason
+from procward.core.events import Event, process_state_event
+from procward.core.exits import ExitStatus
 from procward.core.fcgi import FcgiSocket
 from procward.core.following import PIDFILE_WAIT, adoptable, read_pid
 from procward.core.health import Health, HealthMonitor
 from procward.core.leftovers import Leftovers
 from procward.core.logs import Notifier
-from procward.core.notify import NotifySocket
+from procward.core.notify import NotifySocket, Watchdog
 from procward.core.output import ProcessOutput
 from procward.core.restarts import GiveUp, Restarts
-from procward.core.spawn import Spawned, SpawnError, SpawnFunction, child_environment, spawn
+from procward.core.runtime import Runtime
+from procward.core.spawn import Spawned, SpawnError, child_environment
 from procward.core.states import ALLOWED, SIGNALLABLE_STATES, Detail, InvalidTransition, ProcessState
 from procward.core.stdin import NoStdin, Stdin
 from procward.core.tasks import TaskSet
@@ -49,24 +49,6 @@ class NotRunning(ProcwardError):
 
 class AlreadyStarted(ProcwardError):
     """start was asked of a process that is starting, running or backing off."""
-
-
-@dataclass(slots=True)
-class Runtime:
-    """What every Process shares: the loop, exit watching, the event bus, daemon-wide settings."""
-
-    loop: asyncio.AbstractEventLoop
-    exits: ExitWatcher
-    bus: EventBus
-    identifier: str = "supervisor"
-    childlogdir: str = field(default_factory=tempfile.gettempdir)
-    serverurl: str | None = None
-    strip_ansi: bool = False
-    echo_output: bool = False  # loglevel debug: child output is copied into the main log
-    record: tree.SpawnRecord | None = None  # what a daemon started after a SIGKILL of this one must stop
-    # The two doors to the OS, replaceable so the unit tests drive the state machine without processes.
-    spawn: SpawnFunction = spawn
-    kill: Callable[[int, int], None] = os.kill
 
 
 class Process:
@@ -106,9 +88,11 @@ class Process:
                                if config.healthcheck else None)
         self.leftovers = Leftovers(config, rt.loop, rt.exits, self.tasks)
         self._notify: NotifySocket | None = None
-        self._watchdog: asyncio.TimerHandle | None = None
+        self._watchdog = (Watchdog(rt.loop, config.watchdog_sec, self._on_watchdog_timeout)
+                          if config.notify and config.watchdog_sec else None)
         self._restart_requested = ""  # why the process is being stopped to start again
         self.restarts = Restarts(config.policy)
+        self.counters = ProcessCounters()
         self._following = False  # the pid is a daemon named by the pidfile, not the spawned command
 
     @property
@@ -169,6 +153,8 @@ class Process:
         if self.state in (S.STARTING, S.RUNNING, S.BACKOFF, S.STOPPING):
             raise AlreadyStarted(self.namespec)
         self.backoff = 0
+        if self.starts:
+            self.counters.restarts[RestartReason.MANUAL] += 1
         self._spawn()
 
     def stop(self) -> None:
@@ -183,11 +169,12 @@ class Process:
             raise NotRunning(self.namespec)
         self._kill(self.config.stopsignal)
 
-    def restart(self, reason: str) -> None:
+    def restart(self, reason: str, why: RestartReason) -> None:
         """Stop and start again (unhealthy, watchdog, memory limit, files changed)."""
         if self.state not in (S.STARTING, S.RUNNING) or self._killing:
             return
         log.warning("restarting %s: %s", self.namespec, reason)
+        self.counters.restarts[why] += 1
         self._restart_requested = reason
         self._kill(self.config.stopsignal)
 
@@ -319,8 +306,8 @@ class Process:
             self.health_monitor.start()
         else:
             self._publish("PROCWARD_PROCESS_READY")
-        if self.config.notify and self.config.watchdog_sec:
-            self._arm_watchdog()
+        if self._watchdog is not None:
+            self._watchdog.arm()
         for job, coroutine in monitors.while_running(self):
             self._while_running.start(coroutine, job)
 
@@ -329,7 +316,6 @@ class Process:
             self.health_monitor.stop()
         if self._watchdog is not None:
             self._watchdog.cancel()
-            self._watchdog = None
         self._while_running.cancel()
 
     def _enter_backoff(self) -> None:
@@ -343,6 +329,7 @@ class Process:
 
     def _retry(self) -> None:
         if self.state == S.BACKOFF:
+            self.counters.restarts[RestartReason.START_FAILURE] += 1
             self._spawn()
 
     def _on_exit(self, status: ExitStatus) -> None:
@@ -360,6 +347,8 @@ class Process:
         self.laststop = now
         left_behind = self._sweep_descendants()
         too_quickly = self.state == S.STARTING and (self.config.notify or now - self.laststart < self.config.startsecs)
+        if not self._killing:
+            self.counters.exited(status, expected=expected)
         if self._killing:
             # STOPPING -> STOPPED: the exit a stop signal asked for (then STARTING again for a restart).
             self._killing = False
@@ -416,6 +405,7 @@ class Process:
             self._enter(S.FATAL)  # EXITED -> FATAL: a restart policy gave up
             log.info("gave up: %s entered FATAL state, %s", self.name, self.spawnerr)
             return
+        self.counters.restarts[RestartReason.EXIT] += 1
         self._start_after(decision, S.EXITED)
 
     def _start_after(self, delay: float, state: ProcessState) -> None:
@@ -470,8 +460,8 @@ class Process:
             self._follow_mainpid(int(fields["MAINPID"]))
         if fields.get("READY") == "1" and self.state == S.STARTING and self.pid:
             self._enter_running()
-        if fields.get("WATCHDOG") == "1" and self.state == S.RUNNING and self.config.watchdog_sec:
-            self._arm_watchdog()
+        if fields.get("WATCHDOG") == "1" and self.state == S.RUNNING and self._watchdog is not None:
+            self._watchdog.arm()
         elif fields.get("WATCHDOG") == "trigger":
             self._on_watchdog_timeout()
 
@@ -488,14 +478,8 @@ class Process:
             log.warning("%s: %s; killing it", self.name, self.spawnerr)
             self._send(signal.SIGKILL)
 
-    def _arm_watchdog(self) -> None:
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-        self._watchdog = self.rt.loop.call_later(self.config.watchdog_sec, self._on_watchdog_timeout)
-
     def _on_watchdog_timeout(self) -> None:
-        self._watchdog = None
-        self.restart(f"watchdog timeout: no WATCHDOG=1 for {self.config.watchdog_sec}s")
+        self.restart(f"watchdog timeout: no WATCHDOG=1 for {self.config.watchdog_sec}s", RestartReason.WATCHDOG)
 
     def _on_health(self, health: Health, reason: str) -> None:
         self.changes.notify()
@@ -508,7 +492,7 @@ class Process:
             self._publish("PROCWARD_HEALTH_UNHEALTHY", reason)
             check = self.config.healthcheck
             if check is not None and check.action == HealthAction.RESTART:
-                self.restart(f"unhealthy: {reason}")
+                self.restart(f"unhealthy: {reason}", RestartReason.HEALTH_CHECK)
 
     def _publish(self, name: str, detail: str = "") -> None:
         payload = f"processname:{self.name} groupname:{self.group} pid:{self.pid}"

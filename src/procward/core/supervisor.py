@@ -21,7 +21,8 @@ from procward.core.events import Event, EventBus
 from procward.core.exits import ExitWatcher
 from procward.core.group import ProcessGroup
 from procward.core.listeners import EventHub
-from procward.core.process import AlreadyStarted, Process, Runtime
+from procward.core.process import AlreadyStarted, Process
+from procward.core.runtime import Runtime
 from procward.core.spawn import resolve
 from procward.core.states import RUNNING_STATES, STOPPED_STATES, ProcessState, SupervisorState
 from procward.core.tasks import TaskSet

@@ -1,0 +1,42 @@
+"""What happened to a process over its life, counted for the metrics: restarts by reason, exits, core
+dumps. Plain integers the state machine bumps; readers (the /metrics collector) only read."""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from dataclasses import dataclass, field
+
+from procward.core.exits import ExitStatus
+
+
+class RestartReason(enum.StrEnum):
+    """Why a process was started again."""
+
+    EXIT = "exit"  # autorestart after it exited
+    START_FAILURE = "start_failure"  # the next attempt after BACKOFF
+    HEALTH_CHECK = "health_check"
+    WATCHDOG = "watchdog"
+    MEMORY_LIMIT = "memory_limit"
+    FILE_CHANGE = "file_change"
+    MANUAL = "manual"  # a start request after the first start (start, restart, the web page)
+
+
+@dataclass(slots=True)
+class ProcessCounters:
+    """Monotonic counts for one process (they survive restarts; a removed group takes them along)."""
+
+    restarts: Counter[RestartReason] = field(default_factory=Counter)
+    exits_expected: int = 0
+    exits_unexpected: int = 0
+    core_dumps: int = 0
+    last_signal: int = 0  # the signal that ended the last run (0: it exited)
+
+    def exited(self, status: ExitStatus, *, expected: bool) -> None:
+        """A run ended by itself (not by a stop request)."""
+        if expected:
+            self.exits_expected += 1
+        else:
+            self.exits_unexpected += 1
+        self.core_dumps += status.core
+        self.last_signal = status.signal or 0
