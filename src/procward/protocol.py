@@ -82,6 +82,9 @@ class ProcessInfo(_ProcessInfoBase, total=False):
 
     health: str
     ready: bool
+    cpu_percent: float  # of one CPU, the process tree, since the previous sample
+    rss_kb: int  # resident memory of the process tree
+    tree_processes: int
 
 
 def namespec(group: str, name: str) -> str:

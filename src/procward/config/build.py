@@ -52,9 +52,9 @@ _KNOWN_OPTIONS: dict[str, frozenset[str]] = {
     "fcgi-program": _PROGRAM_OPTIONS | {"socket", "socket_backlog", "socket_owner", "socket_mode"},
     "group": frozenset({"programs", "priority"}),
     "unix_http_server": frozenset({"file", "chmod", "chown", "username", "password", "readonly_username",
-                                   "readonly_password", "legacy_actions"}),
+                                   "readonly_password", "legacy_actions", "metrics_auth"}),
     "inet_http_server": frozenset({"port", "username", "password", "readonly_username", "readonly_password",
-                                   "legacy_actions"}),
+                                   "legacy_actions", "metrics_auth"}),
     "supervisorctl": frozenset({"serverurl", "username", "password", "prompt", "history_file"}),
     "include": frozenset({"files"}),
     "node": frozenset({"serverurl", "username", "password"}),
@@ -439,17 +439,19 @@ def _servers(doc: IniDocument, opts: BuildOptions, here: str, env: dict[str, str
                           "username and password must be given together")
         readonly = _readonly_user(r, username)
         legacy = r.get("legacy_actions", v.boolean, True)
+        metrics_auth = r.get("metrics_auth", v.boolean, True)
         if kind == "inet_http_server":
             host, port = r.required("port", v.inet_address, "host:port or :port")
             servers.append(HttpServerConfig(section=name, host=host, port=port, username=username,
                                             password=password, readonly=readonly, legacy_actions=legacy,
-                                            where=_where_of(r, "port")))
+                                            metrics_auth=metrics_auth, where=_where_of(r, "port")))
             continue
         path = r.required("file", lambda s: os.path.abspath(os.path.expanduser(s.strip())), "a socket path")
         chown = r.get("chown", v.user_group, None) if opts.host_checks else None
         servers.append(HttpServerConfig(section=name, file=path, chmod=r.get("chmod", v.octal, 0o700),
                                         chown=chown, username=username, password=password, readonly=readonly,
-                                        legacy_actions=legacy, where=_where_of(r, "file")))
+                                        legacy_actions=legacy, metrics_auth=metrics_auth,
+                                        where=_where_of(r, "file")))
     return tuple(servers)
 
 

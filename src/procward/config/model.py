@@ -187,6 +187,7 @@ class HttpServerConfig:
     password: str | None = None
     readonly: tuple[str, str] | None = None  # a user who may look at the web page and logs, never act
     legacy_actions: bool = True  # Supervisor's index.html?action= GETs (for scripts); false turns them off
+    metrics_auth: bool = True  # false: /metrics alone is served without credentials (for a scraper)
     where: Where | None = field(default=None, compare=False)  # the file= / port= line, for bind errors
 
     @property

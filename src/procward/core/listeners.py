@@ -102,6 +102,7 @@ class ListenerPool:
         assert self.config.listener is not None
         self.subscribed = frozenset(self.config.listener.events)
         self.buffer_size = self.config.listener.buffer_size
+        self.dropped = 0  # events discarded because the buffer was full (metrics)
         for process in self.processes:
             listener = Listener(process)
             self.listeners[process.name] = listener
@@ -123,6 +124,7 @@ class ListenerPool:
     def _buffer(self, pending: Pending, *, head: bool) -> None:
         if len(self.buffer) >= self.buffer_size:
             discarded = self.buffer.popleft()
+            self.dropped += 1
             log.error("pool %s event buffer overflowed, discarding event %s", self.name, discarded.serial)
         if head:
             self.buffer.appendleft(pending)

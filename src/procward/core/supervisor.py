@@ -27,6 +27,7 @@ from procward.core.spawn import resolve
 from procward.core.states import RUNNING_STATES, STOPPED_STATES, ProcessState, SupervisorState
 from procward.core.tasks import TaskSet
 from procward.core.tree import SpawnRecord
+from procward.core.usage import UsageSampler
 from procward.errors import ConfigError, ProcwardError
 from procward.protocol import split_namespec
 
@@ -144,6 +145,9 @@ class Supervisor:
         self._held: dict[Process, asyncio.Task[None]] = {}  # starts waiting for depends_on
         self._holds = TaskSet(loop, "depends_on")  # owns the tasks in _held
         self.on_reopen_logs: list[Callable[[], None]] = []
+        self.reloads = 0  # configuration reads (reloadConfig, SIGHUP), for the metrics
+        self.last_reload_ok = True
+        self.usage = UsageSampler(loop, lambda: ((p.namespec, p.pid) for p in self.all_processes()))
 
     def _runtime(self, config: Config) -> Runtime:
         sd = config.supervisord
@@ -284,10 +288,13 @@ class Supervisor:
 
     def reload_config(self) -> ConfigDiff:
         """Read the configuration again (not applied): the groups added, changed and removed."""
+        self.reloads += 1
         try:
             self.parsed = self._loader()
         except ConfigError as exc:
+            self.last_reload_ok = False
             raise CantReread(str(exc)) from None
+        self.last_reload_ok = True
         return diff({name: g.config for name, g in self.groups.items()}, self.parsed)
 
     def _autostart(self, group: ProcessGroup) -> int:
@@ -350,9 +357,12 @@ class Supervisor:
         """
         if self.state != SupervisorState.RUNNING:
             return False
+        self.reloads += 1
         try:
             self._pending = self._loader()
+            self.last_reload_ok = True
         except ConfigError as exc:
+            self.last_reload_ok = False
             log.critical("restart refused, the configuration has an error (still running the old one): %s", exc)
             return False
         self.state = SupervisorState.RESTARTING
@@ -407,6 +417,7 @@ class Supervisor:
                         log.critical("%s", error)
         finally:
             await self._holds.aclose()
+            await self.usage.aclose()
             self.hub.close()
             self.exits.reap_orphans()
             self.exits.close()

@@ -43,15 +43,15 @@ class Commands(LogCommands):
             self.exitstatus = StatusExit.UNKNOWN  # status reports an unreachable server as UNKNOWN
             return
         names, as_json = _take_json(arg.split())
-        health = "--health" in names
-        names = [n for n in names if n != "--health"]
+        health, usage = "--health" in names, "--usage" in names
+        names = [n for n in names if n not in ("--health", "--usage")]
         infos: list[ProcessInfo] = self.supervisor().getAllProcessInfo()
         matching = infos if not names or "all" in names else self._select(infos, names)
         if as_json:
             self.output(json.dumps([{"namespec": namespec(i["group"], i["name"]), **i} for i in matching],
                                    indent=2, sort_keys=True))
         else:
-            self._show_statuses(matching, health=health)
+            self._show_statuses(matching, health=health, usage=usage)
         if any(info["state"] in STOPPED_STATES for info in matching):
             self.exitstatus = StatusExit.NOT_RUNNING
 
@@ -67,11 +67,15 @@ class Commands(LogCommands):
             chosen.extend(found)
         return chosen
 
-    def _show_statuses(self, infos: list[ProcessInfo], *, health: bool = False) -> None:
+    def _show_statuses(self, infos: list[ProcessInfo], *, health: bool = False, usage: bool = False) -> None:
         specs = [namespec(i["group"], i["name"]) for i in infos]
         width = max([30, *map(len, specs)]) + 3
         for spec, info in zip(specs, infos, strict=True):
             column = f"{info.get('health') or '-':<10}" if health else ""  # absent against supervisord
+            if usage:  # the process tree's CPU and resident memory (absent against supervisord: '-')
+                cpu = f"{info['cpu_percent']:.1f}%" if "cpu_percent" in info else "-"
+                memory = f"{info['rss_kb'] / 1024:.1f}M" if "rss_kb" in info else "-"
+                column += f"{cpu:>7} {memory:>9}  "
             self.output(f"{spec:<{width}}{info['statename']:<10}{column}{info['description']}")
 
     def help_status(self) -> None:
@@ -81,6 +85,7 @@ class Commands(LogCommands):
         self.output("status\t\t\tGet all process status info")
         self.output("status --json ...\tThe same, as JSON (every getProcessInfo key)")
         self.output("status --health ...\tAdd a health column (starting, healthy, unhealthy, - for none)")
+        self.output("status --usage ...\tAdd CPU % and resident memory of each process tree")
 
     def do_pid(self, arg: str) -> None:
         if not self.upcheck():

@@ -17,6 +17,7 @@ from procward.core.supervisor import Supervisor
 from procward.http import logtail
 from procward.http.auth import credentials_ok
 from procward.http.listen import Listeners
+from procward.http.metrics import Metrics
 from procward.http.server import HttpError, Request, Response, Server
 from procward.http.web.routes import MAX_FORM, Web
 from procward.rpc import api
@@ -38,12 +39,17 @@ class App:
         self.supervisor = supervisor
         self.registry: Registry = api.build(supervisor)
         self.web = Web(supervisor, self.registry)
+        self.metrics = Metrics(supervisor)
         self._web_routes = self.web.routes()
 
     async def handle(self, request: Request) -> Response:
-        writable = _authorize(request)
         split = urllib.parse.urlsplit(request.path)
         path = urllib.parse.unquote(split.path)
+        if path == "/metrics" and request.method in ("GET", "HEAD"):
+            if request.site.metrics_auth:
+                _authorize(request)
+            return await self.metrics.handle(request)
+        writable = _authorize(request)
         if path == "/RPC2" or path.startswith("/RPC2/"):
             if not writable:
                 raise HttpError(403, "this user may look at the web page, not call the API")
@@ -71,14 +77,21 @@ class App:
         except BadRequest as exc:
             log.error("XML-RPC request data %r is invalid: %s", request.body[:80], exc)  # noqa: TRY400 - a bad client, not a bug: no traceback
             raise HttpError(400, str(exc)) from None
+        # Counted by method for the metrics; names that are no method count as one label value, so a
+        # client cannot grow the series without bound.
+        label = method if method in self.registry.methods else "unknown"
         try:
             try:
                 payload = encode_response(await self.registry.call(method, params))
+                result = "ok"
             except RPCError as exc:
                 payload = encode_fault(exc.code, exc.text)
+                result = exc.code.name
         except Exception as exc:  # a boundary: the daemon answers a fault and keeps serving
             log.exception("XML-RPC method %s failed", method)
             payload = encode_fault(Faults.FAILED, f"FAILED: {type(exc).__name__}: {exc}")
+            result = "error"
+        self.metrics.rpc_calls[label, result] += 1
         return Response(200, payload, content_type=_XML)
 
 
@@ -104,6 +117,9 @@ def body_limit(request: Request) -> int:
 
 
 def _warn_exposure(server: HttpServerConfig) -> None:
+    if server.username is not None and not server.metrics_auth:
+        log.warning("%s serves /metrics without credentials (metrics_auth = false): anyone who reaches it "
+                    "sees what runs here", server.file or f"{server.host or '*'}:{server.port}")
     if server.username is not None:
         return
     where = server.file or f"{server.host or '*'}:{server.port}"

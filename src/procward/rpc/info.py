@@ -11,6 +11,7 @@ from procward.config.values import LogTarget
 from procward.core.group import ProcessGroup
 from procward.core.process import Process
 from procward.core.states import ProcessState
+from procward.core.usage import Usage
 from procward.protocol import ProcessInfo
 
 S = ProcessState
@@ -40,7 +41,7 @@ def describe(process: Process, now: float) -> str:
     return ""
 
 
-def process_info(process: Process, now: float) -> ProcessInfo:
+def process_info(process: Process, now: float, usage: Usage | None = None) -> ProcessInfo:
     """The getProcessInfo struct (every key and type Supervisor 4.3 sends)."""
     return {
         "name": process.name,
@@ -60,6 +61,10 @@ def process_info(process: Process, now: float) -> ProcessInfo:
         # procward's additions; clients written for Supervisor ignore keys they do not know
         "health": process.health,
         "ready": process.ready,
+        # the process tree's resource use at the last sample (zero until the first, or when stopped)
+        "cpu_percent": usage.cpu_percent if usage and process.pid else 0.0,
+        "rss_kb": usage.rss_bytes // 1024 if usage and process.pid else 0,
+        "tree_processes": usage.processes if usage and process.pid else 0,
     }
 
 

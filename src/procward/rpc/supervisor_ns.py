@@ -394,7 +394,9 @@ class SupervisorNamespace:
         @return struct result     A structure containing data about the process
         """
         self._check_state()
-        return process_info(self._process(name), time.time())
+        process = self._process(name)
+        # The last sample (never waited for: the first call after a quiet spell starts a fresh one).
+        return process_info(process, time.time(), self.sup.usage.get(process.namespec))
 
     async def getAllProcessInfo(self) -> list[ProcessInfo]:
         """Get info about all processes
@@ -404,7 +406,7 @@ class SupervisorNamespace:
         self._check_state()
         now = time.time()
         processes = sorted(self._all(), key=lambda p: (p.group, p.name))
-        return [process_info(p, now) for p in processes]
+        return [process_info(p, now, self.sup.usage.get(p.namespec)) for p in processes]
 
     # ---- logs ----
 

@@ -30,7 +30,8 @@ def row(info: ProcessInfo, restarts: int, output: str) -> dict[str, object]:
     return {"name": namespec(info["group"], info["name"]), "group": info["group"], "state": info["statename"],
             "description": info["description"], "pid": info["pid"], "start": info["start"], "now": info["now"],
             "exit": info["exitstatus"], "health": info.get("health", ""), "ready": info.get("ready", False),
-            "restarts": restarts, "output": output}
+            "restarts": restarts, "output": output, "cpu": info.get("cpu_percent", 0.0),
+            "rss_kb": info.get("rss_kb", 0)}
 
 
 class _Stream:
@@ -87,7 +88,7 @@ class LiveHub:
 
     def _rows(self, wanted: Callable[[str], bool]) -> list[dict[str, object]]:
         now = time.time()
-        return [row(process_info(p, now), max(0, p.starts - 1), p.output.last_line)
+        return [row(process_info(p, now, self._sup.usage.get(p.namespec)), max(0, p.starts - 1), p.output.last_line)
                 for p in self._sup.all_processes() if wanted(p.namespec)]
 
     async def stream(self, request: Request) -> AsyncIterator[bytes]:

@@ -19,7 +19,7 @@ from procward.protocol import ProcessInfo, namespec
 _STATE_CLASS = {"RUNNING": "ok", "STARTING": "busy", "STOPPING": "busy", "BACKOFF": "bad", "FATAL": "bad",
                 "EXITED": "off", "STOPPED": "off", "UNKNOWN": "bad"}
 STATES = ("RUNNING", "STARTING", "BACKOFF", "STOPPING", "EXITED", "FATAL", "STOPPED", "UNKNOWN")
-SORT_KEYS = ("name", "group", "state", "description", "restarts", "exit", "health")
+SORT_KEYS = ("name", "group", "state", "description", "restarts", "exit", "health", "cpu", "memory")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +70,8 @@ class View:
             value: object = {
                 "name": info["name"], "group": info["group"], "state": info["statename"],
                 "description": info["description"], "restarts": row.restarts or 0, "exit": info["exitstatus"],
-                "health": info.get("health", ""),
+                "health": info.get("health", ""), "cpu": info.get("cpu_percent", 0.0),
+                "memory": info.get("rss_kb", 0),
             }[self.sort]
             return value, row.spec
         return sorted(rows, key=key, reverse=self.descending)
@@ -107,7 +108,9 @@ def _row(row: Row, writable: bool) -> str:
     ready = "ready" if info.get("ready") else ""
     log = f'log.html?processname={urllib.parse.quote(spec)}'
     return (f'<tr data-name="{_e(spec)}" data-group="{_e(info["group"])}" data-state="{state}" '
-            f'data-start="{info["start"]}" data-now="{info["now"]}" data-pid="{info["pid"]}">'
+            f'data-start="{info["start"]}" data-now="{info["now"]}" data-pid="{info["pid"]}" '
+            f'data-cpu="{info.get("cpu_percent", 0.0) if info["pid"] else 0}" '
+            f'data-rss="{info.get("rss_kb", 0) if info["pid"] else 0}">'
             f'<td><input type="checkbox" name="names" value="{_e(spec)}" aria-label="select {_e(spec)}"></td>'
             f'<th scope="row" class="name"><a href="{_e(log)}">{_e(info["name"])}</a></th>'
             f'<td class="group">{_e(info["group"])}</td>'
@@ -116,8 +119,18 @@ def _row(row: Row, writable: bool) -> str:
             f'<td class="restarts">{"&ndash;" if row.restarts is None else row.restarts}</td>'
             f'<td class="exit">{info["exitstatus"]}</td>'
             f'<td class="health">{_e(health)} {ready}</td>'
+            f'<td class="cpu">{_cpu(info)}</td><td class="mem">{_memory(info)}</td>'
             f'<td class="output">{_e(row.output)}</td>'
             f'<td class="actions">{_actions(row, writable)}</td></tr>')
+
+
+def _cpu(info: ProcessInfo) -> str:
+    return f'{info["cpu_percent"]:.1f} %' if info.get("pid") and "cpu_percent" in info else ""
+
+
+def _memory(info: ProcessInfo) -> str:
+    kb = info.get("rss_kb", 0) if info.get("pid") else 0
+    return "" if not kb else f"{kb / 1024:.1f} MB" if kb < 1024 * 1024 else f"{kb / 1024 / 1024:.2f} GB"
 
 
 def _sort_link(view: View, key: str, label: str) -> str:
@@ -172,7 +185,7 @@ def index(rows: Sequence[Row], view: View, *, token: str, writable: bool, identi
     body = "".join(_row(r, writable) for r in shown)
     heads = "".join(_sort_link(view, key, label) for key, label in (
         ("name", "Name"), ("group", "Group"), ("state", "State"), ("description", "Description"),
-        ("restarts", "Restarts"), ("exit", "Exit"), ("health", "Health")))
+        ("restarts", "Restarts"), ("exit", "Exit"), ("health", "Health"), ("cpu", "CPU"), ("memory", "Memory")))
     heads += '<th scope="col">Last output</th>'
     page = (
         f'{_head(f"procward: {identity}")}<body data-token="{_e(token)}">'
@@ -224,7 +237,8 @@ def node_section(node: Node, *, token: str, writable: bool) -> str:
             f'value="{_e(node.name)}"><table class="node-table"><thead><tr><th scope="col"></th>'
             f'<th scope="col">Name</th><th scope="col">Group</th><th scope="col">State</th>'
             f'<th scope="col">Description</th><th scope="col">Restarts</th><th scope="col">Exit</th>'
-            f'<th scope="col">Health</th><th scope="col">Last output</th><th scope="col">Actions</th></tr>'
+            f'<th scope="col">Health</th><th scope="col">CPU</th><th scope="col">Memory</th>'
+            f'<th scope="col">Last output</th><th scope="col">Actions</th></tr>'
             f'</thead><tbody>{body}</tbody>'
             f'</table></form></section>')
 

@@ -69,7 +69,8 @@ class Web:
 
     def _rows(self) -> list[page.Row]:
         now = time.time()
-        return [page.Row(process_info(p, now), max(0, p.starts - 1), p.output.last_line)
+        return [page.Row(process_info(p, now, self._sup.usage.get(p.namespec)), max(0, p.starts - 1),
+                         p.output.last_line)
                 for p in self._sup.all_processes()]
 
     def _identity(self) -> str:

@@ -51,14 +51,15 @@ function makeRow(data) {
   name.append(el("a", {href: `log.html?processname=${encodeURIComponent(data.name)}`}, data.name.split(":").pop()));
   row.append(check, name, el("td", {class: "group"}), el("td", {class: "state"}), el("td", {class: "desc"}),
              el("td", {class: "restarts"}), el("td", {class: "exit"}), el("td", {class: "health"}),
-             el("td", {class: "output"}), el("td", {class: "actions"}));
+             el("td", {class: "cpu"}), el("td", {class: "mem"}), el("td", {class: "output"}),
+             el("td", {class: "actions"}));
   return row;
 }
 
 function fillRow(row, data) {
   const before = row.dataset.state;
   Object.assign(row.dataset, {name: data.name, group: data.group, state: data.state, start: data.start,
-                              pid: data.pid});
+                              pid: data.pid, cpu: data.pid ? data.cpu : 0, rss: data.pid ? data.rss_kb : 0});
   row.querySelector(".group").textContent = data.group;
   const badge = el("span", {class: `badge ${STATE_CLASS[data.state] || "off"}`}, data.state);
   row.querySelector(".state").replaceChildren(badge);
@@ -67,6 +68,10 @@ function fillRow(row, data) {
   row.querySelector(".exit").textContent = data.exit;
   row.querySelector(".health").textContent = `${data.health}${data.ready ? " ready" : ""}`;
   row.querySelector(".output").textContent = data.output;
+  row.querySelector(".cpu").textContent = data.pid ? `${data.cpu.toFixed(1)} %` : "";
+  const kb = data.pid ? data.rss_kb : 0;
+  row.querySelector(".mem").textContent = !kb ? "" : kb < 1048576 ? `${(kb / 1024).toFixed(1)} MB`
+    : `${(kb / 1048576).toFixed(2)} GB`;
   if (before !== data.state) actionButtons(row.querySelector(".actions"), data.name, data.state);
   if (before && before !== data.state) announce(`${data.name} is ${data.state.toLowerCase()}`);
 }
@@ -128,9 +133,11 @@ function refilter() {
     if (visible) shown += 1;
   }
   const cell = {name: 1, group: 2, state: 3, description: 4, restarts: 5, exit: 6, health: 7}[sortKey] || 1;
-  const numeric = sortKey === "restarts" || sortKey === "exit";
+  const numeric = ["restarts", "exit", "cpu", "memory"].includes(sortKey);
+  const value = (row) => sortKey === "cpu" ? row.dataset.cpu || 0 : sortKey === "memory" ? row.dataset.rss || 0
+    : row.cells[cell].textContent;
   rows.sort((a, b) => {
-    const x = a.cells[cell].textContent, y = b.cells[cell].textContent;
+    const x = value(a), y = value(b);
     const order = numeric ? Number(x) - Number(y) : x.localeCompare(y);
     return (sortDescending ? -order : order) || a.dataset.name.localeCompare(b.dataset.name);
   });

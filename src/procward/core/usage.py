@@ -1,0 +1,133 @@
+"""Resource use of each program's process tree: CPU seconds (counting on across restarts), CPU percent,
+resident memory, open descriptors, processes in the tree.
+
+One pass over the system's processes (psutil) gives all trees at once; it runs in a worker thread, so the
+event loop never waits on /proc. Nothing runs while nobody asks: a reader gets the last sample and, when
+that is older than MAX_AGE, starts one fresh sample for the next reader (stale-while-revalidate), so a
+scrape or a status call is answered at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from procward.core.tasks import TaskSet
+
+log = logging.getLogger(__name__)
+
+# Seconds a sample serves before a reader asks for a fresh one. A scan costs ~75 us per process of the
+# host in a worker thread: a client polling status many times a second must not make the daemon scan
+# that often.
+MAX_AGE = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """One program's tree at the last sample."""
+
+    cpu_seconds_total: float  # every run of the program so far, the current tree's included
+    cpu_percent: float  # of one CPU, since the sample before
+    rss_bytes: int
+    open_fds: int
+    processes: int
+
+
+@dataclass(slots=True)
+class _Track:
+    pid: int = 0
+    tree_cpu: float = 0.0  # the current tree's CPU at the last sample
+    banked: float = 0.0  # CPU of the program's earlier trees
+    at: float = 0.0
+
+
+def _scan(roots: dict[str, int]) -> dict[str, tuple[float, int, int, int]]:
+    """(cpu seconds, rss, fds, processes) of the tree under each root pid; runs in a worker thread."""
+    import psutil  # imported on first use: a daemon nobody asks about never loads it
+
+    children: dict[int, list[int]] = {}
+    figures: dict[int, tuple[float, int, int]] = {}
+    for proc in psutil.process_iter(["ppid", "cpu_times", "memory_info", "num_fds"]):
+        info = proc.info
+        children.setdefault(info["ppid"] or 0, []).append(proc.pid)
+        cpu = info["cpu_times"]
+        memory = info["memory_info"]
+        figures[proc.pid] = ((cpu.user + cpu.system) if cpu else 0.0, memory.rss if memory else 0,
+                             info["num_fds"] or 0)
+    result = {}
+    for name, root in roots.items():
+        cpu = rss = fds = count = 0
+        stack = [root]
+        while stack:
+            pid = stack.pop()
+            if pid not in figures:
+                continue
+            c, r, f = figures[pid]
+            cpu, rss, fds, count = cpu + c, rss + r, fds + f, count + 1
+            stack.extend(children.get(pid, ()))
+        result[name] = (float(cpu), int(rss), int(fds), count)
+    return result
+
+
+class UsageSampler:
+    """The last sample of every program's tree, refreshed on demand."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, roots: Callable[[], Iterable[tuple[str, int]]]) -> None:
+        self._roots = roots  # (namespec, pid) of every process; pid 0 when it is not running
+        self._latest: dict[str, Usage] = {}
+        self._tracks: dict[str, _Track] = {}
+        self._taken = 0.0
+        self._tasks = TaskSet(loop, "resource use")
+        self._running: asyncio.Task[None] | None = None
+
+    def get(self, name: str) -> Usage | None:
+        """The last sample of ``name`` (None before the first); asks for a fresh one when it is old."""
+        self._refresh_if_old()
+        return self._latest.get(name)
+
+    async def current(self) -> dict[str, Usage]:
+        """Every program's last sample; waits only for the very first one."""
+        if not self._taken:
+            await self._sample()
+        else:
+            self._refresh_if_old()
+        return self._latest
+
+    def _refresh_if_old(self) -> None:
+        if self._running is None and time.monotonic() - self._taken > MAX_AGE:
+            self._running = self._tasks.start(self._sample(), "sample")
+
+    async def _sample(self) -> None:
+        roots = {name: pid for name, pid in self._roots()}
+        try:
+            scanned = await asyncio.get_running_loop().run_in_executor(
+                None, _scan, {name: pid for name, pid in roots.items() if pid})
+        except Exception:  # a boundary: a failed sample leaves the last one in place
+            log.exception("sampling process resource use failed")
+            return
+        finally:
+            self._running = None
+        now = time.monotonic()
+        latest = {}
+        for name, pid in roots.items():
+            track = self._tracks.setdefault(name, _Track())
+            cpu, rss, fds, count = scanned.get(name, (0.0, 0, 0, 0))
+            if pid != track.pid:  # a new run (or none): the old tree's CPU is banked
+                track.banked += track.tree_cpu
+                track.pid, track.tree_cpu = pid, 0.0
+            before = track.banked + track.tree_cpu
+            track.tree_cpu = max(cpu, track.tree_cpu)  # a child that exits takes its CPU along
+            total = track.banked + track.tree_cpu
+            elapsed = now - track.at if track.at else 0.0
+            percent = 100 * (total - before) / elapsed if elapsed > 0 else 0.0
+            track.at = now
+            latest[name] = Usage(total, round(percent, 1), rss, fds, count)
+        self._latest = latest
+        self._taken = now
+
+    async def aclose(self) -> None:
+        """Wait for a sample under way (shutdown)."""
+        await self._tasks.aclose()
