@@ -12,6 +12,8 @@ Scenarios (see docs/performance.md):
   S7 writers     50 programs writing numbered lines at 2 MB/s each: daemon CPU %, lines lost or duplicated
   S9 web         the web page at N=100 and 1000 (render time, bytes); procward only: 10 live pages
                  connected and idle (daemon CPU, wake-ups), one state change fanned out to all 10
+  S10 metrics    procward only (supervisord has no /metrics): a /metrics scrape at N=100 and 1000,
+                 time and daemon CPU per scrape, bytes
 Every figure is the median of --runs runs (default 3) with min and max; the ratio is supervisord/procward
 for times and costs (above 1 means procward is better).
 
@@ -354,6 +356,31 @@ def s9_web(kind: str, n: int, browsers: int, idle: float) -> dict[str, float]:
         return figures
 
 
+def s10_metrics(n: int, scrapes: int = 20) -> dict[str, float]:
+    with daemon("procward", sleepers(n)) as d:
+        wait_all(d, n, poll=0.1)
+
+        def scrape() -> bytes:
+            conn = UnixHTTPConnection(d.sock)
+            try:
+                conn.request("GET", "/metrics")
+                return conn.getresponse().read()
+            finally:
+                conn.close()
+
+        first = time.perf_counter()
+        size = len(scrape())  # the first scrape loads prometheus_client and waits for the first sample
+        first = time.perf_counter() - first
+        cpu0 = cpu_seconds(d.proc.pid)
+        times = timed(scrape, scrapes)
+        cpu = cpu_seconds(d.proc.pid) - cpu0
+        return {f"S10 /metrics scrape N={n} (ms)": 1000 * statistics.median(times),
+                f"S10 /metrics p95 N={n} (ms)": 1000 * p95(times),
+                f"S10 daemon CPU per scrape N={n} (ms)": 1000 * cpu / scrapes,
+                f"S10 first scrape N={n} (ms)": 1000 * first,
+                f"S10 /metrics bytes N={n} (KB)": size / 1024}
+
+
 class _EventStream:
     """One live page's /events stream, read on a thread."""
 
@@ -441,7 +468,7 @@ def precompile() -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description="procward vs supervisord 4.3 benchmark")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", default="S1,S2,S3,S4,S5,S6,S7,S9", help="comma-separated scenarios")
+    parser.add_argument("--only", default="S1,S2,S3,S4,S5,S6,S7,S9,S10", help="comma-separated scenarios")
     parser.add_argument("--sizes", default="100,500,1000,2000", help="N for S1 (and S2/S5 with --scaling)")
     parser.add_argument("--scaling", action="store_true", help="S2/S5/S6 at every size, not only 500")
     parser.add_argument("--idle", type=float, default=30.0)
@@ -476,6 +503,9 @@ def main() -> int:
             if "S9" in only:
                 for n in (100, 1000):
                     table.add(kind, s9_web(kind, n, 10, args.idle))
+            if "S10" in only and kind == "procward":
+                for n in (100, 1000):
+                    table.add(kind, s10_metrics(n))
     if "S4" in only:
         print(f"S4 limit: dd | cat > file on this machine: {_fmt(S4_BASELINE)} MB/s, "
               f"cat's CPU {_fmt(S4_CAT_CPU)} s")
