@@ -6,6 +6,7 @@ import os
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TypeVar
 
 from procward.config import beyond
@@ -20,16 +21,19 @@ from procward.config.model import (
     GroupConfig,
     GroupKind,
     HttpServerConfig,
+    LineFormat,
     ListenerConfig,
     LogConfig,
     NodeConfig,
     ProcessConfig,
     SupervisordConfig,
+    TimeFormat,
     Where,
 )
 from procward.errors import ConfigError
 
 T = TypeVar("T")
+E = TypeVar("E", bound=StrEnum)
 
 DEFAULT_RESULT_HANDLER = "supervisor.dispatchers:default_handler"
 STANDARD_RPCINTERFACE = "supervisor.rpcinterface:make_main_rpcinterface"
@@ -41,6 +45,8 @@ _PROGRAM_OPTIONS = frozenset({
     "stdout_capture_maxbytes", "stdout_events_enabled", "stdout_syslog", "stderr_logfile",
     "stderr_logfile_maxbytes", "stderr_logfile_backups", "stderr_capture_maxbytes", "stderr_events_enabled",
     "stderr_syslog", "environment", "directory", "umask", "serverurl",
+    "stdout_log_format", "stdout_log_time_format", "stdout_log_name",
+    "stderr_log_format", "stderr_log_time_format", "stderr_log_name",
 }) | beyond.OPTIONS
 _KNOWN_OPTIONS: dict[str, frozenset[str]] = {
     "supervisord": frozenset({
@@ -423,7 +429,19 @@ def _log(r: _Reader, channel: str, opts: BuildOptions) -> LogConfig:
         capture_maxbytes=r.get(f"{channel}_capture_maxbytes", v.byte_size, 0),
         events_enabled=r.get(f"{channel}_events_enabled", v.boolean, False),
         syslog=syslog,
+        line_format=r.get(f"{channel}_log_format", _choice(LineFormat), LineFormat.RAW),
+        time_format=r.get(f"{channel}_log_time_format", _choice(TimeFormat), TimeFormat.RFC3339),
+        with_name=r.get(f"{channel}_log_name", v.boolean, False),
     )
+
+
+def _choice(kind: type[E]) -> Callable[[str], E]:
+    def parse(text: str) -> E:
+        try:
+            return kind(text.strip().lower())
+        except ValueError:
+            raise ValueError(f"expected one of {', '.join(k.value for k in kind)}, got {text!r}") from None
+    return parse
 
 
 def _servers(doc: IniDocument, opts: BuildOptions, here: str, env: dict[str, str]) -> tuple[HttpServerConfig, ...]:

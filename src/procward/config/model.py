@@ -27,6 +27,23 @@ class Where:
         return f"{self.file}:{self.line}"
 
 
+class LineFormat(StrEnum):
+    """``stdout_log_format`` / ``stderr_log_format`` (procward's)."""
+
+    RAW = "raw"  # the bytes as written (Supervisor's)
+    TEXT = "text"  # TIME [NAME] LINE
+    JSON = "json"  # one JSON object a line: time, name, group, pid, stream, message
+    CONTAINER = "container"  # NAME | LINE (honcho/foreman style, for /dev/stdout)
+
+
+class TimeFormat(StrEnum):
+    """``stdout_log_time_format`` / ``stderr_log_time_format``."""
+
+    RFC3339 = "rfc3339"  # 2026-11-30T02:15:00.123456+00:00
+    LOCAL = "local"  # 2026-11-30 03:15:00,123 (as the daemon's own log)
+    UNIX = "unix"  # 1796004900.123
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LogConfig:
     """One output channel (stdout or stderr) of a process."""
@@ -37,6 +54,9 @@ class LogConfig:
     capture_maxbytes: int = 0
     events_enabled: bool = False
     syslog: bool = False
+    line_format: LineFormat = LineFormat.RAW
+    time_format: TimeFormat = TimeFormat.RFC3339
+    with_name: bool = False  # text format: the program's name after the time
 
 
 class Backoff(StrEnum):

@@ -13,6 +13,7 @@ import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from procward.core.capture import Capture
 
@@ -231,6 +232,12 @@ class Notifier:
                 future.set_result(None)
 
 
+class LogSink(Protocol):
+    """Where a channel's bytes go: a RotatingFile, or a LineWriter in front of one."""
+
+    def write(self, data: bytes) -> None: ...
+
+
 class OutputChannel:
     """One child pipe (stdout or stderr) copied to its log file and to any listeners.
 
@@ -241,7 +248,7 @@ class OutputChannel:
     cost 2-3 times the kernel time of read + write; pipes of 1 MiB, which no longer fit the CPU cache.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, fd: int, logfile: RotatingFile | None, *,
+    def __init__(self, loop: asyncio.AbstractEventLoop, fd: int, logfile: LogSink | None, *,
                  strip_ansi: bool = False, listeners: tuple[DataListener, ...] = (),
                  wakers: tuple[Callable[[], None], ...] = (), capture: CaptureSpec | None = None,
                  coalesce: float = COALESCE) -> None:

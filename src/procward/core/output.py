@@ -12,13 +12,15 @@ import os
 import tempfile
 from collections import Counter
 
-from procward.config.model import LogConfig, ProcessConfig
+from procward.config.model import LineFormat, LogConfig, ProcessConfig
 from procward.config.values import LogTarget
 from procward.core.events import EventBus, output_text, process_communication_event, process_log_event
+from procward.core.linelog import LineWriter
 from procward.core.logs import (
     COALESCE,
     CaptureSpec,
     DataListener,
+    LogSink,
     Notifier,
     OutputChannel,
     RotatingFile,
@@ -50,6 +52,7 @@ class ProcessOutput:
         # An event listener pool reads the listener's protocol from its stdout through these.
         self.stdout_taps: list[DataListener] = []
         self._channels: list[OutputChannel] = []
+        self._writers: list[LineWriter] = []  # line formats of the current run (flushed at its exit)
         self._last_line = b""  # the end of the latest complete line written on stdout or stderr
         self.logged: Counter[str] = Counter()  # bytes the process wrote, by stream (metrics)
 
@@ -75,7 +78,7 @@ class ProcessOutput:
             capture = None
             if cfg.capture_maxbytes and not protocol:
                 capture = CaptureSpec(cfg.capture_maxbytes, self._comm_events(channel, pid), log_events)
-            self._channels.append(OutputChannel(self._loop, fd, self._file(channel, cfg),
+            self._channels.append(OutputChannel(self._loop, fd, self._sink(channel, cfg, pid),
                                                 strip_ansi=self._strip_ansi, listeners=tuple(listeners),
                                                 wakers=(self.written.notify,), capture=capture,
                                                 # a listener's READY/RESULT must not wait
@@ -118,6 +121,19 @@ class ProcessOutput:
             channel.drain()
             channel.close()
         self._channels = []
+        for writer in self._writers:
+            writer.flush()  # the last partial line of the run
+        self._writers = []
+
+    def _sink(self, channel: str, cfg: LogConfig, pid: int) -> LogSink | None:
+        """The log file, behind a LineWriter when the channel's format is not raw."""
+        logfile = self._file(channel, cfg)
+        if logfile is None or cfg.line_format == LineFormat.RAW:
+            return logfile
+        writer = LineWriter(logfile, self._loop, cfg.line_format, name=self.config.name, group=self.group,
+                            pid=pid, stream=channel, time_format=cfg.time_format, with_name=cfg.with_name)
+        self._writers.append(writer)
+        return writer
 
     def reopen(self) -> None:
         """Reopen the log files (SIGUSR2)."""

@@ -1,0 +1,150 @@
+"""Child output as lines: a time prefix, JSON Lines, or a container's ``name | line`` prefix.
+
+Only these modes assemble lines; the default (raw) copies the pipe's bytes as they come, byte-identical
+to Supervisor. Lines that arrive in one read share its time. A line longer than MAX_LINE is written in
+pieces, each flagged partial; a partial line that sits idle for IDLE_FLUSH seconds is written flagged (a
+prompt, a progress bar); a process's last partial line is written when it exits.
+
+The formatting works on whole blocks with bytes.replace/join (C speed); only a block that needs JSON
+escaping beyond quotes, backslashes, tabs and carriage returns, or holds bytes that are not UTF-8, or a
+line over MAX_LINE, takes the line-by-line path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+import re
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from procward.config.model import LineFormat, TimeFormat
+
+MAX_LINE = 16 * 1024  # bytes of one written line; longer lines are written in pieces of this size
+IDLE_FLUSH = 2.0  # seconds a partial line waits for its end before it is written flagged
+_TOO_LONG = re.compile(rb"[^\n]{%d}" % (MAX_LINE + 1))
+_CONTROL = re.compile(rb"[\x00-\x08\x0b-\x1f]")  # left after the fast escapes: take the slow path
+
+
+class Sink(Protocol):
+    """Where formatted bytes go (a RotatingFile)."""
+
+    def write(self, data: bytes) -> None: ...
+
+
+def stamp(fmt: TimeFormat, now: float) -> str:
+    """The time of a line in ``fmt``."""
+    if fmt == TimeFormat.UNIX:
+        return f"{now:.3f}"
+    if fmt == TimeFormat.LOCAL:
+        local = datetime.datetime.fromtimestamp(now)
+        return local.strftime("%Y-%m-%d %H:%M:%S,") + f"{local.microsecond // 1000:03d}"
+    return datetime.datetime.fromtimestamp(now, datetime.UTC).isoformat()
+
+
+class LineWriter:
+    """One stream of one process: assembles lines and writes each in the chosen format."""
+
+    def __init__(self, sink: Sink, loop: asyncio.AbstractEventLoop, fmt: LineFormat, *, name: str, group: str,
+                 pid: int, stream: str, time_format: TimeFormat = TimeFormat.RFC3339, with_name: bool = False,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._sink = sink
+        self._loop = loop
+        self._fmt = fmt
+        self._name, self._group, self._pid, self._stream = name, group, pid, stream
+        self._time_format = time_format
+        self._with_name = with_name
+        self._clock = clock
+        self._partial = b""
+        self._idle: asyncio.TimerHandle | None = None
+
+    def write(self, data: bytes) -> None:
+        """Take a block of output; write the lines it completes."""
+        block = self._partial + data if self._partial else data
+        last = block.rfind(b"\n")
+        complete, rest = (block[:last], block[last + 1:]) if last >= 0 else (b"", block)
+        out = self._lines(complete) if last >= 0 else b""
+        while len(rest) > MAX_LINE:  # a line that does not end: written in flagged pieces
+            out += self._one(rest[:MAX_LINE], partial=True)
+            rest = rest[MAX_LINE:]
+        self._partial = rest
+        if out:
+            self._sink.write(out)
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        if rest:
+            self._idle = self._loop.call_later(IDLE_FLUSH, self.flush)
+
+    def flush(self) -> None:
+        """Write a partial line now, flagged (idle for IDLE_FLUSH, or the process exited)."""
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        if self._partial:
+            line, self._partial = self._partial, b""
+            self._sink.write(self._one(line, partial=True))
+
+    def _lines(self, complete: bytes) -> bytes:
+        """Complete lines (without the last newline) in the format; one call per read block."""
+        if _TOO_LONG.search(complete):
+            return b"".join(self._piecewise(line) for line in complete.split(b"\n"))
+        if complete.find(b"\r") >= 0:
+            complete = complete.replace(b"\r\n", b"\n")
+        if self._fmt == LineFormat.CONTAINER:
+            head = self._name.encode() + b" | "
+            return head + complete.replace(b"\n", b"\n" + head) + b"\n"
+        if self._fmt == LineFormat.TEXT:
+            head = self._text_head()
+            return head + complete.replace(b"\n", b"\n" + head) + b"\n"
+        escaped = self._escaped(complete)
+        if escaped is None:
+            return b"".join(self._one(line, partial=False) for line in complete.split(b"\n"))
+        head, tail = self._json_ends()
+        return head + escaped.replace(b"\n", tail + head) + tail
+
+    def _piecewise(self, line: bytes) -> bytes:
+        pieces = [line[i:i + MAX_LINE] for i in range(0, len(line), MAX_LINE)] or [b""]
+        return b"".join(self._one(piece, partial=len(pieces) > 1) for piece in pieces)
+
+    def _text_head(self) -> bytes:
+        name = f" {self._name}" if self._with_name else ""
+        return f"{stamp(self._time_format, self._clock())}{name} ".encode()
+
+    def _json_ends(self) -> tuple[bytes, bytes]:
+        record = {"time": stamp(self._time_format, self._clock()), "name": self._name, "group": self._group,
+                  "pid": self._pid, "stream": self._stream, "message": ""}
+        text = json.dumps(record, ensure_ascii=False).encode()
+        return text[:-2], b'"}\n'  # everything up to the message's opening quote, and its end
+
+    @staticmethod
+    def _escaped(block: bytes) -> bytes | None:
+        """``block`` as the inside of a JSON string, or None when it needs the line-by-line path."""
+        try:
+            block.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        escaped = block.replace(b"\\", b"\\\\").replace(b'"', b'\\"').replace(b"\t", b"\\t").replace(b"\r", b"\\r")
+        return None if _CONTROL.search(escaped) else escaped
+
+    def _one(self, line: bytes, *, partial: bool) -> bytes:
+        """One line, the slow and exact way (and the only way for flagged lines)."""
+        line = line.removesuffix(b"\r")
+        if self._fmt == LineFormat.CONTAINER:
+            return self._name.encode() + b" | " + line + b"\n"
+        if self._fmt == LineFormat.TEXT:
+            return self._text_head() + line + (b" [partial]\n" if partial else b"\n")
+        try:
+            message, undecodable = line.decode("utf-8"), False
+        except UnicodeDecodeError:
+            message, undecodable = line.decode("utf-8", "replace"), True
+        record: dict[str, object] = {
+            "time": stamp(self._time_format, self._clock()), "name": self._name, "group": self._group,
+            "pid": self._pid, "stream": self._stream, "message": message}
+        if undecodable:
+            record["undecodable"] = True
+        if partial:
+            record["partial"] = True
+        return json.dumps(record, ensure_ascii=False).encode() + b"\n"
