@@ -256,11 +256,18 @@ S4_CAT_CPU: list[float] = []  # cat's own CPU seconds in that copy: the floor of
 
 def s4_logs(kind: str, mib: int) -> dict[str, float]:
     out = {}
-    command = f"dd if=/dev/zero bs=1M count={mib} status=none"
-    for label, options in (("plain", {"stdout_logfile_maxbytes": 0}),
-                           ("rotating 50MB x10", {"stdout_logfile_maxbytes": "50MB",
-                                                  "stdout_logfile_backups": 10}),
-                           ("events enabled", {"stdout_logfile_maxbytes": 0, "stdout_events_enabled": "true"})):
+    zeros = f"dd if=/dev/zero bs=1M count={mib} status=none"
+    lines = f"sh -c 'yes {'x' * 99} | head -c {mib}M'"  # 100-byte lines, as fast as yes writes them
+    variants: list[tuple[str, str, dict[str, Any]]] = [
+        ("plain", zeros, {"stdout_logfile_maxbytes": 0}),
+        ("rotating 50MB x10", zeros, {"stdout_logfile_maxbytes": "50MB", "stdout_logfile_backups": 10}),
+        ("events enabled", zeros, {"stdout_logfile_maxbytes": 0, "stdout_events_enabled": "true"}),
+        ("100-byte lines, raw", lines, {"stdout_logfile_maxbytes": 0}),
+    ]
+    if kind == "procward":  # line formats are procward's: each beside the raw figure above
+        variants += [("100-byte lines, text", lines, {"stdout_logfile_maxbytes": 0, "stdout_log_format": "text"}),
+                     ("100-byte lines, json", lines, {"stdout_logfile_maxbytes": 0, "stdout_log_format": "json"})]
+    for label, command, options in variants:
         conf = program("writer", command, autostart="false", autorestart="false",
                        stdout_logfile="%(here)s/writer.log", **options)
         with daemon(kind, conf) as d:
