@@ -216,6 +216,8 @@ class Process:
         """Cancel and await every task, release timers and log files (the group is being removed)."""
         self._cancel_timer()
         self._close_notify()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         self.leftovers.close()
         await self._while_running.aclose()
         await self.tasks.aclose()

@@ -11,6 +11,7 @@ import contextlib
 import ipaddress
 import logging
 import urllib.parse
+from collections import Counter
 
 from procward.config.model import Config, HttpServerConfig
 from procward.core.supervisor import Supervisor
@@ -35,11 +36,11 @@ _CHALLENGE = [("WWW-Authenticate", 'Basic realm="default"')]
 class App:
     """Routes a request to its handler after checking the site's credentials."""
 
-    def __init__(self, supervisor: Supervisor) -> None:
+    def __init__(self, supervisor: Supervisor, rpc_calls: Counter[tuple[str, str]] | None = None) -> None:
         self.supervisor = supervisor
         self.registry: Registry = api.build(supervisor)
         self.web = Web(supervisor, self.registry)
-        self.metrics = Metrics(supervisor)
+        self.metrics = Metrics(supervisor, Counter() if rpc_calls is None else rpc_calls)
         self._web_routes = self.web.routes()
 
     async def handle(self, request: Request) -> Response:
@@ -149,6 +150,7 @@ class HttpService:
 
     def __init__(self) -> None:
         self._listeners = Listeners()
+        self._rpc_calls: Counter[tuple[str, str]] = Counter()  # kept across restarts: a counter never resets
         self._servers: list[asyncio.base_events.Server] = []
         self._http: Server | None = None
 
@@ -157,7 +159,7 @@ class HttpService:
         return self._listeners.bind_all(config.servers)
 
     async def start(self, supervisor: Supervisor) -> None:
-        self._http = Server(App(supervisor).handle, body_limit)
+        self._http = Server(App(supervisor, self._rpc_calls).handle, body_limit)
         for server, sock in self._listeners.sockets():
             _warn_exposure(server)
             handler = self._http.connection_handler(server)

@@ -13,6 +13,7 @@ import contextlib
 import errno
 import os
 import socket
+from collections.abc import Callable
 
 from procward.config.model import HttpServerConfig
 from procward.errors import ProcwardError
@@ -50,12 +51,19 @@ def _bind_unix(server: HttpServerConfig) -> socket.socket:
     assert path is not None
     if os.path.exists(path) or os.path.islink(path):
         _remove_stale(server, path)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
+    def setup(sock: socket.socket) -> None:
         sock.bind(path)
         os.chmod(path, server.chmod)
         if server.chown is not None:
             os.chown(path, *server.chown)
+
+    return _listening(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM), setup)
+
+
+def _listening(sock: socket.socket, setup: Callable[[socket.socket], None]) -> socket.socket:
+    """``sock`` set up and listening, non-blocking; closed again when any step fails."""
+    try:
+        setup(sock)
         sock.listen(BACKLOG)
     except OSError:
         sock.close()
@@ -82,16 +90,12 @@ def _bind_tcp(server: HttpServerConfig) -> socket.socket:
     host = server.host or None
     infos = socket.getaddrinfo(host, server.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     family, kind, proto, _, address = infos[0]
-    sock = socket.socket(family, kind, proto)
-    try:
+
+    def setup(sock: socket.socket) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
-        sock.listen(BACKLOG)
-    except OSError:
-        sock.close()
-        raise
-    sock.setblocking(False)
-    return sock
+
+    return _listening(socket.socket(family, kind, proto), setup)
 
 
 class Listeners:

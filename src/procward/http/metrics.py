@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -72,10 +71,9 @@ class _Snapshot:
 class Metrics:
     """Serves /metrics for one daemon; the HTTP app counts RPC calls into ``rpc_calls``."""
 
-    def __init__(self, supervisor: Supervisor) -> None:
+    def __init__(self, supervisor: Supervisor, rpc_calls: Counter[tuple[str, str]]) -> None:
         self._sup = supervisor
-        self.rpc_calls: Counter[tuple[str, str]] = Counter()  # (method, result) -> calls
-        self.started = time.time()
+        self.rpc_calls = rpc_calls  # (method, result) -> calls, owned by the HTTP service
 
     async def handle(self, request: Request) -> Response:
         """One scrape."""
@@ -89,7 +87,7 @@ class Metrics:
         usage = await self._sup.usage.current()
         sup = self._sup
         snapshot = _Snapshot(
-            self.started, int(sup.state), [_Figures.of(p, usage.get(p.namespec)) for p in sup.all_processes()],
+            sup.started_at, int(sup.state), [_Figures.of(p, usage.get(p.namespec)) for p in sup.all_processes()],
             [(name, len(pool.buffer), pool.dropped) for name, pool in sup.hub.pools.items()],
             sorted(self.rpc_calls.items()), sup.reloads, sup.last_reload_ok)
         registry = CollectorRegistry(auto_describe=False)
