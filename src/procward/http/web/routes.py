@@ -15,7 +15,7 @@ import os
 import secrets
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from procward.config.model import NodeConfig
@@ -238,8 +238,8 @@ class Web:
         """Supervisor's tail.html: the last ``limit`` (>= 1024) bytes of stdout, plain."""
         args = urllib.parse.parse_qs(query)
         name = args.get("processname", [""])[0]
-        try:
-            limit = max(1024, int(args.get("limit", ["1024"])[0]))
+        try:  # Supervisor's floor of 1 KiB; a ceiling of 1 MiB so a URL cannot make the daemon read a whole log
+            limit = min(max(1024, int(args.get("limit", ["1024"])[0])), 1 << 20)
         except ValueError:
             limit = 1024
         path, _ = logtail.process_log(self._sup, name, "stdout")
@@ -289,9 +289,8 @@ class Web:
             filename = f"{name.replace(':', '_')}-{channel}.log"
         if path is None or not os.path.isfile(path):
             raise HttpError(404, "no log file")
-        with open(path, "rb") as handle:
-            body = handle.read()
-        return Response(200, body, content_type="text/plain; charset=utf-8",
+        # Streamed in blocks up to the size it has now: a log of gigabytes never sits in the daemon's memory.
+        return Response(200, content_type="text/plain; charset=utf-8", stream=_file_blocks(path),
                         headers=[("Content-Disposition", f'attachment; filename="{filename}"'),
                                  *SECURITY_HEADERS])
 
@@ -310,6 +309,14 @@ class Web:
         body = importlib.resources.files("procward.http.web").joinpath("static", name).read_bytes()
         return Response(200, body, content_type=_STATIC[name],
                         headers=[*SECURITY_HEADERS[:-1], ("Cache-Control", "no-cache")])
+
+
+async def _file_blocks(path: str, block: int = 1 << 16) -> AsyncIterator[bytes]:
+    with open(path, "rb") as handle:
+        left = os.fstat(handle.fileno()).st_size
+        while left > 0 and (data := handle.read(min(block, left))):
+            left -= len(data)
+            yield data
 
 
 def _group_text(results: Any) -> str:
