@@ -24,6 +24,7 @@ from procward.config.model import (
     LineFormat,
     ListenerConfig,
     LogConfig,
+    LogRotation,
     NodeConfig,
     ProcessConfig,
     SupervisordConfig,
@@ -47,6 +48,9 @@ _PROGRAM_OPTIONS = frozenset({
     "stderr_syslog", "environment", "directory", "umask", "serverurl",
     "stdout_log_format", "stdout_log_time_format", "stdout_log_name",
     "stderr_log_format", "stderr_log_time_format", "stderr_log_name",
+    "stdout_logfile_rotate_every", "stdout_logfile_rotate_naming", "stdout_logfile_compress",
+    "stdout_logfile_total_maxbytes", "stderr_logfile_rotate_every", "stderr_logfile_rotate_naming",
+    "stderr_logfile_compress", "stderr_logfile_total_maxbytes",
 }) | beyond.OPTIONS
 _KNOWN_OPTIONS: dict[str, frozenset[str]] = {
     "supervisord": frozenset({
@@ -432,7 +436,17 @@ def _log(r: _Reader, channel: str, opts: BuildOptions) -> LogConfig:
         line_format=r.get(f"{channel}_log_format", _choice(LineFormat), LineFormat.RAW),
         time_format=r.get(f"{channel}_log_time_format", _choice(TimeFormat), TimeFormat.RFC3339),
         with_name=r.get(f"{channel}_log_name", v.boolean, False),
+        rotation=LogRotation(
+            every=r.get(f"{channel}_logfile_rotate_every", v.period, 0),
+            by_date=r.get(f"{channel}_logfile_rotate_naming", _choice(_Naming), _Naming.INDEX) == _Naming.DATE,
+            compress=r.get(f"{channel}_logfile_compress", v.boolean, False),
+            total_maxbytes=r.get(f"{channel}_logfile_total_maxbytes", v.byte_size, 0)),
     )
+
+
+class _Naming(StrEnum):
+    INDEX = "index"  # Supervisor's .1 (newest) .. .N
+    DATE = "date"  # app.log.2026-11-30
 
 
 def _choice(kind: type[E]) -> Callable[[str], E]:

@@ -45,6 +45,22 @@ class TimeFormat(StrEnum):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LogRotation:
+    """A log file's rotation beyond Supervisor's by size: every ``every`` seconds (0: never), backups named
+    by date or by index, gzipped or not, their total size capped (0: no cap)."""
+
+    every: int = 0
+    by_date: bool = False
+    compress: bool = False
+    total_maxbytes: int = 0
+
+    @property
+    def plain(self) -> bool:
+        """Supervisor's rotation only (the path that stays byte-for-byte its behaviour)."""
+        return not (self.every or self.by_date or self.compress or self.total_maxbytes)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LogConfig:
     """One output channel (stdout or stderr) of a process."""
 
@@ -57,6 +73,7 @@ class LogConfig:
     line_format: LineFormat = LineFormat.RAW
     time_format: TimeFormat = TimeFormat.RFC3339
     with_name: bool = False  # text format: the program's name after the time
+    rotation: LogRotation = field(default_factory=LogRotation)
 
 
 class Backoff(StrEnum):

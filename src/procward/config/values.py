@@ -235,3 +235,19 @@ def url(value: str) -> str:
     if re.match(r"^(unix://.+|https?://.+)$", text):
         return text
     raise ValueError(f"expected a unix:///path or http://host:port URL, got {value!r}")
+
+
+_PERIODS = {"hourly": 3600, "daily": 86400, "weekly": 7 * 86400}
+
+
+def period(text: str) -> int:
+    """``hourly``, ``daily``, ``weekly``, or a number with s/m/h/d, in seconds (0 for ``never``/``0``)."""
+    value = text.strip().lower()
+    if value in _PERIODS:
+        return _PERIODS[value]
+    if value in ("", "0", "never", "none"):
+        return 0
+    match = re.fullmatch(r"(\d+)\s*([smhd]?)", value)
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"expected hourly, daily, weekly, never or a period like 30m, 12h, 2d, got {text!r}")
+    return int(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]

@@ -15,7 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from procward.config.model import LogRotation
 from procward.core.capture import Capture
+from procward.core.rotation import Rotator, next_boundary
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +36,13 @@ class RotatingFile:
     files (/dev/stdout, fifos, ttys) are written plainly and never rotated.
     """
 
-    def __init__(self, path: str, maxbytes: int, backups: int) -> None:
+    def __init__(self, path: str, maxbytes: int, backups: int, rotation: LogRotation | None = None) -> None:
         self.path = path
         self.maxbytes = maxbytes
         self.backups = backups
+        self.rotation = rotation or LogRotation()
+        self.rotator = None if self.rotation.plain else Rotator(path, backups, self.rotation)
+        self._deadline = 0.0  # when the open file rotates by time (0: never)
         self._fd: int | None = None
         self._seekable = True
         self._last_error = -_ERROR_INTERVAL
@@ -66,6 +71,8 @@ class RotatingFile:
         # /dev/stdout, fifos and ttys cannot be rotated; Supervisor logs "Illegal seek" per write there.
         self._seekable = stat.S_ISREG(st.st_mode)
         self._fd = fd
+        if self.rotation.every and self._seekable:
+            self._deadline = next_boundary(self.rotation.every, time.time())
 
     def problem(self) -> str:
         """Why the file cannot be written now ('' when it can); tries to (re)open it first."""
@@ -99,6 +106,8 @@ class RotatingFile:
         file is rotated first and the block starts the new one; only a line longer than maxbytes itself
         is cut, at the limit.
         """
+        if self._deadline and time.time() >= self._deadline:
+            self.rotate()
         start, end = 0, len(data)
         while start < end:
             size = self._current()
@@ -143,6 +152,17 @@ class RotatingFile:
     def rotate(self) -> None:
         """Shift backups up by one and start a new empty file."""
         self.close()
+        if self.rotator is not None:
+            # By time, by date, gzipped or capped: the file is set aside at once and the rest is a job.
+            aside = self.rotator.set_aside()
+            try:
+                os.replace(self.path, aside)
+            except OSError as exc:
+                self._report(exc)
+            else:
+                self.rotator.finish(aside, time.time())
+            self.open()
+            return
         try:
             if self.backups > 0:
                 for n in range(self.backups - 1, 0, -1):

@@ -150,11 +150,13 @@ class ProcessOutput:
             elif path and os.path.exists(path):
                 os.unlink(path)
 
-    def close(self) -> None:
-        """Close the log files (the process is being removed)."""
+    async def aclose(self) -> None:
+        """Close the log files (the process is being removed), after rotations under way are done."""
         for logfile in self._files.values():
             if logfile is not None:
                 logfile.close()
+                if logfile.rotator is not None:
+                    await logfile.rotator.wait()
 
     def _file(self, channel: str, cfg: LogConfig) -> RotatingFile | None:
         path = self.paths[channel]
@@ -162,7 +164,7 @@ class ProcessOutput:
             return None
         current = self._files[channel]
         if current is None:
-            current = self._files[channel] = RotatingFile(path, cfg.maxbytes, cfg.backups)
+            current = self._files[channel] = RotatingFile(path, cfg.maxbytes, cfg.backups, cfg.rotation)
         return current
 
     def _log_events(self, channel: str, pid: int) -> DataListener:

@@ -221,7 +221,7 @@ class Process:
         self.leftovers.close()
         await self._while_running.aclose()
         await self.tasks.aclose()
-        self.output.close()
+        await self.output.aclose()
 
     # ---- the state machine ----
 
