@@ -28,6 +28,7 @@ from procward.config.model import (
     NodeConfig,
     ProcessConfig,
     SupervisordConfig,
+    SyslogTarget,
     TimeFormat,
     Where,
 )
@@ -51,6 +52,7 @@ _PROGRAM_OPTIONS = frozenset({
     "stdout_logfile_rotate_every", "stdout_logfile_rotate_naming", "stdout_logfile_compress",
     "stdout_logfile_total_maxbytes", "stderr_logfile_rotate_every", "stderr_logfile_rotate_naming",
     "stderr_logfile_compress", "stderr_logfile_total_maxbytes",
+    "syslog_facility", "syslog_tag", "syslog_stdout_priority", "syslog_stderr_priority",
 }) | beyond.OPTIONS
 _KNOWN_OPTIONS: dict[str, frozenset[str]] = {
     "supervisord": frozenset({
@@ -420,7 +422,24 @@ def _process(r: _Reader, name: str, program: str, opts: BuildOptions, supervisor
 
 def _log(r: _Reader, channel: str, opts: BuildOptions) -> LogConfig:
     auto: v.LogTarget | str = v.LogTarget.AUTO
-    target = r.get(f"{channel}_logfile", v.log_target, auto)
+    option = f"{channel}_logfile"
+    raw = r.text(option)
+    extra_files: list[str] = []
+    syslogs: list[SyslogTarget] = []
+    if raw is not None and ("," in raw or raw.strip().lower().startswith("syslog @")):
+        # Go supervisord's list of targets: the first file is the log (tail and readProcess*Log read it).
+        target: v.LogTarget | str = v.LogTarget.NONE
+        for position, token in enumerate(t.strip() for t in raw.split(",")):
+            if token.lower().startswith("syslog"):
+                syslogs.append(_syslog_target(r, option, token))
+            elif position == 0 or target == v.LogTarget.NONE:
+                target = _parse(r, option, v.log_target, token)
+            else:
+                extra_files.append(_existing_dirpath(r, option, token, opts))
+        if target == v.LogTarget.SYSLOG:
+            target = v.LogTarget.NONE
+    else:
+        target = r.get(option, v.log_target, auto)
     syslog = r.get(f"{channel}_syslog", v.boolean, False)
     if target == v.LogTarget.SYSLOG:  # deprecated magic name, as Supervisor rewrites it
         target, syslog = v.LogTarget.NONE, True
@@ -441,7 +460,27 @@ def _log(r: _Reader, channel: str, opts: BuildOptions) -> LogConfig:
             by_date=r.get(f"{channel}_logfile_rotate_naming", _choice(_Naming), _Naming.INDEX) == _Naming.DATE,
             compress=r.get(f"{channel}_logfile_compress", v.boolean, False),
             total_maxbytes=r.get(f"{channel}_logfile_total_maxbytes", v.byte_size, 0)),
+        extra_files=tuple(extra_files),
+        syslog_targets=tuple(syslogs),
     )
+
+
+def _parse(r: _Reader, option: str, parser: Callable[[str], T], text: str) -> T:
+    try:
+        return parser(text)
+    except ValueError as exc:
+        raise r.error(option, str(exc)) from None
+
+
+def _syslog_target(r: _Reader, option: str, token: str) -> SyslogTarget:
+    """One syslog entry of a target list, with the program's syslog_* options (Go's names and defaults)."""
+    transport, host, port = _parse(r, option, v.syslog_destination, token)
+    return SyslogTarget(
+        transport=transport, address="/dev/log" if transport == "local" else "", host=host, port=port,
+        facility=r.get("syslog_facility", v.syslog_facility, 16),
+        tag=r.text("syslog_tag") or str(r.expansions.get("program_name", "")),
+        stdout_priority=r.get("syslog_stdout_priority", v.syslog_priority, 5),
+        stderr_priority=r.get("syslog_stderr_priority", v.syslog_priority, 5))
 
 
 class _Naming(StrEnum):

@@ -61,6 +61,20 @@ class LogRotation:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SyslogTarget:
+    """``syslog`` or ``syslog @[udp:|tcp:]host[:port]`` in a ``*_logfile`` list (Go supervisord's)."""
+
+    transport: str  # local (the /dev/log socket), udp or tcp
+    address: str = ""  # the local socket's path
+    host: str = ""
+    port: int = 0
+    facility: int = 16  # LOG_LOCAL0
+    tag: str = ""
+    stdout_priority: int = 5  # LOG_NOTICE
+    stderr_priority: int = 5
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LogConfig:
     """One output channel (stdout or stderr) of a process."""
 
@@ -74,6 +88,8 @@ class LogConfig:
     time_format: TimeFormat = TimeFormat.RFC3339
     with_name: bool = False  # text format: the program's name after the time
     rotation: LogRotation = field(default_factory=LogRotation)
+    extra_files: tuple[str, ...] = ()  # more files or devices (/dev/stdout) that get the same output
+    syslog_targets: tuple[SyslogTarget, ...] = ()
 
 
 class Backoff(StrEnum):

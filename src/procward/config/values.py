@@ -251,3 +251,46 @@ def period(text: str) -> int:
     if not match or int(match.group(1)) == 0:
         raise ValueError(f"expected hourly, daily, weekly, never or a period like 30m, 12h, 2d, got {text!r}")
     return int(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+
+
+_FACILITIES = {name: code for code, name in enumerate(
+    ["kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp"])}
+_FACILITIES.update({f"local{n}": 16 + n for n in range(8)})
+_PRIORITIES = {name: code for code, name in enumerate(
+    ["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"])}
+_PRIORITIES.update({"error": 3, "warn": 4, "critical": 2, "emergency": 0})
+
+
+def syslog_facility(value: str) -> int:
+    """A facility name (``local0``, ``daemon``, ``user`` ...; ``LOG_`` prefix allowed)."""
+    name = value.strip().lower().removeprefix("log_")
+    if name not in _FACILITIES:
+        raise ValueError(f"expected a syslog facility such as local0..local7, daemon or user, got {value!r}")
+    return _FACILITIES[name]
+
+
+def syslog_priority(value: str) -> int:
+    """A priority (severity) name: ``emerg`` .. ``debug`` (``LOG_`` prefix allowed)."""
+    name = value.strip().lower().removeprefix("log_")
+    if name not in _PRIORITIES:
+        raise ValueError(f"expected a syslog priority: emerg, alert, crit, err, warning, notice, info or debug, "
+                         f"got {value!r}")
+    return _PRIORITIES[name]
+
+
+def syslog_destination(value: str) -> tuple[str, str, int]:
+    """``syslog`` -> ('local', '', 0); ``syslog @[udp:|tcp:]host[:port]`` -> (transport, host, port);
+    the default ports are Go supervisord's: 514 for udp, 6514 for tcp."""
+    text = value.strip()
+    if text.lower() == "syslog":
+        return "local", "", 0
+    match = re.fullmatch(r"syslog\s+@(?:(udp|tcp):)?(\[[^\]]+\]|[^:\s]+)(?::(\S+))?", text, flags=re.IGNORECASE)
+    if not match:
+        raise ValueError(f"expected syslog or syslog @[udp:|tcp:]host[:port], got {value!r}")
+    transport = (match.group(1) or "udp").lower()
+    port_text = match.group(3)
+    if port_text is None:
+        return transport, match.group(2).strip("[]"), 514 if transport == "udp" else 6514
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"expected a port between 1 and 65535 in {value!r}, got {port_text!r}")
+    return transport, match.group(2).strip("[]"), int(port_text)

@@ -27,6 +27,8 @@ from procward.core.logs import (
     SyslogForwarder,
 )
 from procward.core.spawn import Spawned
+from procward.core.targets import LineSplitter, Syslog
+from procward.core.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 CHANNELS = ("stdout", "stderr")
@@ -55,6 +57,9 @@ class ProcessOutput:
         self._writers: list[LineWriter] = []  # line formats of the current run (flushed at its exit)
         self._last_line = b""  # the end of the latest complete line written on stdout or stderr
         self.logged: Counter[str] = Counter()  # bytes the process wrote, by stream (metrics)
+        self._extra_files: dict[str, RotatingFile] = {}  # more files a *_logfile list names, by path
+        self._syslogs: list[Syslog] = []  # syslog targets of the current run
+        self._tasks = TaskSet(loop, f"output of {config.name}")  # TCP syslog connections
 
     def attach(self, spawned: Spawned) -> None:
         """Copy the pipes of the child just spawned (its events carry its pid)."""
@@ -69,6 +74,7 @@ class ProcessOutput:
                 listeners.append(self._echo(channel))
             if cfg.syslog:
                 listeners.append(SyslogForwarder(self.config.name))
+            listeners.extend(self._extra_targets(channel, cfg, pid))
             protocol = channel == "stdout" and bool(self.stdout_taps)  # a listener's stdout is its protocol
             if protocol:
                 listeners.extend(self.stdout_taps)
@@ -95,6 +101,19 @@ class ProcessOutput:
             if logfile is not None and (why := logfile.problem()):
                 return f"couldn't open {channel} log file {logfile.path}: {why}"
         return ""
+
+    def _extra_targets(self, channel: str, cfg: LogConfig, pid: int) -> list[DataListener]:
+        """Listeners for the further targets of a ``*_logfile`` list: files and devices, syslog."""
+        listeners: list[DataListener] = []
+        for path in cfg.extra_files:
+            if path not in self._extra_files:
+                self._extra_files[path] = RotatingFile(path, cfg.maxbytes, cfg.backups, cfg.rotation)
+            listeners.append(self._extra_files[path].write)
+        for target in cfg.syslog_targets:
+            sender = Syslog(target, self._loop, self._tasks, stream=channel, pid=pid)
+            self._syslogs.append(sender)
+            listeners.append(LineSplitter(sender))
+        return listeners
 
     @property
     def last_line(self) -> str:
@@ -124,6 +143,9 @@ class ProcessOutput:
         for writer in self._writers:
             writer.flush()  # the last partial line of the run
         self._writers = []
+        for sender in self._syslogs:
+            sender.close()
+        self._syslogs = []
 
     def _sink(self, channel: str, cfg: LogConfig, pid: int) -> LogSink | None:
         """The log file, behind a LineWriter when the channel's format is not raw."""
@@ -152,6 +174,9 @@ class ProcessOutput:
 
     async def aclose(self) -> None:
         """Close the log files (the process is being removed), after rotations under way are done."""
+        await self._tasks.aclose()
+        for extra in self._extra_files.values():
+            extra.close()
         for logfile in self._files.values():
             if logfile is not None:
                 logfile.close()
