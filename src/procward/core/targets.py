@@ -15,6 +15,7 @@ import logging
 import socket
 import time
 from collections.abc import Callable
+from typing import Any
 
 from procward.config.model import SyslogTarget
 from procward.core.tasks import TaskSet
@@ -24,6 +25,16 @@ log = logging.getLogger(__name__)
 QUEUE_BYTES = 1 << 20  # what a TCP target holds while its server is away
 _ERROR_INTERVAL = 60.0
 MAX_MESSAGE = 8192  # bytes of one syslog line; longer lines are cut (syslog servers cut at 1-8 KiB anyway)
+
+
+def _datagram(family: int, address: tuple[Any, ...] | str) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
+    try:
+        sock.connect(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 class LineSplitter:
@@ -68,10 +79,14 @@ class Syslog:
     def _send_datagram(self, message: bytes) -> None:
         try:
             if self._sock is None:
-                family = socket.AF_UNIX if self.target.transport == "local" else socket.AF_INET
-                self._sock = socket.socket(family, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
-                self._sock.connect(self.target.address if family == socket.AF_UNIX
-                                   else (self.target.host, self.target.port))
+                if self.target.transport == "local":
+                    self._sock = _datagram(socket.AF_UNIX, self.target.address)
+                elif self._connector is None:
+                    # A host name is resolved off the loop (getaddrinfo blocks); lines until then are dropped.
+                    self._connector = self._tasks.start(self._resolve(), f"syslog {self.target.host}")
+                    return
+                else:
+                    return
             self._sock.send(message)
         except BlockingIOError:
             pass  # the receiver is behind: this line is dropped, the program is not slowed
@@ -80,6 +95,17 @@ class Syslog:
                 self._sock.close()
                 self._sock = None
             self._report(exc)
+
+    async def _resolve(self) -> None:
+        try:
+            infos = await self._loop.getaddrinfo(self.target.host, self.target.port, type=socket.SOCK_DGRAM)
+            family, _, _, _, address = infos[0]
+            self._sock = _datagram(family, address)
+        except OSError as exc:
+            self._report(exc)
+            await asyncio.sleep(30)  # no new attempt for a while: each line would ask the resolver again
+        finally:
+            self._connector = None
 
     def _send_tcp(self, message: bytes) -> None:
         framed = b"%d %s" % (len(message), message)  # RFC 6587 octet counting
