@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import threading
@@ -122,3 +123,27 @@ def test_a_malformed_target_is_a_config_error(tmp_path: Path, value: str, expect
     with pytest.raises(ConfigError) as error:
         load(str(conf))
     assert str(error.value).startswith(f"{conf}:5: [program:a] stdout_logfile: {expected}")
+
+
+def test_supervisors_stdout_syslog_option(daemon, tmp_path: Path) -> None:
+    """stdout_syslog=true (Supervisor 4): each line to the local syslog as '<name> <line>', and the log file
+    is still written. Needs /dev/log free to bind (root, no syslog daemon), as on CI machines."""
+    if os.geteuid() != 0 or os.path.exists("/dev/log"):
+        pytest.skip("needs root and no syslog daemon on /dev/log, to listen there")
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind("/dev/log")
+    receiver.settimeout(10)
+    try:
+        daemon(f"""
+            [program:w]
+            command={CHATTY}
+            startsecs=0
+            stdout_logfile=%(here)s/w.log
+            stdout_syslog=true
+            """)
+        message = receiver.recv(4096).decode()
+    finally:
+        receiver.close()
+        os.unlink("/dev/log")
+    assert re.fullmatch(r"<14>.*w line \d+", message), message  # LOG_USER | LOG_INFO, as Supervisor sends
+    wait_until(lambda: (tmp_path / "w.log").exists() and (tmp_path / "w.log").stat().st_size, what="log file")
