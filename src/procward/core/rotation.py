@@ -61,19 +61,31 @@ def shift(path: str, backups: int) -> None:
                 os.replace(src, f"{path}.{n + 1}{ext}")
 
 
-def cap_total(path: str, total: int) -> None:
-    """Remove the oldest backups until they add up to at most ``total`` bytes."""
-    backups = []
+def _backups(path: str) -> list[tuple[float, int, str]]:
+    """(mtime, size, name) of every finished backup of ``path``."""
+    found = []
     for name in glob.glob(glob.escape(path) + ".*"):
-        if ".rotating-" in name:
+        if ".rotating-" in name or name.endswith(".tmp"):
             continue
         try:
             st = os.stat(name)
         except OSError:
             continue
-        backups.append((st.st_mtime, st.st_size, name))
+        found.append((st.st_mtime, st.st_size, name))
+    return sorted(found)
+
+
+def keep_newest(path: str, count: int) -> None:
+    """Dated backups: only the newest ``count`` stay (``*_logfile_backups``)."""
+    for _, _, name in _backups(path)[:-count]:
+        os.unlink(name)
+
+
+def cap_total(path: str, total: int) -> None:
+    """Remove the oldest backups until they add up to at most ``total`` bytes."""
+    backups = _backups(path)
     size = sum(entry[1] for entry in backups)
-    for _, bytes_, name in sorted(backups):
+    for _, bytes_, name in backups:
         if size <= total:
             return
         os.unlink(name)
@@ -125,6 +137,9 @@ class Rotator:
 
     def _finish(self, aside: str, rotated_at: float) -> None:
         rotation = self.rotation
+        if self.backups == 0:  # Supervisor's backups=0: nothing is kept
+            os.unlink(aside)
+            return
         if rotation.by_date:
             target = dated_name(self.path, rotation.every or 86400, rotated_at)
         else:
@@ -134,6 +149,8 @@ class Rotator:
             compress_into(aside, target + ".gz")
         else:
             os.replace(aside, target)
+        if rotation.by_date:
+            keep_newest(self.path, self.backups)
         if rotation.total_maxbytes:
             cap_total(self.path, rotation.total_maxbytes)
 
