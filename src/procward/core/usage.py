@@ -88,6 +88,11 @@ class UsageSampler:
         self._refresh_if_old()
         return self._latest.get(name)
 
+    def latest(self) -> dict[str, Usage]:
+        """Every program's last sample (empty before the first); asks for a fresh one when it is old."""
+        self._refresh_if_old()
+        return self._latest
+
     async def current(self) -> dict[str, Usage]:
         """Every program's last sample; waits only for the very first one."""
         if not self._taken:

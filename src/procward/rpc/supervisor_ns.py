@@ -406,7 +406,8 @@ class SupervisorNamespace:
         self._check_state()
         now = time.time()
         processes = sorted(self._all(), key=lambda p: (p.group, p.name))
-        return [process_info(p, now, self.sup.usage.get(p.namespec)) for p in processes]
+        usage = self.sup.usage.latest()
+        return [process_info(p, now, usage.get(p.namespec)) for p in processes]
 
     # ---- logs ----
 

@@ -11,7 +11,6 @@ requests it makes, and over plain http to a LAN name Chromium sends no Sec-Fetch
 from __future__ import annotations
 
 import enum
-import hmac
 import urllib.parse
 from collections.abc import Mapping
 
@@ -55,6 +54,8 @@ def same_origin(url: str, headers: Mapping[str, str]) -> bool:
 def post_allowed(headers: Mapping[str, str], token: str, expected: str) -> str:
     """'' when a POST may act, else why not: the daemon's token, and a same-origin Origin when one is sent
     (browsers send it on every POST)."""
+    import hmac  # here: hmac loads OpenSSL's libcrypto (~1 MB), needed only when a POST comes
+
     if not hmac.compare_digest(token.encode(), expected.encode()):
         return "missing or stale token: reload the page"
     origin = headers.get("origin")

@@ -88,7 +88,8 @@ class LiveHub:
 
     def _rows(self, wanted: Callable[[str], bool]) -> list[dict[str, object]]:
         now = time.time()
-        return [row(process_info(p, now, self._sup.usage.get(p.namespec)), max(0, p.starts - 1), p.output.last_line)
+        usage = self._sup.usage.latest()
+        return [row(process_info(p, now, usage.get(p.namespec)), max(0, p.starts - 1), p.output.last_line)
                 for p in self._sup.all_processes() if wanted(p.namespec)]
 
     async def stream(self, request: Request) -> AsyncIterator[bytes]:

@@ -8,11 +8,10 @@ inline script, refuses framing, and sets nosniff and a same-origin Referrer-Poli
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
-import importlib.resources
 import logging
 import os
-import secrets
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -55,7 +54,7 @@ class Web:
         self._registry = registry
         # One token per daemon run: basic auth has no session to bind one to. It proves the POST comes
         # from a page this daemon served (another site cannot read it).
-        self.token = secrets.token_urlsafe(24)
+        self.token = base64.urlsafe_b64encode(os.urandom(24)).decode().rstrip("=")  # not secrets: it loads libcrypto
         self.live = LiveHub(supervisor)
 
     def routes(self) -> dict[str, Callable[[Request, str, bool], Awaitable[Response]]]:
@@ -69,8 +68,8 @@ class Web:
 
     def _rows(self) -> list[page.Row]:
         now = time.time()
-        return [page.Row(process_info(p, now, self._sup.usage.get(p.namespec)), max(0, p.starts - 1),
-                         p.output.last_line)
+        usage = self._sup.usage.latest()
+        return [page.Row(process_info(p, now, usage.get(p.namespec)), max(0, p.starts - 1), p.output.last_line)
                 for p in self._sup.all_processes()]
 
     def _identity(self) -> str:
@@ -306,6 +305,8 @@ class Web:
     async def static(self, request: Request, query: str, writable: bool) -> Response:
         """app.js and app.css, shipped inside the package (no CDN, no build step)."""
         name = urllib.parse.urlsplit(request.path).path.rsplit("/", 1)[1]
+        import importlib.resources  # here: only a browser needs it, and it costs the daemon memory
+
         body = importlib.resources.files("procward.http.web").joinpath("static", name).read_bytes()
         return Response(200, body, content_type=_STATIC[name],
                         headers=[*SECURITY_HEADERS[:-1], ("Cache-Control", "no-cache")])
