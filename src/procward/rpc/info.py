@@ -59,7 +59,7 @@ def process_info(process: Process, now: float, usage: Usage | None = None) -> Pr
         "pid": process.pid,
         "description": describe(process, now),
         # procward's additions; clients written for Supervisor ignore keys they do not know
-        "health": process.health,
+        "health": process.health.value,  # a plain str: the encoder dispatches on the exact type
         "ready": process.ready,
         # the process tree's resource use at the last sample (zero until the first, or when stopped)
         "cpu_percent": usage.cpu_percent if usage and process.pid else 0.0,
