@@ -118,11 +118,6 @@ class LiveHub:
             await asyncio.gather(disconnected, return_exceptions=True)
             self._detach(stream)
 
-    @property
-    def streams(self) -> int:
-        """Connected pages."""
-        return len(self._streams)
-
 
 def _message(kind: str, rows: list[dict[str, object]]) -> bytes:
     return f"event: {kind}\ndata: {json.dumps(rows, separators=(',', ':'))}\n\n".encode()

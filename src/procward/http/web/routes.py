@@ -80,6 +80,8 @@ class Web:
 
     async def index(self, request: Request, query: str, writable: bool) -> Response:
         """The process table; Supervisor's ``?action=`` GETs are handled by ``legacy``."""
+        if request.method not in ("GET", "HEAD", "POST"):
+            raise HttpError(405, "GET or POST only", [("Allow", "GET, HEAD, POST")])
         if request.method == "POST":
             return await self.action(request, query, writable)
         args = urllib.parse.parse_qs(query)
