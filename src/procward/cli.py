@@ -51,6 +51,8 @@ def _daemon_parser() -> argparse.ArgumentParser:
                                 "(a drop-in for supervisord). Also: 'procward check', 'procward ctl'.")
     p.add_argument("-c", "--configuration", metavar="FILE", help="configuration file")
     p.add_argument("-n", "--nodaemon", action="store_true", help="run in the foreground")
+    p.add_argument("--daemon", action="store_true", help="detach, even when the file says nodaemon=true "
+                   "(Go supervisord's -d, given with no directory after it)")
     p.add_argument("-s", "--silent", action="store_true", help="no logs to stdout (with -n)")
     p.add_argument("-u", "--user", help="run as this user (or numeric uid)")
     p.add_argument("-m", "--umask", help="umask for the daemon (default 022)")
@@ -93,9 +95,19 @@ def _overrides(config: Config, args: argparse.Namespace) -> Config:
     return dataclasses.replace(config, supervisord=dataclasses.replace(config.supervisord, **changes))
 
 
+def _go_flags(argv: Sequence[str]) -> list[str]:
+    """Go supervisord's ``-d`` takes no value (daemonize); supervisord's ``-d DIR`` is the directory. A ``-d``
+    at the end or before another flag is Go's."""
+    args = list(argv)
+    for i, arg in enumerate(args):
+        if arg == "-d" and (i + 1 == len(args) or args[i + 1].startswith("-")):
+            args[i] = "--daemon"
+    return args
+
+
 def run_daemon(argv: Sequence[str]) -> int:
     """``procward [-c FILE] [-n] ...``: load, validate and run until shutdown."""
-    args = _daemon_parser().parse_args(argv)
+    args = _daemon_parser().parse_args(_go_flags(argv))
     if args.version:
         print(f"procward {__version__} (supervisord {SUPERVISOR_COMPAT_VERSION} compatible)")
         return 0
@@ -117,7 +129,8 @@ def run_daemon(argv: Sequence[str]) -> int:
         def loader() -> Config:
             return _overrides(load(path), args)
 
-        return daemon.run(config, daemon.DaemonOptions(nodaemon=args.nodaemon), loader, [HttpService()])
+        return daemon.run(config, daemon.DaemonOptions(nodaemon=args.nodaemon, daemonize=args.daemon), loader,
+                          [HttpService()])
     except ProcwardError as exc:
         return _fail(str(exc))
     except OSError as exc:
@@ -154,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_check(args[1:])
     if args and args[0] == "ctl":
         return ctl_main(args[1:])
+    if args == ["version"]:  # Go supervisord's spelling of -v
+        args = ["-v"]
     return run_daemon(args)
 
 

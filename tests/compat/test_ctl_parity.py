@@ -216,3 +216,27 @@ def test_usage_errors(tmp_path) -> None:
     flag = subprocess.run([*PROCWARD_CTL, "--bogus"], capture_output=True, text=True, timeout=60, check=False)
     assert flag.returncode == 2
     assert "Traceback" not in flag.stderr
+
+
+def test_go_supervisord_spellings(daemon) -> None:
+    """procward ctl reads Go supervisord's start-group / stop-group; `procward version` prints the version."""
+    d = daemon("""
+        [group:g]
+        programs=a,b
+        [program:a]
+        command=sleep 300
+        startsecs=0
+        [program:b]
+        command=sleep 300
+        startsecs=0
+        """)
+    d.wait_state("g:b", "RUNNING")
+    stop = subprocess.run([sys.executable, "-m", "procward", "ctl", "-c", str(d.conf), "stop-group", "g"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert sorted(stop.stdout.split("\n")[:2]) == ["g:a: stopped", "g:b: stopped"], stop.stdout
+    start = subprocess.run([sys.executable, "-m", "procward", "ctl", "-c", str(d.conf), "start-group", "g"],
+                           capture_output=True, text=True, timeout=60, check=False)
+    assert sorted(start.stdout.split("\n")[:2]) == ["g:a: started", "g:b: started"], start.stdout
+    version = subprocess.run([sys.executable, "-m", "procward", "version"], capture_output=True, text=True,
+                             timeout=60, check=True)
+    assert version.stdout.startswith("procward ")

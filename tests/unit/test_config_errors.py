@@ -188,3 +188,17 @@ def test_absurdly_long_name_is_refused_at_once(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "expected a name of at most 200 characters, got 100000" in result.stderr
     assert len(result.stderr) < 400
+
+
+def test_go_supervisord_spellings_are_read_with_a_warning(tmp_path: Path) -> None:
+    """Go's init template writes logfileMaxbytes / logfileBackups: read as the real options, warned about;
+    Go's log levels fatal and panic are Supervisor's critical."""
+    path = write(tmp_path / "x.conf", f"[supervisord]\nlogfile={tmp_path}/m.log\nlogfileMaxbytes=5MB\n"
+                 "logfileBackups=3\nloglevel=fatal\n")
+    config = load(path)
+    assert config.supervisord.logfile_maxbytes == 5 * 1024 * 1024
+    assert config.supervisord.logfile_backups == 3
+    assert config.supervisord.loglevel == 50
+    assert (f"{path}:3: [supervisord] read logfilemaxbytes (Go supervisord's template) as logfile_maxbytes; "
+            "write logfile_maxbytes") in config.warnings
+    assert not any("unknown option" in w for w in config.warnings)

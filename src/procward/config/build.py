@@ -170,6 +170,7 @@ def build(doc: IniDocument, opts: BuildOptions) -> Config:
             raise ConfigError("no [supervisord] section (every supervisord.conf needs one)", file=doc.main_file)
         supervisord = SupervisordConfig(childlogdir=tempfile.gettempdir())
     else:
+        warnings.extend(_go_spellings(doc))
         supervisord = _supervisord(_Reader(doc, "supervisord", {"here": here, **env}, "supervisord"), opts)
     env.update({f"ENV_{k}": val for k, val in supervisord.environment.items()})
     groups = _groups(doc, opts, here, env, supervisord, warnings)
@@ -203,6 +204,27 @@ def _existing_directory(r: _Reader, option: str, path: str, opts: BuildOptions) 
     if opts.host_checks and not os.path.isdir(path):
         raise r.error(option, f"expected an existing directory, got {path!r}")
     return path
+
+
+# Go supervisord's `init` template writes these names; its own code reads the real ones (its #251).
+_GO_SPELLINGS = {"logfilemaxbytes": "logfile_maxbytes", "logfilebackups": "logfile_backups"}
+
+
+def _go_spellings(doc: IniDocument) -> list[str]:
+    """Read Go's template spellings in [supervisord] as the real options, warning with the right name."""
+    options = doc.sections["supervisord"].options
+    warnings = []
+    for wrong, right in _GO_SPELLINGS.items():
+        option = options.pop(wrong, None)
+        if option is None:
+            continue
+        if right in options:
+            warnings.append(f"{option.file}:{option.line}: [supervisord] {wrong} ignored: {right} is set too")
+            continue
+        options[right] = option
+        warnings.append(f"{option.file}:{option.line}: [supervisord] read {wrong} (Go supervisord's template) as "
+                        f"{right}; write {right}")
+    return warnings
 
 
 def _supervisord(r: _Reader, opts: BuildOptions) -> SupervisordConfig:

@@ -218,14 +218,16 @@ def user_group(value: str) -> tuple[int, int]:
 
 
 _LEVELS = {"critical": 50, "error": 40, "warn": 30, "warning": 30, "info": 20, "debug": 10,
-           "trace": 5, "blather": 3}
+           "trace": 5, "blather": 3,
+           "fatal": 50, "panic": 50}  # Go supervisord's names, as their nearest Supervisor level
 
 
 def log_level(value: str) -> int:
     """critical, error, warn, info, debug, trace or blather."""
     level = _LEVELS.get(value.strip().lower())
     if level is None:
-        raise ValueError(f"expected one of critical, error, warn, info, debug, trace, blather, got {value!r}")
+        raise ValueError(f"expected one of critical, error, warn, info, debug, trace, blather (or Go's fatal, "
+                         f"panic), got {value!r}")
     return level
 
 

@@ -36,6 +36,7 @@ class DaemonOptions:
     """Command-line choices that override [supervisord]."""
 
     nodaemon: bool
+    daemonize: bool = False  # Go supervisord's -d: detach even when the file says nodaemon=true
 
 
 def _raise_limit(which: int, minimum: int, name: str, option: str) -> None:
@@ -135,7 +136,7 @@ def prepare(config: Config, opts: DaemonOptions, services: Sequence[Service]) ->
     try:
         for service in services:
             service.bind(config)
-        nodaemon = opts.nodaemon or sd.nodaemon
+        nodaemon = not opts.daemonize and (opts.nodaemon or sd.nodaemon)
         if not nodaemon:
             _daemonize()
         if sd.directory:

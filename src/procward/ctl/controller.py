@@ -132,6 +132,7 @@ class BaseController(cmd.Cmd):
 
     def onecmd(self, line: str) -> bool:
         """Run one command; every failure becomes a message and an exit status, never a traceback."""
+        line = _go_spelling(line)
         name, arg, line = self.parseline(line)
         if not line:
             return self.emptyline()
@@ -253,3 +254,14 @@ def run(controller: BaseController, options: CtlOptions) -> int:
         controller.shell()
     return Exit.SUCCESS
 
+
+# Go supervisord's ctl spellings, read as supervisorctl's commands: (command, suffix of each name).
+_GO_COMMANDS = {"start-group": ("start", ":*"), "stop-group": ("stop", ":*"), "logtail": ("tail -f", "")}
+
+
+def _go_spelling(line: str) -> str:
+    word, _, rest = line.strip().partition(" ")
+    if word not in _GO_COMMANDS:
+        return line
+    command, suffix = _GO_COMMANDS[word]
+    return " ".join([command, *(name + suffix for name in rest.split())])
