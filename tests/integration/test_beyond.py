@@ -374,6 +374,30 @@ def test_environment_file_and_its_errors(daemon, tmp_path: Path) -> None:
         assert "Traceback" not in check.stderr
 
 
+def test_go_env_files(daemon, tmp_path: Path) -> None:
+    """Go's envFiles: several files in order (a later one wins), environment= wins over all; a missing
+    entry refuses the configuration naming the option and the file."""
+    (tmp_path / "a.env").write_text("FIRST=a\nSHARED=a\nOVERRIDDEN=a\n")
+    (tmp_path / "b.env").write_text("SHARED=b\nOVERRIDDEN=b\n")
+    d = daemon(f"""
+        [program:envy]
+        command=sh -c 'echo "$FIRST $SHARED $OVERRIDDEN"; exec sleep 300'
+        startsecs=0
+        envFiles = {tmp_path / "a.env"}, {tmp_path / "b.env"}
+        environment=OVERRIDDEN="config"
+        stdout_logfile=%(here)s/envy.log
+        """)
+    wait_until(lambda: (tmp_path / "envy.log").read_text() == "a b config\n", what="variables from both files")
+    d.stop()
+    (tmp_path / "b.env").unlink()
+    check = subprocess.run([PY, "-m", "procward", "check", "-c", str(d.conf)], capture_output=True, text=True,
+                           timeout=60, check=False)
+    assert check.returncode == 2
+    assert "envfiles" in check.stderr
+    assert f"cannot read environment file {tmp_path / 'b.env'}" in check.stderr
+    assert "Traceback" not in check.stderr
+
+
 @pytest.mark.parametrize(("programs", "expected"), [
     ("[program:a]\ncommand=sleep 1\ndepends_on=ghost\n", "[program:a] depends_on: names 'ghost'"),
     ("[program:a]\ncommand=sleep 1\ndepends_on=b\n[program:b]\ncommand=sleep 1\ndepends_on=a\n",

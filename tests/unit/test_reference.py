@@ -20,7 +20,7 @@ def documented() -> dict[str, set[str]]:
             current = header.group(1)
             sections.setdefault(current, set())
         elif current and (cell := re.match(r"\| `(\w+)` \|", line)):
-            sections[current].add(cell.group(1))
+            sections[current].add(cell.group(1).lower())  # the reader folds case, as configparser does
     return sections
 
 

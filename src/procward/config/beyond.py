@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from procward.config import values as v
@@ -26,7 +26,7 @@ OPTIONS = frozenset({
     "backoff", "backoff_max", "max_restarts", "restart_window", "restartpause",
     "healthcheck", "healthcheck_interval", "healthcheck_timeout", "healthcheck_retries",
     "healthcheck_start_period", "healthcheck_action", "notify", "watchdog_sec", "ready_timeout",
-    "depends_on", "killdescendants", "pidfile", "memory_limit", "environment_file",
+    "depends_on", "killdescendants", "pidfile", "memory_limit", "environment_file", "envfiles",
     "restart_when_binary_changed", "restart_directory_monitor", "restart_file_pattern",
 })
 FOREVER = ("infinite", "forever", "unlimited")
@@ -142,15 +142,25 @@ def _watch(r: Reader) -> FileWatch | None:
                      pattern=(r.text("restart_file_pattern", "*") or "*").strip())
 
 
-def environment_file(r: Reader, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """``environment_file = path`` (dotenv format): its variables, or a located error."""
-    path = r.text("environment_file")
-    if path is None or not path.strip():
-        return {}
-    try:
-        return read_env_file(os.path.expanduser(path.strip()))
-    except ValueError as exc:
-        raise r.error("environment_file", str(exc)) from None
+def environment_file(r: Reader) -> dict[str, str]:
+    """Variables of ``environment_file = path`` and Go supervisord's ``envFiles = a.env,b.env``.
+
+    Files are read in order, a later file's value winning; ``environment_file`` comes last. A missing
+    or malformed file refuses the configuration with a located error: the program would otherwise
+    start quietly without the variables it was given.
+    """
+    found: dict[str, str] = {}
+    for option in ("envfiles", "environment_file"):
+        value = r.text(option)
+        paths = [] if value is None else value.split(",") if option == "envfiles" else [value]
+        for path in (p.strip() for p in paths):
+            if not path:
+                continue
+            try:
+                found.update(read_env_file(os.path.expanduser(path)))
+            except ValueError as exc:
+                raise r.error(option, str(exc)) from None
+    return found
 
 
 def read_env_file(path: str) -> dict[str, str]:
