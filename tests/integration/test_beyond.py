@@ -374,6 +374,57 @@ def test_environment_file_and_its_errors(daemon, tmp_path: Path) -> None:
         assert "Traceback" not in check.stderr
 
 
+STUBBORN = """import signal, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+def leave(*_):
+    print("got INT", flush=True)
+    sys.exit(0)
+signal.signal(signal.SIGINT, leave)
+print("ready", flush=True)
+while True:
+    time.sleep(60)
+"""
+
+
+def test_go_stopsignal_list(daemon, tmp_path: Path) -> None:
+    """Go's stopsignal list: TERM (ignored), then INT after stopwaitsecs, which ends the program: no SIGKILL."""
+    (tmp_path / "stubborn.py").write_text(STUBBORN)
+    d = daemon(f"""
+        [program:stubborn]
+        command={PY} -u {tmp_path / "stubborn.py"}
+        startsecs=0
+        stopsignal = TERM INT
+        stopwaitsecs = 1
+        killwaitsecs = 3
+        stdout_logfile=%(here)s/stubborn.log
+        """)
+    d.wait_state("stubborn", "RUNNING")
+    wait_until(lambda: "ready" in (tmp_path / "stubborn.log").read_text(), what="the handlers installed")
+    config = next(c for c in d.rpc().supervisor.getAllConfigInfo() if c["name"] == "stubborn")
+    assert config["stopsignal"] == signal.SIGTERM  # the first of the list: Supervisor's clients read one number
+    d.rpc().supervisor.stopProcess("stubborn")
+    assert info(d, "stubborn")["statename"] == "STOPPED"
+    assert (tmp_path / "stubborn.log").read_text() == "ready\ngot INT\n"
+    assert info(d, "stubborn")["exitstatus"] == 0  # exited by itself on INT, not killed
+
+
+@pytest.mark.parametrize(("option", "expected"), [
+    ("stopsignal = TERM BOGUS", "BOGUS"),
+    ("stopsignal = ,", "expected a signal name"),
+    ("killwaitsecs = -1", "killwaitsecs"),
+])
+def test_go_stop_option_errors(tmp_path: Path, option: str, expected: str) -> None:
+    """A bad name in a stopsignal list or a negative killwaitsecs refuses the file with one located line."""
+    conf = tmp_path / "supervisord.conf"
+    conf.write_text(f"[supervisord]\n[program:a]\ncommand=sleep 1\n{option}\n")
+    check = subprocess.run([PY, "-m", "procward", "check", "-c", str(conf)], capture_output=True, text=True,
+                           timeout=60, check=False)
+    assert check.returncode == 2, check.stderr
+    assert f"{conf}:4" in check.stderr
+    assert expected in check.stderr
+    assert "Traceback" not in check.stderr
+
+
 def test_go_env_files(daemon, tmp_path: Path) -> None:
     """Go's envFiles: several files in order (a later one wins), environment= wins over all; a missing
     entry refuses the configuration naming the option and the file."""

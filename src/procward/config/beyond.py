@@ -27,7 +27,7 @@ OPTIONS = frozenset({
     "healthcheck", "healthcheck_interval", "healthcheck_timeout", "healthcheck_retries",
     "healthcheck_start_period", "healthcheck_action", "notify", "watchdog_sec", "ready_timeout",
     "depends_on", "killdescendants", "pidfile", "memory_limit", "environment_file", "envfiles",
-    "restart_when_binary_changed", "restart_directory_monitor", "restart_file_pattern",
+    "restart_when_binary_changed", "restart_directory_monitor", "restart_file_pattern", "killwaitsecs",
 })
 FOREVER = ("infinite", "forever", "unlimited")
 

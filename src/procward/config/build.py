@@ -413,6 +413,7 @@ def _process(r: _Reader, name: str, program: str, opts: BuildOptions, supervisor
         serverurl = None
     umask_text = r.text("umask")
     retries = r.get("startretries", beyond.startretries, 3)
+    stopsignals: tuple[int, ...] = r.get("stopsignal", v.signal_numbers, (15,))
     return ProcessConfig(
         name=name,
         program=program,
@@ -423,7 +424,9 @@ def _process(r: _Reader, name: str, program: str, opts: BuildOptions, supervisor
         startsecs=r.get("startsecs", lambda s: v.integer(s, minimum=0), 1),
         startretries=max(0, retries),
         exitcodes=r.get("exitcodes", v.exitcodes, (0,)),
-        stopsignal=r.get("stopsignal", v.signal_number, 15),
+        stopsignal=stopsignals[0],
+        later_stopsignals=stopsignals[1:],
+        killwaitsecs=r.get("killwaitsecs", lambda s: v.integer(s, minimum=0), None),
         stopwaitsecs=r.get("stopwaitsecs", lambda s: v.integer(s, minimum=0), 10),
         stopasgroup=stopasgroup,
         killasgroup=killasgroup,

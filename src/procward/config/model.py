@@ -168,6 +168,9 @@ class ProcessConfig:
     exitcodes: tuple[int, ...] = (0,)
     stopsignal: int = 15
     stopwaitsecs: int = 10
+    # Go supervisord: a stopsignal list; each later signal follows stopwaitsecs after the one before.
+    later_stopsignals: tuple[int, ...] = ()
+    killwaitsecs: int | None = None  # how long shutdown waits after SIGKILL (None: SHUTDOWN_KILL_GRACE)
     stopasgroup: bool = False
     killasgroup: bool = False
     user: str | None = None

@@ -77,6 +77,14 @@ def octal(value: str) -> int:
         raise ValueError(f"expected an octal number such as 022, got {value!r}") from None
 
 
+def signal_numbers(value: str) -> tuple[int, ...]:
+    """One signal, or Go supervisord's list sent in turn (``TERM INT``; commas are read as spaces)."""
+    names = value.replace(",", " ").split()
+    if not names:
+        raise ValueError("expected a signal name such as TERM, HUP, INT or a number, got ''")
+    return tuple(signal_number(name) for name in names)
+
+
 def signal_number(value: str) -> int:
     """A signal name with or without SIG (TERM, sigterm) or a number."""
     text = value.strip()

@@ -69,6 +69,7 @@ class Process:
         self.backoff = 0
         self.starts = 0  # spawns over the process's life (the web UI shows starts - 1 as restarts)
         self._killing = False
+        self._later_signals: list[int] = []  # the rest of a stopsignal list, during a stop
         self._timer: asyncio.TimerHandle | None = None
         self._spawned: Spawned | None = None
         self._stdin: Stdin | None = None
@@ -512,6 +513,7 @@ class Process:
             return
         self._killing = True
         if self.state != S.STOPPING:
+            self._later_signals = list(self.config.later_stopsignals)
             self._enter(S.STOPPING)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("killing %s (pid %s) %swith signal %s", self.name, self.pid,
@@ -554,8 +556,9 @@ class Process:
 
     def _on_stop_timeout(self) -> None:
         if self.state == S.STOPPING and self.pid:
-            log.warning("killing '%s' (%s) with SIGKILL", self.name, self.pid)
-            self._kill(signal.SIGKILL)
+            sig = self._later_signals.pop(0) if self._later_signals else signal.SIGKILL
+            log.warning("killing '%s' (%s) with %s", self.name, self.pid, signal.Signals(sig).name)
+            self._kill(sig)
 
     def _schedule(self, delay: float, callback: Callable[..., None], *args: Any) -> None:
         """The process's one pending timer (startsecs, backoff, stop timeout, ...) replaces any other:

@@ -81,6 +81,13 @@ class Service(Protocol):
 ConfigLoader = Callable[[], Config]
 
 
+def _stop_bound(process: Process) -> float:
+    """How long shutdown waits for a process: every stop signal's stopwaitsecs, then the SIGKILL's grace."""
+    cfg = process.config
+    grace = SHUTDOWN_KILL_GRACE if cfg.killwaitsecs is None else cfg.killwaitsecs
+    return cfg.stopwaitsecs * (1 + len(cfg.later_stopsignals)) + grace
+
+
 def _why_not_ready(process: Process) -> str:
     if process.state == ProcessState.RUNNING and process.health:
         return f"{process.namespec} ({process.health})"
@@ -338,7 +345,7 @@ class Supervisor:
                     process.stop_for_shutdown()
                 elif process.state in (ProcessState.STARTING, ProcessState.RUNNING, ProcessState.BACKOFF):
                     process.stop()
-            limit = max(p.config.stopwaitsecs for p in members) + SHUTDOWN_KILL_GRACE if shutdown else None
+            limit = max(map(_stop_bound, members)) if shutdown else None
             await wait_stopped(members, limit=limit)
 
     # ---- daemon lifecycle ----
