@@ -15,10 +15,11 @@ from collections import Counter
 
 from procward.config.model import Config, HttpServerConfig
 from procward.core.supervisor import Supervisor
-from procward.http import logtail
+from procward.http import logtail, rest
 from procward.http.auth import credentials_ok
 from procward.http.listen import Listeners
 from procward.http.metrics import Metrics
+from procward.http.rest import Rest
 from procward.http.server import HttpError, Request, Response, Server
 from procward.http.web.routes import MAX_FORM, Web
 from procward.rpc import api
@@ -40,6 +41,7 @@ class App:
         self.supervisor = supervisor
         self.registry: Registry = api.build(supervisor)
         self.web = Web(supervisor, self.registry)
+        self.rest = Rest(supervisor, self.registry)
         self.metrics = Metrics(supervisor, Counter() if rpc_calls is None else rpc_calls)
         self._web_routes = self.web.routes()
 
@@ -55,6 +57,10 @@ class App:
             if not writable:
                 raise HttpError(403, "this user may look at the web page, not call the API")
             return await self.rpc(request)
+        if path.startswith(rest.PREFIXES):
+            answer = await self.rest.handle(request, path, writable)
+            if answer is not None:
+                return answer
         web = self._web_routes.get(path)
         if web is not None and (request.method in ("GET", "HEAD") or path in ("/action", "/", "/index.html")):
             return await web(request, split.query, writable)
@@ -111,10 +117,10 @@ def _authorize(request: Request) -> bool:
 
 
 def body_limit(request: Request) -> int:
-    """/RPC2 and the web page's POSTs take a body; nothing else does."""
+    """/RPC2, the web page's POSTs and the REST routes' POSTs and PUTs take a body; nothing else does."""
     if request.path.startswith("/RPC2"):
         return MAX_BODY
-    return MAX_FORM if request.method == "POST" else 0
+    return MAX_FORM if request.method in ("POST", "PUT") else 0
 
 
 def _warn_exposure(server: HttpServerConfig) -> None:
