@@ -347,6 +347,52 @@ def test_file_change_restarts_the_program(daemon, tmp_path: Path) -> None:
                interval=0.5)
 
 
+HUPPY = """import signal, time
+signal.signal(signal.SIGHUP, lambda *_: print("got HUP", flush=True))
+print("ready", flush=True)
+while True:
+    time.sleep(60)
+"""
+
+
+def test_file_change_signal_or_command_instead_of_restart(daemon, tmp_path: Path) -> None:
+    """Go's restart_signal_when_file_changed sends the signal and restart_cmd_when_file_changed runs the
+    command; neither restarts the program (same pid)."""
+    watched = tmp_path / "watched"
+    watched.mkdir()
+    (tmp_path / "huppy.py").write_text(HUPPY)
+    marker = tmp_path / "ran"
+    d = daemon(f"""
+        [program:huppy]
+        command={PY} -u {tmp_path / "huppy.py"}
+        startsecs=0
+        stdout_logfile=%(here)s/huppy.log
+        restart_directory_monitor={watched}
+        restart_file_pattern=*.conf
+        restart_signal_when_file_changed=HUP
+
+        [program:cmdy]
+        command=sleep 300
+        startsecs=0
+        restart_directory_monitor={watched}
+        restart_file_pattern=*.ini
+        restart_cmd_when_file_changed=echo "ran in $PWD" >> {marker}
+        directory={tmp_path}
+        """)
+    huppy = d.wait_state("huppy", "RUNNING")["pid"]
+    cmdy = d.wait_state("cmdy", "RUNNING")["pid"]
+    wait_until(lambda: "ready" in (tmp_path / "huppy.log").read_text(), what="the HUP handler")
+    wait_until(lambda: (watched / "app.conf").write_text(str(time.time())) and
+               "got HUP" in (tmp_path / "huppy.log").read_text(), what="HUP after app.conf changed", timeout=20,
+               interval=0.5)
+    wait_until(lambda: (watched / "app.ini").write_text(str(time.time())) and marker.exists(),
+               what="the command after app.ini changed", timeout=20, interval=0.5)
+    assert marker.read_text().splitlines()[0] == f"ran in {tmp_path}"
+    assert info(d, "huppy")["pid"] == huppy
+    assert info(d, "cmdy")["pid"] == cmdy
+    d.wait_log("sent SIGHUP")
+
+
 def test_environment_file_and_its_errors(daemon, tmp_path: Path) -> None:
     """environment_file joins the environment (environment= wins); a missing file or bad line is located."""
     env = tmp_path / "app.env"

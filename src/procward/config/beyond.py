@@ -28,6 +28,8 @@ OPTIONS = frozenset({
     "healthcheck_start_period", "healthcheck_action", "notify", "watchdog_sec", "ready_timeout",
     "depends_on", "killdescendants", "pidfile", "memory_limit", "environment_file", "envfiles",
     "restart_when_binary_changed", "restart_directory_monitor", "restart_file_pattern", "killwaitsecs",
+    "restart_signal_when_binary_changed", "restart_cmd_when_binary_changed", "restart_signal_when_file_changed",
+    "restart_cmd_when_file_changed",
 })
 FOREVER = ("infinite", "forever", "unlimited")
 
@@ -139,7 +141,16 @@ def _watch(r: Reader) -> FileWatch | None:
     if not binary and not directory:
         return None
     return FileWatch(binary=binary, directory=os.path.abspath(directory.strip()) if directory else None,
-                     pattern=(r.text("restart_file_pattern", "*") or "*").strip())
+                     pattern=(r.text("restart_file_pattern", "*") or "*").strip(),
+                     binary_signal=r.get("restart_signal_when_binary_changed", v.signal_number, None),
+                     binary_cmd=_command(r, "restart_cmd_when_binary_changed"),
+                     file_signal=r.get("restart_signal_when_file_changed", v.signal_number, None),
+                     file_cmd=_command(r, "restart_cmd_when_file_changed"))
+
+
+def _command(r: Reader, option: str) -> str | None:
+    text = r.text(option)
+    return text.strip() if text and text.strip() else None
 
 
 def environment_file(r: Reader) -> dict[str, str]:

@@ -151,6 +151,11 @@ class FileWatch:
     binary: bool = False  # restart_when_binary_changed
     directory: str | None = None  # restart_directory_monitor
     pattern: str = "*"  # restart_file_pattern
+    # Instead of the restart (Go's restart_{signal,cmd}_when_{binary,file}_changed): a signal, else a command.
+    binary_signal: int | None = None
+    binary_cmd: str | None = None
+    file_signal: int | None = None
+    file_cmd: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

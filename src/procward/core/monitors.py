@@ -10,6 +10,7 @@ import asyncio
 import fnmatch
 import logging
 import os
+import signal
 import sys
 from collections.abc import Coroutine, Iterator
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MEMORY_INTERVAL = 5.0  # seconds between RSS samples of a program with memory_limit
+CHANGE_COMMAND_TIMEOUT = 60  # seconds a restart_cmd_when_*_changed command may run
 
 
 def while_running(process: Process) -> Iterator[tuple[str, Coroutine[Any, Any, None]]]:
@@ -64,8 +66,8 @@ async def watch_memory(process: Process) -> None:
             return
 
 
-def _targets(process: Process) -> tuple[list[str], Any]:
-    """Directories to watch and a filter for the changes that matter."""
+def _targets(process: Process) -> tuple[list[str], Any, set[str]]:
+    """Directories to watch, a filter for the changes that matter, and the executable's real path."""
     watch = process.config.watch
     assert watch is not None
     files: set[str] = set()
@@ -88,7 +90,7 @@ def _targets(process: Process) -> tuple[list[str], Any]:
             return fnmatch.fnmatch(os.path.basename(path), watch.pattern)
         return False
 
-    return directories, wanted
+    return directories, wanted, files
 
 
 async def watch_files(process: Process) -> None:
@@ -98,7 +100,9 @@ async def watch_files(process: Process) -> None:
         del sys.modules["ssl"]
     import watchfiles  # imported on first use: most configurations never need it
 
-    directories, wanted = _targets(process)
+    directories, wanted, binary = _targets(process)
+    watch = process.config.watch
+    assert watch is not None
     existing = [d for d in directories if os.path.isdir(d)]
     if not existing:
         log.warning("%s: nothing to watch (%s missing)", process.namespec, ", ".join(directories))
@@ -109,5 +113,46 @@ async def watch_files(process: Process) -> None:
         detail = f"changed: {', '.join(paths[:5])}"
         process.rt.bus.publish(Event("PROCWARD_FILE_CHANGED", f"processname:{process.name} "
                                      f"groupname:{process.group} pid:{process.pid}\n{detail}"))
-        process.restart(detail, RestartReason.FILE_CHANGE)
+        if any(os.path.realpath(path) in binary for path in paths):
+            sig, command = watch.binary_signal, watch.binary_cmd
+        else:
+            sig, command = watch.file_signal, watch.file_cmd
+        if sig is not None:
+            _signal_for_change(process, sig, detail)
+        elif command is not None:
+            await _run_change_command(process, command, detail)
+        else:
+            process.restart(detail, RestartReason.FILE_CHANGE)
+            return
+
+
+def _signal_for_change(process: Process, sig: int, detail: str) -> None:
+    """restart_signal_when_*_changed: the signal instead of the restart (a program that reloads on HUP)."""
+    from procward.core.process import NotRunning
+
+    try:
+        process.signal(sig)
+    except NotRunning:
+        log.info("%s %s; not running, so not signalled", process.namespec, detail)
         return
+    log.info("%s %s; sent %s", process.namespec, detail, signal.Signals(sig).name)
+
+
+async def _run_change_command(process: Process, command: str, detail: str) -> None:
+    """restart_cmd_when_*_changed: the command instead of the restart, through the shell, in the program's
+    directory; its output goes to the daemon's log. The watcher waits for it (bounded), so two changes
+    never run two copies at once."""
+    log.info("%s %s; running %r", process.namespec, detail, command)
+    child = await asyncio.create_subprocess_shell(command, stdin=asyncio.subprocess.DEVNULL,
+                                                  stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+                                                  cwd=process.config.directory, start_new_session=True)
+    try:
+        output, _ = await asyncio.wait_for(child.communicate(), CHANGE_COMMAND_TIMEOUT)
+    except TimeoutError:
+        child.kill()  # its own session: only the command's process, never the daemon's group
+        await child.wait()
+        log.warning("%s: %r still running after %d s: killed", process.namespec, command, CHANGE_COMMAND_TIMEOUT)
+        return
+    text = output.decode("utf-8", "replace").strip()[-2000:]
+    level = logging.INFO if child.returncode == 0 else logging.WARNING
+    log.log(level, "%s: %r exited %s%s", process.namespec, command, child.returncode, f": {text}" if text else "")
