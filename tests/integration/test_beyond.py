@@ -471,6 +471,43 @@ def test_go_stop_option_errors(tmp_path: Path, option: str, expected: str) -> No
     assert "Traceback" not in check.stderr
 
 
+def test_go_cron_starts_a_stopped_program_and_leaves_a_running_one(daemon, tmp_path: Path) -> None:
+    """cron= (six fields: seconds first, as Go reads them): a program that is not running is started at each
+    matching time; one still running is left alone (same pid)."""
+    ticks = tmp_path / "ticks"
+    d = daemon(f"""
+        [program:ticker]
+        command=sh -c 'echo tick >> {ticks}'
+        autostart=false
+        autorestart=false
+        startsecs=0
+        cron=* * * * * *
+
+        [program:long]
+        command=sleep 300
+        startsecs=0
+        cron = * * * * * *
+        """)
+    wait_until(lambda: ticks.exists() and len(ticks.read_text().splitlines()) >= 2, what="two scheduled runs",
+               timeout=20)
+    pid = d.wait_state("long", "RUNNING")["pid"]
+    d.wait_log("long: still running, the scheduled start is skipped")
+    assert info(d, "long")["pid"] == pid
+
+
+@pytest.mark.parametrize("expression", ["* * *", "61 * * * *", "@every 5m", "not cron"])
+def test_go_cron_errors_are_located(tmp_path: Path, expression: str) -> None:
+    """An expression cronsim cannot read refuses the file with one located line."""
+    conf = tmp_path / "supervisord.conf"
+    conf.write_text(f"[supervisord]\n[program:a]\ncommand=sleep 1\ncron={expression}\n")
+    check = subprocess.run([PY, "-m", "procward", "check", "-c", str(conf)], capture_output=True, text=True,
+                           timeout=60, check=False)
+    assert check.returncode == 2, check.stderr
+    assert f"{conf}:4" in check.stderr
+    assert "cron" in check.stderr
+    assert "Traceback" not in check.stderr
+
+
 def test_go_env_files(daemon, tmp_path: Path) -> None:
     """Go's envFiles: several files in order (a later one wins), environment= wins over all; a missing
     entry refuses the configuration naming the option and the file."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any, Protocol
 
 from procward.config import values as v
@@ -29,7 +30,7 @@ OPTIONS = frozenset({
     "depends_on", "killdescendants", "pidfile", "memory_limit", "environment_file", "envfiles",
     "restart_when_binary_changed", "restart_directory_monitor", "restart_file_pattern", "killwaitsecs",
     "restart_signal_when_binary_changed", "restart_cmd_when_binary_changed", "restart_signal_when_file_changed",
-    "restart_cmd_when_file_changed",
+    "restart_cmd_when_file_changed", "cron",
 })
 FOREVER = ("infinite", "forever", "unlimited")
 
@@ -151,6 +152,14 @@ def _watch(r: Reader) -> FileWatch | None:
 def _command(r: Reader, option: str) -> str | None:
     text = r.text(option)
     return text.strip() if text and text.strip() else None
+
+
+def cron(text: str) -> str | None:
+    """``cron=``: the expression, checked now so a typo is a config error rather than a silent no-op."""
+    if not text.strip():
+        return None
+    v.cron_schedule(text, datetime.now().astimezone())
+    return text.strip()
 
 
 def environment_file(r: Reader) -> dict[str, str]:

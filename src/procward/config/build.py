@@ -427,6 +427,7 @@ def _process(r: _Reader, name: str, program: str, opts: BuildOptions, supervisor
         stopsignal=stopsignals[0],
         later_stopsignals=stopsignals[1:],
         killwaitsecs=r.get("killwaitsecs", lambda s: v.integer(s, minimum=0), None),
+        cron=r.get("cron", beyond.cron, None),
         stopwaitsecs=r.get("stopwaitsecs", lambda s: v.integer(s, minimum=0), 10),
         stopasgroup=stopasgroup,
         killasgroup=killasgroup,

@@ -175,6 +175,7 @@ class ProcessConfig:
     stopwaitsecs: int = 10
     # Go supervisord: a stopsignal list; each later signal follows stopwaitsecs after the one before.
     later_stopsignals: tuple[int, ...] = ()
+    cron: str | None = None  # Go supervisord: start at each matching time when not running
     killwaitsecs: int | None = None  # how long shutdown waits after SIGKILL (None: SHUTDOWN_KILL_GRACE)
     stopasgroup: bool = False
     killasgroup: bool = False

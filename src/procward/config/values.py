@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import grp
 import pwd
 import re
@@ -75,6 +76,23 @@ def octal(value: str) -> int:
         return int(value.strip(), 8)
     except ValueError:
         raise ValueError(f"expected an octal number such as 022, got {value!r}") from None
+
+
+# Go supervisord's cron (robfig/cron) descriptors, as the expressions they stand for.
+_CRON_DESCRIPTORS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
+                     "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *"}
+
+
+def cron_schedule(value: str, after: datetime.datetime) -> datetime.datetime:
+    """The first time after ``after`` that a cron expression matches: five fields (minute first), six
+    (seconds first, as Go supervisord reads them) or a descriptor such as @daily; ValueError otherwise."""
+    from cronsim import CronSim, CronSimError  # imported on first use: few configurations have cron=
+
+    text = _CRON_DESCRIPTORS.get(value.strip().lower(), value.strip())
+    try:
+        return next(CronSim(text, after))
+    except (CronSimError, StopIteration):
+        raise ValueError(f"expected a cron expression such as '*/5 * * * *' or @daily, got {value!r}") from None
 
 
 def signal_numbers(value: str) -> tuple[int, ...]:

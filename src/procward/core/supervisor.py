@@ -17,6 +17,7 @@ from typing import Protocol
 from procward.config.beyond import dependency_targets
 from procward.config.diff import ConfigDiff, diff
 from procward.config.model import Config, GroupConfig, GroupKind
+from procward.core.cron import CronStarts
 from procward.core.events import Event, EventBus
 from procward.core.exits import ExitWatcher
 from procward.core.group import ProcessGroup
@@ -154,6 +155,7 @@ class Supervisor:
         self.on_reopen_logs: list[Callable[[], None]] = []
         self.reloads = 0  # configuration reads (reloadConfig, SIGHUP), for the metrics
         self.last_reload_ok = True
+        self.cron = CronStarts(loop, self._start_on_schedule)
         self.usage = UsageSampler(loop, lambda: ((p.namespec, p.pid) for p in self.all_processes()))
 
     def _runtime(self, config: Config) -> Runtime:
@@ -196,6 +198,17 @@ class Supervisor:
             raise AlreadyStarted(process.namespec)
         resolve(process.config)  # NO_FILE / NOT_EXECUTABLE before any state change, as Supervisor
         self._start(process)
+
+    def _start_on_schedule(self, process: Process) -> None:
+        """cron=: start the process unless it is running, starting, stopping or the daemon is stopping."""
+        if self.state != SupervisorState.RUNNING:
+            return
+        try:
+            self.start_process(process)
+        except AlreadyStarted:
+            log.info("%s: still running, the scheduled start is skipped", process.namespec)
+        except ProcwardError as exc:
+            log.warning("%s: scheduled start failed: %s", process.namespec, exc)
 
     def _start(self, process: Process) -> None:
         if process.config.depends_on:
@@ -269,6 +282,8 @@ class Supervisor:
             raise AlreadyAdded(config.name)
         group = ProcessGroup(config, self.rt)
         self.groups[config.name] = group
+        for process in group.in_start_order():
+            self.cron.add(process)
         if config.kind == GroupKind.EVENTLISTENER:
             self.hub.add_pool(config, group.in_start_order())
         self.bus.publish(Event("PROCESS_GROUP_ADDED", f"groupname:{config.name}\n"))
@@ -457,6 +472,8 @@ class Supervisor:
 
     async def _drop_group(self, name: str) -> None:
         group = self.groups.pop(name)  # gone for lookups at once; its tasks are awaited below
+        for process in group.in_start_order():
+            self.cron.remove(process)
         self.hub.remove_pool(name)
         await group.aclose()
 
