@@ -508,6 +508,36 @@ def test_go_cron_errors_are_located(tmp_path: Path, expression: str) -> None:
     assert "Traceback" not in check.stderr
 
 
+def test_go_program_default_section(daemon, tmp_path: Path) -> None:
+    """[program-default] gives every [program:x] the options it does not set itself, expanded per program;
+    a bad value there is located at its own line."""
+    d = daemon("""
+        [program-default]
+        autostart=false
+        startsecs=0
+        stdout_logfile=%(here)s/%(program_name)s.out
+
+        [program:mine]
+        command=sh -c 'echo mine; exec sleep 300'
+        autostart=true
+
+        [program:idle]
+        command=sleep 300
+        """)
+    d.wait_state("mine", "RUNNING")
+    wait_until(lambda: (tmp_path / "mine.out").exists() and (tmp_path / "mine.out").read_text() == "mine\n",
+               what="the default log path, expanded for the program")
+    assert info(d, "idle")["statename"] == "STOPPED"  # autostart=false from the defaults
+    d.stop()
+    conf = tmp_path / "bad.conf"
+    conf.write_text("[supervisord]\n[program-default]\nautostart=maybe\n[program:a]\ncommand=sleep 1\n")
+    check = subprocess.run([PY, "-m", "procward", "check", "-c", str(conf)], capture_output=True, text=True,
+                           timeout=60, check=False)
+    assert check.returncode == 2
+    assert f"{conf}:3: [program:a] autostart" in check.stderr
+    assert "unknown section" not in check.stderr
+
+
 def test_go_env_files(daemon, tmp_path: Path) -> None:
     """Go's envFiles: several files in order (a later one wins), environment= wins over all; a missing
     entry refuses the configuration naming the option and the file."""

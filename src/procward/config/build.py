@@ -173,13 +173,14 @@ def build(doc: IniDocument, opts: BuildOptions) -> Config:
         warnings.extend(_go_spellings(doc))
         supervisord = _supervisord(_Reader(doc, "supervisord", {"here": here, **env}, "supervisord"), opts)
     env.update({f"ENV_{k}": val for k, val in supervisord.environment.items()})
+    _program_defaults(doc)
     groups = _groups(doc, opts, here, env, supervisord, warnings)
     servers = _servers(doc, opts, here, env)
     ctl = _ctl(doc, here, env) if "supervisorctl" in doc.sections else CtlConfig()
     rpcinterfaces = _rpcinterfaces(doc, warnings)
     for name in doc.sections:
         kind = name.split(":", 1)[0]
-        if kind in ("rpcinterface", "ctlplugin"):
+        if kind in ("rpcinterface", "ctlplugin", "program-default"):
             continue
         if kind not in _KNOWN_OPTIONS:
             sec = doc.sections[name]
@@ -208,6 +209,18 @@ def _existing_directory(r: _Reader, option: str, path: str, opts: BuildOptions) 
 
 # Go supervisord's `init` template writes these names; its own code reads the real ones (its #251).
 _GO_SPELLINGS = {"logfilemaxbytes": "logfile_maxbytes", "logfilebackups": "logfile_backups"}
+
+
+def _program_defaults(doc: IniDocument) -> None:
+    """Go supervisord's [program-default]: its options for every [program:x] that does not set them (a
+    bad value is reported at the [program-default] line it came from)."""
+    defaults = doc.sections.get("program-default")
+    if defaults is None:
+        return
+    for name, section in doc.sections.items():
+        if name.startswith("program:"):
+            for option, value in defaults.options.items():
+                section.options.setdefault(option, value)
 
 
 def _go_spellings(doc: IniDocument) -> list[str]:
