@@ -207,10 +207,6 @@ def _existing_directory(r: _Reader, option: str, path: str, opts: BuildOptions) 
     return path
 
 
-# Go supervisord's `init` template writes these names; its own code reads the real ones (its #251).
-_GO_SPELLINGS = {"logfilemaxbytes": "logfile_maxbytes", "logfilebackups": "logfile_backups"}
-
-
 def _program_defaults(doc: IniDocument) -> None:
     """Go supervisord's [program-default]: its options for every [program:x] that does not set them (a
     bad value is reported at the [program-default] line it came from)."""
@@ -221,6 +217,10 @@ def _program_defaults(doc: IniDocument) -> None:
         if name.startswith("program:"):
             for option, value in defaults.options.items():
                 section.options.setdefault(option, value)
+
+
+# Go supervisord's `init` template writes these names; its own code reads the real ones (its #251).
+_GO_SPELLINGS = {"logfilemaxbytes": "logfile_maxbytes", "logfilebackups": "logfile_backups"}
 
 
 def _go_spellings(doc: IniDocument) -> list[str]:
