@@ -43,6 +43,12 @@ def info(d, name: str) -> dict:
     return d.rpc().supervisor.getProcessInfo(name)
 
 
+def procward_check(conf: Path) -> subprocess.CompletedProcess[str]:
+    """``procward check -c conf``, its output as text."""
+    return subprocess.run([PY, "-m", "procward", "check", "-c", str(conf)], capture_output=True, text=True,
+                          timeout=60, check=False)
+
+
 def new_pid(d, name: str, old: int, timeout: float = 20) -> int:
     return wait_until(lambda: (i := info(d, name))["pid"] not in (0, old) and i["statename"] == "RUNNING"
                       and i["pid"], what=f"{name} running with a new pid", timeout=timeout)
@@ -412,8 +418,7 @@ def test_environment_file_and_its_errors(daemon, tmp_path: Path) -> None:
             env.unlink()
         else:
             env.write_text(content)
-        check = subprocess.run([PY, "-m", "procward", "check", "-c", str(d.conf)], capture_output=True,
-                               text=True, timeout=60, check=False)
+        check = procward_check(d.conf)
         assert check.returncode == 2
         assert expected in check.stderr
         assert "environment_file" in check.stderr
@@ -454,23 +459,6 @@ def test_go_stopsignal_list(daemon, tmp_path: Path) -> None:
     assert info(d, "stubborn")["exitstatus"] == 0  # exited by itself on INT, not killed
 
 
-@pytest.mark.parametrize(("option", "expected"), [
-    ("stopsignal = TERM BOGUS", "BOGUS"),
-    ("stopsignal = ,", "expected a signal name"),
-    ("killwaitsecs = -1", "killwaitsecs"),
-])
-def test_go_stop_option_errors(tmp_path: Path, option: str, expected: str) -> None:
-    """A bad name in a stopsignal list or a negative killwaitsecs refuses the file with one located line."""
-    conf = tmp_path / "supervisord.conf"
-    conf.write_text(f"[supervisord]\n[program:a]\ncommand=sleep 1\n{option}\n")
-    check = subprocess.run([PY, "-m", "procward", "check", "-c", str(conf)], capture_output=True, text=True,
-                           timeout=60, check=False)
-    assert check.returncode == 2, check.stderr
-    assert f"{conf}:4" in check.stderr
-    assert expected in check.stderr
-    assert "Traceback" not in check.stderr
-
-
 def test_go_cron_starts_a_stopped_program_and_leaves_a_running_one(daemon, tmp_path: Path) -> None:
     """cron= (six fields: seconds first, as Go reads them): a program that is not running is started at each
     matching time; one still running is left alone (same pid)."""
@@ -495,16 +483,22 @@ def test_go_cron_starts_a_stopped_program_and_leaves_a_running_one(daemon, tmp_p
     assert info(d, "long")["pid"] == pid
 
 
-@pytest.mark.parametrize("expression", ["* * *", "61 * * * *", "@every 5m", "not cron"])
-def test_go_cron_errors_are_located(tmp_path: Path, expression: str) -> None:
-    """An expression cronsim cannot read refuses the file with one located line."""
+@pytest.mark.parametrize(("option", "expected"), [
+    ("stopsignal = TERM BOGUS", "BOGUS"),
+    ("stopsignal = ,", "expected a signal name"),
+    ("killwaitsecs = -1", "killwaitsecs"),
+    *[(f"cron = {expression}", "expected a cron expression") for expression in
+      ("* * *", "61 * * * *", "@every 5m", "not cron")],
+])
+def test_go_option_errors_are_located(tmp_path: Path, option: str, expected: str) -> None:
+    """A bad name in a stopsignal list, a negative killwaitsecs or a cron expression cronsim cannot read
+    refuses the file with one located line."""
     conf = tmp_path / "supervisord.conf"
-    conf.write_text(f"[supervisord]\n[program:a]\ncommand=sleep 1\ncron={expression}\n")
-    check = subprocess.run([PY, "-m", "procward", "check", "-c", str(conf)], capture_output=True, text=True,
-                           timeout=60, check=False)
+    conf.write_text(f"[supervisord]\n[program:a]\ncommand=sleep 1\n{option}\n")
+    check = procward_check(conf)
     assert check.returncode == 2, check.stderr
     assert f"{conf}:4" in check.stderr
-    assert "cron" in check.stderr
+    assert expected in check.stderr
     assert "Traceback" not in check.stderr
 
 
@@ -531,8 +525,7 @@ def test_go_program_default_section(daemon, tmp_path: Path) -> None:
     d.stop()
     conf = tmp_path / "bad.conf"
     conf.write_text("[supervisord]\n[program-default]\nautostart=maybe\n[program:a]\ncommand=sleep 1\n")
-    check = subprocess.run([PY, "-m", "procward", "check", "-c", str(conf)], capture_output=True, text=True,
-                           timeout=60, check=False)
+    check = procward_check(conf)
     assert check.returncode == 2
     assert f"{conf}:3: [program:a] autostart" in check.stderr
     assert "unknown section" not in check.stderr
@@ -554,8 +547,7 @@ def test_go_env_files(daemon, tmp_path: Path) -> None:
     wait_until(lambda: (tmp_path / "envy.log").read_text() == "a b config\n", what="variables from both files")
     d.stop()
     (tmp_path / "b.env").unlink()
-    check = subprocess.run([PY, "-m", "procward", "check", "-c", str(d.conf)], capture_output=True, text=True,
-                           timeout=60, check=False)
+    check = procward_check(d.conf)
     assert check.returncode == 2
     assert "envfiles" in check.stderr
     assert f"cannot read environment file {tmp_path / 'b.env'}" in check.stderr
@@ -571,8 +563,7 @@ def test_dependency_errors_are_located(tmp_path: Path, programs: str, expected: 
     """An unknown name or a cycle is a config error naming the places involved."""
     conf = tmp_path / "supervisord.conf"
     conf.write_text("[supervisord]\n" + programs)
-    check = subprocess.run([PY, "-m", "procward", "check", "-c", str(conf)], capture_output=True, text=True,
-                           timeout=60, check=False)
+    check = procward_check(conf)
     assert check.returncode == 2, check.stderr
     assert expected in check.stderr
     if "cycle" in expected:
