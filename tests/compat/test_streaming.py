@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import selectors
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -44,20 +45,31 @@ class Ctl:
 
     def wait_for(self, text: str, timeout: float = 15.0) -> str:
         """Read output until ``text`` appears; fail with what was seen."""
-        assert self.proc.stdout is not None
         wanted = text.encode()
+        self._read_until(lambda seen: wanted in seen, repr(text), timeout)
+        return self.seen.decode("utf-8", "replace")
+
+    def wait_for_number(self, prefix: str, timeout: float = 15.0) -> int:
+        """Read output until a whole line ``prefix N`` has arrived (a read may end inside it); N."""
+        pattern = re.compile(re.escape(prefix.encode()) + rb" (\d+)\n")
+        self._read_until(lambda seen: pattern.search(seen) is not None, f"a line {prefix!r} N", timeout)
+        found = pattern.search(self.seen)
+        assert found is not None
+        return int(found.group(1))
+
+    def _read_until(self, done: Callable[[bytes], bool], what: str, timeout: float) -> None:
+        assert self.proc.stdout is not None
         deadline = time.monotonic() + timeout
         with selectors.DefaultSelector() as sel:
             sel.register(self.proc.stdout, selectors.EVENT_READ)
-            while wanted not in self.seen:
+            while not done(self.seen):
                 left = deadline - time.monotonic()
                 if left <= 0 or not sel.select(left):
-                    raise AssertionError(f"no {text!r} after {timeout}s; saw {self.seen[-500:]!r}")
+                    raise AssertionError(f"no {what} after {timeout}s; saw {self.seen[-500:]!r}")
                 chunk = os.read(self.proc.stdout.fileno(), 65536)
                 if not chunk:
-                    raise AssertionError(f"supervisorctl ended before {text!r}; saw {self.seen[-500:]!r}")
+                    raise AssertionError(f"supervisorctl ended before {what}; saw {self.seen[-500:]!r}")
                 self.seen += chunk
-        return self.seen.decode("utf-8", "replace")
 
     def send(self, text: str) -> None:
         assert self.proc.stdin is not None
@@ -102,14 +114,11 @@ def follow(args: list[str], *command: str, stdin: bool = False) -> Iterator[Ctl]
 def test_tail_f_stdout_and_stderr(target: list[str]) -> None:
     """tail -f NAME and tail -f NAME stderr show new lines as they are written, non-ASCII included."""
     for ctl in follow(target, "tail", "-f", "talk"):
-        first = ctl.wait_for("out é")
-        number = int(first.rsplit("out é ", 1)[1].split()[0])
+        number = ctl.wait_for_number("out é")
         ctl.wait_for(f"out é {number + 3}\n")  # lines written after the command started
         assert "Cannot connect" not in ctl.seen.decode("utf-8", "replace")
     for ctl in follow(target, "tail", "-f", "talk", "stderr"):
-        ctl.wait_for("err ü")
-        text = ctl.wait_for("\n", timeout=5)
-        number = int(text.rsplit("err ü ", 1)[1].split()[0])
+        number = ctl.wait_for_number("err ü")
         ctl.wait_for(f"err ü {number + 3}\n")
         assert "out é" not in ctl.seen.decode("utf-8", "replace")
 
