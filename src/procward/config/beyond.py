@@ -52,15 +52,6 @@ def startretries(text: str) -> int:
     return v.integer(text, minimum=0)
 
 
-def _choice(enum: Any) -> Any:
-    def parse(text: str) -> Any:
-        try:
-            return enum(text.strip().lower())
-        except ValueError:
-            raise ValueError(f"expected one of {', '.join(e.value for e in enum)}, got {text!r}") from None
-    return parse
-
-
 def _seconds(text: str) -> float:
     try:
         value = float(text.strip())
@@ -76,7 +67,7 @@ def read(r: Reader, *, forever: bool) -> dict[str, Any]:
     seconds = lambda s: v.integer(s, minimum=0)  # noqa: E731 - a tiny local parser
     policy = RestartPolicy(
         forever=forever,
-        backoff=r.get("backoff", _choice(Backoff), Backoff.LINEAR),
+        backoff=r.get("backoff", v.choice(Backoff), Backoff.LINEAR),
         backoff_max=r.get("backoff_max", seconds, 0),
         max_restarts=r.get("max_restarts", seconds, 0),
         restart_window=r.get("restart_window", seconds, 0),
@@ -125,7 +116,7 @@ def _healthcheck(r: Reader) -> HealthCheck | None:
         timeout=r.get("healthcheck_timeout", _positive, 5.0),
         retries=r.get("healthcheck_retries", lambda s: v.integer(s, minimum=1), 3),
         start_period=r.get("healthcheck_start_period", _seconds, 0.0),
-        action=r.get("healthcheck_action", _choice(HealthAction), HealthAction.RESTART),
+        action=r.get("healthcheck_action", v.choice(HealthAction), HealthAction.RESTART),
     )
 
 

@@ -6,10 +6,9 @@ import os
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import TypeVar
 
-from procward.config import beyond
+from procward.config import beyond, dialect, logconf
 from procward.config import values as v
 from procward.config.eventnames import EVENT_TYPES
 from procward.config.expand import environ_expansions, expand, host_node_name
@@ -21,21 +20,16 @@ from procward.config.model import (
     GroupConfig,
     GroupKind,
     HttpServerConfig,
-    LineFormat,
     ListenerConfig,
     LogConfig,
-    LogRotation,
     NodeConfig,
     ProcessConfig,
     SupervisordConfig,
-    SyslogTarget,
-    TimeFormat,
     Where,
 )
 from procward.errors import ConfigError
 
 T = TypeVar("T")
-E = TypeVar("E", bound=StrEnum)
 
 DEFAULT_RESULT_HANDLER = "supervisor.dispatchers:default_handler"
 STANDARD_RPCINTERFACE = "supervisor.rpcinterface:make_main_rpcinterface"
@@ -170,10 +164,10 @@ def build(doc: IniDocument, opts: BuildOptions) -> Config:
             raise ConfigError("no [supervisord] section (every supervisord.conf needs one)", file=doc.main_file)
         supervisord = SupervisordConfig(childlogdir=tempfile.gettempdir())
     else:
-        warnings.extend(_go_spellings(doc))
+        warnings.extend(dialect.go_spellings(doc))
         supervisord = _supervisord(_Reader(doc, "supervisord", {"here": here, **env}, "supervisord"), opts)
     env.update({f"ENV_{k}": val for k, val in supervisord.environment.items()})
-    _program_defaults(doc)
+    dialect.program_defaults(doc)
     groups = _groups(doc, opts, here, env, supervisord, warnings)
     servers = _servers(doc, opts, here, env)
     ctl = _ctl(doc, here, env) if "supervisorctl" in doc.sections else CtlConfig()
@@ -205,39 +199,6 @@ def _existing_directory(r: _Reader, option: str, path: str, opts: BuildOptions) 
     if opts.host_checks and not os.path.isdir(path):
         raise r.error(option, f"expected an existing directory, got {path!r}")
     return path
-
-
-def _program_defaults(doc: IniDocument) -> None:
-    """Go supervisord's [program-default]: its options for every [program:x] that does not set them (a
-    bad value is reported at the [program-default] line it came from)."""
-    defaults = doc.sections.get("program-default")
-    if defaults is None:
-        return
-    for name, section in doc.sections.items():
-        if name.startswith("program:"):
-            for option, value in defaults.options.items():
-                section.options.setdefault(option, value)
-
-
-# Go supervisord's `init` template writes these names; its own code reads the real ones (its #251).
-_GO_SPELLINGS = {"logfilemaxbytes": "logfile_maxbytes", "logfilebackups": "logfile_backups"}
-
-
-def _go_spellings(doc: IniDocument) -> list[str]:
-    """Read Go's template spellings in [supervisord] as the real options, warning with the right name."""
-    options = doc.sections["supervisord"].options
-    warnings = []
-    for wrong, right in _GO_SPELLINGS.items():
-        option = options.pop(wrong, None)
-        if option is None:
-            continue
-        if right in options:
-            warnings.append(f"{option.file}:{option.line}: [supervisord] {wrong} ignored: {right} is set too")
-            continue
-        options[right] = option
-        warnings.append(f"{option.file}:{option.line}: [supervisord] read {wrong} (Go supervisord's template) as "
-                        f"{right}; write {right}")
-    return warnings
 
 
 def _supervisord(r: _Reader, opts: BuildOptions) -> SupervisordConfig:
@@ -415,8 +376,11 @@ def _process(r: _Reader, name: str, program: str, opts: BuildOptions, supervisor
             except ValueError:
                 uid, gid = 0, 0
     redirect = r.get("redirect_stderr", v.boolean, False)
-    stdout = _log(r, "stdout", opts)
-    stderr = _log(r, "stderr", opts)
+    def dirpath(option: str, path: str) -> str:
+        return _existing_dirpath(r, option, path, opts)
+
+    stdout = logconf.read_log(r, "stdout", dirpath)
+    stderr = logconf.read_log(r, "stderr", dirpath)
     if redirect:
         stderr = LogConfig(target=v.LogTarget.NONE, maxbytes=stderr.maxbytes, backups=stderr.backups,
                            capture_maxbytes=stderr.capture_maxbytes, events_enabled=stderr.events_enabled,
@@ -457,83 +421,6 @@ def _process(r: _Reader, name: str, program: str, opts: BuildOptions, supervisor
         **beyond.read(r, forever=retries < 0),
         where=r.where,
     )
-
-
-def _log(r: _Reader, channel: str, opts: BuildOptions) -> LogConfig:
-    auto: v.LogTarget | str = v.LogTarget.AUTO
-    option = f"{channel}_logfile"
-    raw = r.text(option)
-    extra_files: list[str] = []
-    syslogs: list[SyslogTarget] = []
-    if raw is not None and ("," in raw or raw.strip().lower().startswith("syslog @")):
-        # Go supervisord's list of targets: the first file is the log (tail and readProcess*Log read it).
-        target: v.LogTarget | str = v.LogTarget.NONE
-        for position, token in enumerate(t.strip() for t in raw.split(",")):
-            if token.lower().startswith("syslog"):
-                syslogs.append(_syslog_target(r, option, token))
-            elif position == 0 or target == v.LogTarget.NONE:
-                target = _parse(r, option, v.log_target, token)
-            else:
-                extra_files.append(_existing_dirpath(r, option, token, opts))
-        if target == v.LogTarget.SYSLOG:
-            target = v.LogTarget.NONE
-    else:
-        target = r.get(option, v.log_target, auto)
-    syslog = r.get(f"{channel}_syslog", v.boolean, False)
-    if target == v.LogTarget.SYSLOG:  # deprecated magic name, as Supervisor rewrites it
-        target, syslog = v.LogTarget.NONE, True
-    elif isinstance(target, str) and not isinstance(target, v.LogTarget):
-        target = _existing_dirpath(r, f"{channel}_logfile", target, opts)
-    return LogConfig(
-        target=target,
-        maxbytes=r.get(f"{channel}_logfile_maxbytes", v.byte_size, 50 * 1024 * 1024),
-        backups=r.get(f"{channel}_logfile_backups", lambda s: v.integer(s, minimum=0), 10),
-        capture_maxbytes=r.get(f"{channel}_capture_maxbytes", v.byte_size, 0),
-        events_enabled=r.get(f"{channel}_events_enabled", v.boolean, False),
-        syslog=syslog,
-        line_format=r.get(f"{channel}_log_format", _choice(LineFormat), LineFormat.RAW),
-        time_format=r.get(f"{channel}_log_time_format", _choice(TimeFormat), TimeFormat.RFC3339),
-        with_name=r.get(f"{channel}_log_name", v.boolean, False),
-        rotation=LogRotation(
-            every=r.get(f"{channel}_logfile_rotate_every", v.period, 0),
-            by_date=r.get(f"{channel}_logfile_rotate_naming", _choice(_Naming), _Naming.INDEX) == _Naming.DATE,
-            compress=r.get(f"{channel}_logfile_compress", v.boolean, False),
-            total_maxbytes=r.get(f"{channel}_logfile_total_maxbytes", v.byte_size, 0)),
-        extra_files=tuple(extra_files),
-        syslog_targets=tuple(syslogs),
-    )
-
-
-def _parse(r: _Reader, option: str, parser: Callable[[str], T], text: str) -> T:
-    try:
-        return parser(text)
-    except ValueError as exc:
-        raise r.error(option, str(exc)) from None
-
-
-def _syslog_target(r: _Reader, option: str, token: str) -> SyslogTarget:
-    """One syslog entry of a target list, with the program's syslog_* options (Go's names and defaults)."""
-    transport, host, port = _parse(r, option, v.syslog_destination, token)
-    return SyslogTarget(
-        transport=transport, address="/dev/log" if transport == "local" else "", host=host, port=port,
-        facility=r.get("syslog_facility", v.syslog_facility, 16),
-        tag=r.text("syslog_tag") or str(r.expansions.get("program_name", "")),
-        stdout_priority=r.get("syslog_stdout_priority", v.syslog_priority, 5),
-        stderr_priority=r.get("syslog_stderr_priority", v.syslog_priority, 5))
-
-
-class _Naming(StrEnum):
-    INDEX = "index"  # Supervisor's .1 (newest) .. .N
-    DATE = "date"  # app.log.2026-11-30
-
-
-def _choice(kind: type[E]) -> Callable[[str], E]:
-    def parse(text: str) -> E:
-        try:
-            return kind(text.strip().lower())
-        except ValueError:
-            raise ValueError(f"expected one of {', '.join(k.value for k in kind)}, got {text!r}") from None
-    return parse
 
 
 def _servers(doc: IniDocument, opts: BuildOptions, here: str, env: dict[str, str]) -> tuple[HttpServerConfig, ...]:

@@ -8,7 +8,9 @@ import pwd
 import re
 import shlex
 import signal
+from collections.abc import Callable
 from enum import StrEnum
+from typing import TypeVar
 
 _TRUE = frozenset({"yes", "true", "on", "1"})
 _FALSE = frozenset({"no", "false", "off", "0"})
@@ -76,6 +78,19 @@ def octal(value: str) -> int:
         return int(value.strip(), 8)
     except ValueError:
         raise ValueError(f"expected an octal number such as 022, got {value!r}") from None
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def choice(kind: type[E]) -> Callable[[str], E]:
+    """A parser for one of an enum's values (case-insensitive), naming them all when the text is none."""
+    def parse(text: str) -> E:
+        try:
+            return kind(text.strip().lower())
+        except ValueError:
+            raise ValueError(f"expected one of {', '.join(k.value for k in kind)}, got {text!r}") from None
+    return parse
 
 
 # Go supervisord's cron (robfig/cron) descriptors, as the expressions they stand for.
