@@ -22,6 +22,7 @@ from typing import Any
 
 from procward.core.supervisor import Supervisor
 from procward.http.server import HttpError, Request, Response
+from procward.http.web import guard
 from procward.protocol import Faults
 from procward.rpc.faults import RPCError
 from procward.rpc.info import process_info
@@ -59,8 +60,10 @@ class Rest:
         if changes or parts[0] == "conf":
             if not writable:
                 raise HttpError(403, "this user may look, not act")
-            if changes:
-                _refuse_foreign(request.headers)
+            # A browser names the page's origin on every POST and PUT (a PUT from another site also needs a
+            # CORS answer this server never gives): what another site's page caused is refused.
+            if changes and (why := guard.foreign(request.headers)):
+                raise HttpError(403, why)
         return await handler(request, parts)
 
     def _route(self, parts: list[str]) -> tuple[tuple[str, ...], Callable[[Request, list[str]],
@@ -163,19 +166,6 @@ class Rest:
                 return Response(200, handle.read(), content_type=_TEXT)
         except OSError:
             raise HttpError(404, "its configuration file cannot be read") from None
-
-
-def _refuse_foreign(headers: dict[str, str]) -> None:
-    """403 for a request another site's page caused: a browser names the page's origin on every POST
-    and PUT (a PUT from another site also needs a CORS answer this server never gives)."""
-    from procward.http.web.guard import same_origin
-
-    origin = headers.get("origin")
-    if origin is not None and not same_origin(origin, headers):
-        raise HttpError(403, "cross-origin request refused")
-    fetch_site = headers.get("sec-fetch-site")
-    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
-        raise HttpError(403, "cross-site request refused")
 
 
 def _json(value: Any) -> Response:

@@ -58,6 +58,11 @@ def post_allowed(headers: Mapping[str, str], token: str, expected: str) -> str:
 
     if not hmac.compare_digest(token.encode(), expected.encode()):
         return "missing or stale token: reload the page"
+    return foreign(headers)
+
+
+def foreign(headers: Mapping[str, str]) -> str:
+    """'' unless a browser says another site caused the request (its Origin, or Sec-Fetch-Site), then why."""
     origin = headers.get("origin")
     if origin is not None and not same_origin(origin, headers):
         return "cross-origin request refused"
