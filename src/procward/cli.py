@@ -111,9 +111,9 @@ def run_daemon(argv: Sequence[str]) -> int:
     if args.version:
         print(f"procward {__version__} (supervisord {SUPERVISOR_COMPAT_VERSION} compatible)")
         return 0
-    # The daemon speaks plain HTTP only; keeping OpenSSL out of the process saves ~4 MB of RSS
-    # (asyncio and http.client import ssl only if they can).
-    sys.modules.setdefault("ssl", None)  # type: ignore[arg-type]
+    from procward.core import sslgate
+
+    sslgate.keep_out()  # before asyncio is imported: see sslgate
     from procward.core import daemon
     from procward.http.app import HttpService
 

@@ -11,11 +11,10 @@ import fnmatch
 import logging
 import os
 import signal
-import sys
 from collections.abc import Coroutine, Iterator
 from typing import TYPE_CHECKING, Any
 
-from procward.core import tree
+from procward.core import sslgate, tree
 from procward.core.counters import RestartReason
 from procward.core.events import Event
 from procward.core.spawn import SpawnError, resolve
@@ -94,10 +93,7 @@ def _targets(process: Process) -> tuple[list[str], Any, set[str]]:
 
 
 async def watch_files(process: Process) -> None:
-    # The daemon keeps OpenSSL out (see cli.run_daemon); anyio, under watchfiles, imports ssl
-    # unconditionally, so it is let in once a program asks for file watching.
-    if "ssl" in sys.modules and sys.modules["ssl"] is None:
-        del sys.modules["ssl"]
+    sslgate.let_in()  # anyio, under watchfiles, imports ssl unconditionally
     import watchfiles  # imported on first use: most configurations never need it
 
     directories, wanted, binary = _targets(process)

@@ -11,13 +11,13 @@ prometheus_client is imported at the first scrape: a daemon nobody scrapes does 
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from procward import __version__
+from procward.core import sslgate
 from procward.core.process import Process
 from procward.core.supervisor import Supervisor
 from procward.core.usage import Usage
@@ -77,10 +77,7 @@ class Metrics:
 
     async def handle(self, request: Request) -> Response:
         """One scrape."""
-        if "ssl" in sys.modules and sys.modules["ssl"] is None:
-            # The daemon keeps OpenSSL out until something needs it (cli.py); prometheus_client's
-            # exposition module imports ssl unconditionally, so the first scrape lets it in.
-            del sys.modules["ssl"]
+        sslgate.let_in()  # prometheus_client's exposition module imports ssl unconditionally
         from prometheus_client.exposition import choose_encoder
         from prometheus_client.registry import CollectorRegistry
 
