@@ -18,7 +18,7 @@ w(b'x' * 40000 + b'\\n')
 w(b'crlf line\\r\\n')
 w(b'waiting...')
 time.sleep(4)  # the partial line is written after IDLE_FLUSH (2 s), before the rest comes
-w(b' done\\n')
+w(b' done\\r\\n')  # a CRLF alone in its read block
 w(b'last words')
 """
 
@@ -84,7 +84,7 @@ def test_raw_stays_byte_identical(daemon, tmp_path: Path) -> None:
     run(daemon, tmp_path, "")
     data = (tmp_path / "w.log").read_bytes()
     assert data.startswith(b'one\ntwo "quoted" back\\slash\ttab\ncaf\xe9 latin-1\n')
-    assert data.endswith(b"waiting... done\nlast words")
+    assert data.endswith(b"waiting... done\r\nlast words")
 
 
 def test_a_bad_format_is_a_config_error(tmp_path: Path) -> None:

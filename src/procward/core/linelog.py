@@ -104,7 +104,8 @@ class LineWriter:
         if _has_long_line(complete):
             return b"".join(self._piecewise(line) for line in complete.split(b"\n"))
         if complete.find(b"\r") >= 0:
-            complete = complete.replace(b"\r\n", b"\n")
+            # ``complete`` stops before its last newline: a CR there ended the last line's CRLF too.
+            complete = complete.replace(b"\r\n", b"\n").removesuffix(b"\r")
         if self._fmt == LineFormat.CONTAINER:
             head = self._name.encode() + b" | "
             return head + complete.replace(b"\n", b"\n" + head) + b"\n"
