@@ -49,6 +49,16 @@ def procward_check(conf: Path) -> subprocess.CompletedProcess[str]:
                           timeout=60, check=False)
 
 
+def refused_option(tmp_path: Path, option: str) -> tuple[Path, str]:
+    """``procward check`` of a program with ``option``: refused (exit 2, no traceback); the file and stderr."""
+    conf = tmp_path / "supervisord.conf"
+    conf.write_text(f"[supervisord]\n[program:a]\ncommand=sleep 1\n{option}\n")
+    check = procward_check(conf)
+    assert check.returncode == 2, check.stderr
+    assert "Traceback" not in check.stderr
+    return conf, check.stderr
+
+
 def new_pid(d, name: str, old: int, timeout: float = 20) -> int:
     return wait_until(lambda: (i := info(d, name))["pid"] not in (0, old) and i["statename"] == "RUNNING"
                       and i["pid"], what=f"{name} running with a new pid", timeout=timeout)
@@ -493,13 +503,9 @@ def test_go_cron_starts_a_stopped_program_and_leaves_a_running_one(daemon, tmp_p
 def test_go_option_errors_are_located(tmp_path: Path, option: str, expected: str) -> None:
     """A bad name in a stopsignal list, a negative killwaitsecs or a cron expression cronsim cannot read
     refuses the file with one located line."""
-    conf = tmp_path / "supervisord.conf"
-    conf.write_text(f"[supervisord]\n[program:a]\ncommand=sleep 1\n{option}\n")
-    check = procward_check(conf)
-    assert check.returncode == 2, check.stderr
-    assert f"{conf}:4" in check.stderr
-    assert expected in check.stderr
-    assert "Traceback" not in check.stderr
+    conf, stderr = refused_option(tmp_path, option)
+    assert f"{conf}:4" in stderr
+    assert expected in stderr
 
 
 def test_go_program_default_section(daemon, tmp_path: Path) -> None:

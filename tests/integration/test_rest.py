@@ -64,7 +64,7 @@ def test_program_list_has_go_shape(rest) -> None:
     assert status == 200
     listed = {p["name"]: p for p in json.loads(body)}
     assert set(listed) == {"web", "worker", "pool_0", "pool_1"}
-    assert set(listed["web"]) == {"name", "group", "description", "start", "stop", "now", "state", "statename",
+    assert set(listed["web"]) == {"node", "name", "group", "description", "start", "stop", "now", "state", "statename",
                                   "spawnerr", "exitstatus", "logfile", "stdout_logfile", "stderr_logfile", "pid"}
     assert listed["web"]["statename"] == "RUNNING"
     assert listed["web"]["pid"] == d.rpc().supervisor.getProcessInfo("web")["pid"] > 0

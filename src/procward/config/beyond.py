@@ -11,27 +11,24 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Protocol
 
+from procward.config import probes
 from procward.config import values as v
 from procward.config.model import (
     Backoff,
     FileWatch,
     GroupConfig,
-    HealthAction,
-    HealthCheck,
-    HealthKind,
     RestartPolicy,
 )
 from procward.errors import ConfigError
 
 OPTIONS = frozenset({
     "backoff", "backoff_max", "max_restarts", "restart_window", "restartpause",
-    "healthcheck", "healthcheck_interval", "healthcheck_timeout", "healthcheck_retries",
-    "healthcheck_start_period", "healthcheck_action", "notify", "watchdog_sec", "ready_timeout",
+    "notify", "watchdog_sec", "ready_timeout",
     "depends_on", "killdescendants", "pidfile", "memory_limit", "environment_file", "envfiles",
     "restart_when_binary_changed", "restart_directory_monitor", "restart_file_pattern", "killwaitsecs",
     "restart_signal_when_binary_changed", "restart_cmd_when_binary_changed", "restart_signal_when_file_changed",
     "restart_cmd_when_file_changed", "cron",
-})
+}) | probes.OPTIONS
 FOREVER = ("infinite", "forever", "unlimited")
 
 
@@ -52,16 +49,6 @@ def startretries(text: str) -> int:
     return v.integer(text, minimum=0)
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text.strip())
-    except ValueError:
-        raise ValueError(f"expected a number of seconds, got {text!r}") from None
-    if value < 0:
-        raise ValueError(f"expected a number of seconds >= 0, got {text!r}")
-    return value
-
-
 def read(r: Reader, *, forever: bool) -> dict[str, Any]:
     """The ProcessConfig fields for procward's options of one process section."""
     seconds = lambda s: v.integer(s, minimum=0)  # noqa: E731 - a tiny local parser
@@ -76,7 +63,7 @@ def read(r: Reader, *, forever: bool) -> dict[str, Any]:
     pidfile = r.text("pidfile")
     return {
         "policy": policy,
-        "healthcheck": _healthcheck(r),
+        **probes.read(r),
         "notify": r.get("notify", v.boolean, False),
         "watchdog_sec": r.get("watchdog_sec", seconds, 0),
         "ready_timeout": r.get("ready_timeout", lambda s: v.integer(s, minimum=1), 90),
@@ -86,45 +73,6 @@ def read(r: Reader, *, forever: bool) -> dict[str, Any]:
         "memory_limit": r.get("memory_limit", v.byte_size, 0),
         "watch": _watch(r),
     }
-
-
-def _healthcheck(r: Reader) -> HealthCheck | None:
-    spec = r.text("healthcheck")
-    if spec is None or not spec.strip():
-        return None
-    spec = spec.strip()
-    if spec.startswith("exec "):
-        kind, target = HealthKind.EXEC, spec[5:].strip()
-    elif spec.startswith(("http://", "https://")):
-        if spec.startswith("https://"):
-            raise r.error("healthcheck", "https health checks are not supported; check the plain-HTTP port "
-                                         "or use 'exec curl -fsS https://...'")
-        kind, target = HealthKind.HTTP, spec
-    elif spec.startswith("tcp://"):
-        kind, target = HealthKind.TCP, spec[6:]
-        try:
-            host, port = v.inet_address(target)
-        except ValueError:
-            raise r.error("healthcheck", f"expected tcp://host:port, got {spec!r}") from None
-        target = f"{host or '127.0.0.1'}:{port}"
-    else:
-        raise r.error("healthcheck", f"expected http://host:port/path, tcp://host:port or 'exec <command>', "
-                                     f"got {spec!r}")
-    return HealthCheck(
-        kind=kind, target=target,
-        interval=r.get("healthcheck_interval", _positive, 10.0),
-        timeout=r.get("healthcheck_timeout", _positive, 5.0),
-        retries=r.get("healthcheck_retries", lambda s: v.integer(s, minimum=1), 3),
-        start_period=r.get("healthcheck_start_period", _seconds, 0.0),
-        action=r.get("healthcheck_action", v.choice(HealthAction), HealthAction.RESTART),
-    )
-
-
-def _positive(text: str) -> float:
-    value = _seconds(text)
-    if value <= 0:
-        raise ValueError(f"expected a number of seconds > 0, got {text!r}")
-    return value
 
 
 def _watch(r: Reader) -> FileWatch | None:

@@ -60,7 +60,7 @@ _KNOWN_OPTIONS: dict[str, frozenset[str]] = {
     "unix_http_server": frozenset({"file", "chmod", "chown", "username", "password", "readonly_username",
                                    "readonly_password", "legacy_actions", "metrics_auth"}),
     "inet_http_server": frozenset({"port", "username", "password", "readonly_username", "readonly_password",
-                                   "legacy_actions", "metrics_auth"}),
+                                   "legacy_actions", "metrics_auth", "nodename", "remotes"}),
     "supervisorctl": frozenset({"serverurl", "username", "password", "prompt", "history_file"}),
     "include": frozenset({"files"}),
     "node": frozenset({"serverurl", "username", "password"}),
@@ -182,8 +182,8 @@ def build(doc: IniDocument, opts: BuildOptions) -> Config:
             continue
         warnings.extend(_Reader(doc, name, {}, kind).unknown_options())
     return Config(path=doc.main_file, supervisord=supervisord, groups=groups, servers=servers, ctl=ctl,
-                  nodes=_nodes(doc, here, env), rpcinterfaces=rpcinterfaces, files=tuple(doc.files),
-                  warnings=tuple(warnings))
+                  nodes=_nodes(doc, here, env), nodename=_nodename(doc), rpcinterfaces=rpcinterfaces,
+                  files=tuple(doc.files), warnings=tuple(warnings))
 
 
 def _existing_dirpath(r: _Reader, option: str, path: str, opts: BuildOptions) -> str:
@@ -494,7 +494,33 @@ def _nodes(doc: IniDocument, here: str, env: dict[str, str]) -> tuple[NodeConfig
         if serverurl.startswith("unix://"):
             serverurl = "unix://" + os.path.abspath(os.path.expanduser(serverurl[len("unix://"):]))
         nodes.append(NodeConfig(name=_name(r, name), serverurl=serverurl, username=username, password=password))
-    return tuple(nodes)
+    return (*nodes, *_remotes(doc, {n.name for n in nodes}))
+
+
+def _remotes(doc: IniDocument, taken: set[str]) -> list[NodeConfig]:
+    """Go supervisord's ``[inet_http_server] remotes = name:host:port, ...``: more nodes, without
+    credentials (Go sends none; a [node:NAME] section carries them)."""
+    if "inet_http_server" not in doc.sections:
+        return []
+    r = _Reader(doc, "inet_http_server", {}, "inet_http_server")
+    nodes = []
+    for entry in filter(None, (e.strip() for e in (r.text("remotes") or "").split(","))):
+        try:
+            name, _, address = entry.partition(":")
+            name, (host, port) = v.process_name(name.strip()), v.inet_address(address)
+        except ValueError:
+            raise r.error("remotes", f"expected name:host:port, got {entry!r}") from None
+        if name in taken:
+            raise r.error("remotes", f"node {name!r} is named twice")
+        taken.add(name)
+        nodes.append(NodeConfig(name=name, serverurl=f"http://{host or '127.0.0.1'}:{port}"))
+    return nodes
+
+
+def _nodename(doc: IniDocument) -> str:
+    if "inet_http_server" not in doc.sections:
+        return ""
+    return (_Reader(doc, "inet_http_server", {}, "inet_http_server").text("nodename") or "").strip()
 
 
 def _ctl(doc: IniDocument, here: str, env: dict[str, str]) -> CtlConfig:

@@ -117,31 +117,46 @@ class RestartPolicy:
 
 
 class HealthKind(StrEnum):
-    """How a health check probes."""
+    """How a probe or a hook runs."""
 
-    HTTP = "http"  # GET, healthy on 2xx/3xx
+    HTTP = "http"  # a request, passes on 2xx/3xx
     TCP = "tcp"  # connects
-    EXEC = "exec"  # a shell command, healthy on exit 0
+    EXEC = "exec"  # a shell command, passes on exit 0
 
 
 class HealthAction(StrEnum):
     """What an unhealthy verdict does."""
 
     RESTART = "restart"
+    STOP = "stop"
     REPORT = "report"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class HealthCheck:
-    """``healthcheck = http://... | tcp://host:port | exec <command>`` and its timing."""
+class Script:
+    """What a health probe or a hook runs. Go supervisord calls all three kinds "scripts"."""
 
     kind: HealthKind
     target: str  # the URL, host:port, or shell command
+    headers: tuple[tuple[str, str], ...] = ()  # http: Go's curl-style -H
+    data: str = ""  # http: Go's -d; sent as a POST body ("@path": the file's content at each run)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HealthCheck:
+    """``healthcheck = http://... | tcp://host:port | exec <command>`` (or Go's ``liveness_check_*``)
+    and its timing."""
+
+    probe: Script
     interval: float = 10.0
     timeout: float = 5.0
     retries: int = 3  # consecutive failures before unhealthy
+    successes: int = 1  # consecutive passes before healthy (Go's liveness_check_success_threshold)
     start_period: float = 0.0  # failures in the first seconds after start do not count
+    initial_delay: float = 0.0  # no probe in the first seconds after start (Go's liveness_check_initial_delay)
     action: HealthAction = HealthAction.RESTART
+    on_healthy: Script | None = None  # run when the verdict turns healthy (Go's _success_action)
+    on_unhealthy: Script | None = None  # run when it turns unhealthy (Go's _failure_action = <script>)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -200,6 +215,11 @@ class ProcessConfig:
     pidfile: str | None = None
     memory_limit: int = 0
     watch: FileWatch | None = None
+    # Go supervisord's hooks, each bounded by hook_timeout: a failing pre-start hook fails the start; a
+    # pre-stop hook that fails or hangs is logged and the stop goes ahead.
+    pre_start_hook: Script | None = None
+    pre_stop_hook: Script | None = None
+    hook_timeout: float = 60.0
     where: Where | None = field(default=None, compare=False)
 
 
@@ -312,6 +332,7 @@ class Config:
     servers: tuple[HttpServerConfig, ...] = ()
     ctl: CtlConfig = field(default_factory=CtlConfig)
     nodes: tuple[NodeConfig, ...] = ()
+    nodename: str = ""  # this daemon's name among the nodes (Go's [inet_http_server] nodename; "": the host's)
     rpcinterfaces: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()

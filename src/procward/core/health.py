@@ -1,8 +1,9 @@
 """Health checks: http (2xx/3xx), tcp (connects) and exec (exit 0) probes, run while a process is RUNNING.
 
-Each probe is bounded by the check's timeout. A process is healthy after one passing probe and
-unhealthy after ``retries`` consecutive failures; failures inside ``start_period`` after the start do
-not count. Probes are timers on the loop: nothing runs for programs without a health check.
+Each probe is bounded by the check's timeout. A process is healthy after ``successes`` consecutive
+passing probes and unhealthy after ``retries`` consecutive failures; nothing is probed in the first
+``initial_delay`` seconds and failures inside ``start_period`` do not count. Probes are timers on the
+loop: nothing runs for programs without a health check. ``run`` runs the same scripts for hooks.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import logging
 import os
 import signal
 import subprocess
+import tempfile
 import time
 import urllib.parse
 from collections.abc import Callable
 from enum import StrEnum
 
-from procward.config.model import HealthCheck, HealthKind
+from procward.config.model import HealthCheck, HealthKind, Script
 from procward.core.exits import ExitStatus, ExitWatcher
 from procward.core.tasks import TaskSet
 
@@ -38,24 +40,34 @@ class Health(StrEnum):
 _MAX_STATUS_LINE = 1024
 
 
-async def probe(check: HealthCheck, exits: ExitWatcher) -> str | None:
-    """None when the probe passes, else why it failed (for the log and the description)."""
+async def run(script: Script, limit: float, exits: ExitWatcher, env: dict[str, str] | None = None) -> str | None:
+    """None when the script passes within ``limit`` seconds, else why it did not (for logs and spawnerr)."""
     try:
-        return await asyncio.wait_for(_PROBES[check.kind](check.target, exits), check.timeout)
+        return await asyncio.wait_for(_PROBES[script.kind](script, exits, env), limit)
     except TimeoutError:
-        return f"no answer within {check.timeout:g}s"
+        return f"no answer within {limit:g}s"
     except OSError as exc:
         return exc.strerror or str(exc)
 
 
-async def _http(url: str, _: ExitWatcher) -> str | None:
-    parts = urllib.parse.urlsplit(url)
+async def _http(script: Script, _exits: ExitWatcher, _env: dict[str, str] | None) -> str | None:
+    parts = urllib.parse.urlsplit(script.target)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    body = b""
+    if script.data:
+        body = script.data.encode()
+        if script.data.startswith("@"):
+            with open(script.data[1:], "rb") as handle:  # a small local file, read at each run as Go does
+                body = handle.read()
+    head = [f"{'POST' if script.data else 'GET'} {path} HTTP/1.0", f"Host: {parts.netloc}",
+            "User-Agent: procward-healthcheck", "Connection: close",
+            *(f"{name}: {value}" for name, value in script.headers)]
+    if script.data:
+        head.append(f"Content-Length: {len(body)}")
     reader, writer = await asyncio.open_connection(host, port)
     try:
-        writer.write(f"GET {path} HTTP/1.0\r\nHost: {parts.netloc}\r\nUser-Agent: procward-healthcheck\r\n"
-                     "Connection: close\r\n\r\n".encode("ascii", "replace"))
+        writer.write("\r\n".join([*head, "", ""]).encode("latin-1", "replace") + body)
         await writer.drain()
         line = await reader.readline()
     finally:
@@ -69,8 +81,8 @@ async def _http(url: str, _: ExitWatcher) -> str | None:
     return None if 200 <= status < 400 else f"HTTP {status}"
 
 
-async def _tcp(address: str, _exits: ExitWatcher) -> str | None:
-    host, _sep, port = address.rpartition(":")
+async def _tcp(script: Script, _exits: ExitWatcher, _env: dict[str, str] | None) -> str | None:
+    host, _sep, port = script.target.rpartition(":")
     _reader, writer = await asyncio.open_connection(host, int(port))
     writer.close()
     with contextlib.suppress(OSError):
@@ -78,26 +90,33 @@ async def _tcp(address: str, _exits: ExitWatcher) -> str | None:
     return None
 
 
-async def _exec(command: str, exits: ExitWatcher) -> str | None:
-    # Spawned and reaped like the programs themselves (pidfd), so the subreaper never races it.
-    popen = subprocess.Popen(["/bin/sh", "-c", command], stdin=subprocess.DEVNULL,  # noqa: ASYNC220 - fork+exec only
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, process_group=0)
-    done: asyncio.Future[ExitStatus] = asyncio.get_running_loop().create_future()
-    def exited(status: ExitStatus) -> None:
-        if not done.done():
-            done.set_result(status)
+async def _exec(script: Script, exits: ExitWatcher, env: dict[str, str] | None) -> str | None:
+    # Spawned and reaped like the programs themselves (pidfd), so the subreaper never races it. Output
+    # goes to a file, not a pipe: a chatty script can never block on a full pipe, and its last line is kept.
+    with tempfile.TemporaryFile() as output:
+        popen = subprocess.Popen(["/bin/sh", "-c", script.target], stdin=subprocess.DEVNULL,  # noqa: ASYNC220 - fork+exec only
+                                 stdout=output, stderr=subprocess.STDOUT, process_group=0, env=env)
+        done: asyncio.Future[ExitStatus] = asyncio.get_running_loop().create_future()
 
-    exits.watch(popen.pid, exited)
-    try:
-        status = await asyncio.shield(done)
-    except asyncio.CancelledError:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(popen.pid, signal.SIGKILL)
-        await done
-        raise
-    finally:
-        popen.returncode = 0  # reaped by the watcher; keep subprocess from trying again
-    return None if status.code == 0 else status.describe()
+        def exited(status: ExitStatus) -> None:
+            if not done.done():
+                done.set_result(status)
+
+        exits.watch(popen.pid, exited)
+        try:
+            status = await asyncio.shield(done)
+        except asyncio.CancelledError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(popen.pid, signal.SIGKILL)
+            await done
+            raise
+        finally:
+            popen.returncode = 0  # reaped by the watcher; keep subprocess from trying again
+        if status.code == 0:
+            return None
+        output.seek(max(0, output.tell() - _MAX_STATUS_LINE))
+        lines = output.read().decode("utf-8", "replace").strip().splitlines()
+    return status.describe() + (f": {lines[-1]}" if lines else "")
 
 
 _PROBES = {HealthKind.HTTP: _http, HealthKind.TCP: _tcp, HealthKind.EXEC: _exec}
@@ -132,19 +151,21 @@ class HealthMonitor:
         self.health = Health.NONE
 
     async def _run(self, started: float) -> None:
-        failures = 0
+        check = self.check
+        failures = passes = 0
+        await asyncio.sleep(check.initial_delay)
         while True:
-            reason = await probe(self.check, self._exits)
+            reason = await run(check.probe, check.timeout, self._exits)
             if reason is None:
-                failures = 0
-                self._set(Health.HEALTHY, "")
-            elif time.monotonic() - started >= self.check.start_period:
-                failures += 1
-                log.info("healthcheck of %s failed (%d/%d): %s", self.check.target, failures, self.check.retries,
-                         reason)
-                if failures >= self.check.retries:
+                failures, passes = 0, passes + 1
+                if passes >= check.successes:
+                    self._set(Health.HEALTHY, "")
+            elif time.monotonic() - started >= check.start_period:
+                failures, passes = failures + 1, 0
+                log.info("healthcheck of %s failed (%d/%d): %s", check.probe.target, failures, check.retries, reason)
+                if failures >= check.retries:
                     self._set(Health.UNHEALTHY, f"{reason}, {failures} consecutive failures")
-            await asyncio.sleep(self.check.interval)
+            await asyncio.sleep(check.interval)
 
     def _set(self, health: Health, reason: str) -> None:
         if health != self.health:

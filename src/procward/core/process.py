@@ -16,9 +16,9 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from procward.config.model import HealthAction, ProcessConfig
+from procward.config.model import HealthAction, ProcessConfig, Script
 from procward.config.values import Autorestart
-from procward.core import monitors, tree
+from procward.core import health, monitors, tree
 from procward.core.counters import ProcessCounters, RestartReason
 from procward.core.events import Event, process_state_event
 from procward.core.exits import ExitStatus
@@ -95,6 +95,7 @@ class Process:
         self.restarts = Restarts(config.policy)
         self.counters = ProcessCounters()
         self._following = False  # the pid is a daemon named by the pidfile, not the spawned command
+        self._hook: asyncio.Task[None] | None = None  # the pre_start_hook of the start under way
 
     @property
     def name(self) -> str:
@@ -130,7 +131,7 @@ class Process:
             return Detail.RESTART_SIGNALLED if self._restart_requested else Detail.STOP_SIGNALLED
         if self.state in (S.STARTING, S.RUNNING):
             if not self.pid:
-                return Detail.PIDFILE_WAIT
+                return Detail.HOOK if self._hook is not None else Detail.PIDFILE_WAIT
             return Detail.FOLLOWING if self._following else Detail.NONE
         return Detail.RESTART_PENDING if self.restart_pending else Detail.NONE
 
@@ -257,6 +258,33 @@ class Process:
         self._killing = False
         self._following = False
         self._enter(S.STARTING)
+        if self.config.pre_start_hook is None:
+            self._exec()
+            return
+        # STARTING with no pid (sub-state HOOK) until the hook passes; a failing hook is a failed start.
+        self._hook = self.tasks.start(self._pre_start(self.config.pre_start_hook), "pre_start_hook")
+
+    async def _pre_start(self, hook: Script) -> None:
+        reason = await self._run_script(hook, "pre_start_hook")
+        self._hook = None
+        if self.state != S.STARTING or self.pid:
+            return
+        if reason is None:
+            self.laststart = time.time()  # startsecs counts from the spawn, not from the hook
+            self._exec()
+            return
+        self.spawnerr = f"pre_start_hook failed: {reason}"
+        self._enter_backoff()
+
+    async def _run_script(self, script: Script, what: str) -> str | None:
+        log.info("%s: running %s: %s", self.namespec, what, script.target)
+        env = child_environment(self.config, self.group, self.rt.serverurl, {})
+        reason = await health.run(script, self.config.hook_timeout, self.rt.exits, env)
+        if reason is not None:
+            log.warning("%s: %s failed: %s", self.namespec, what, reason)
+        return reason
+
+    def _exec(self) -> None:
         self.token = tree.new_token()
         extra = {tree.ENV_VAR: self.token}
         if self.config.notify:
@@ -496,6 +524,14 @@ class Process:
             check = self.config.healthcheck
             if check is not None and check.action == HealthAction.RESTART:
                 self.restart(f"unhealthy: {reason}", RestartReason.HEALTH_CHECK)
+            elif check is not None and check.action == HealthAction.STOP:
+                log.warning("stopping %s: unhealthy (%s)", self.namespec, reason)
+                self.stop()
+        check = self.config.healthcheck
+        script = check and (check.on_healthy if health == Health.HEALTHY else
+                            check.on_unhealthy if health == Health.UNHEALTHY else None)
+        if script:
+            self.tasks.start(self._run_script(script, f"{health} action"), f"{health} action")
 
     def _publish(self, name: str, detail: str = "") -> None:
         payload = f"processname:{self.name} groupname:{self.group} pid:{self.pid}"
@@ -508,13 +544,16 @@ class Process:
 
     def _kill(self, sig: int) -> None:
         as_group = self.config.killasgroup if sig == signal.SIGKILL else self.config.stopasgroup
-        if self.detail == Detail.PIDFILE_WAIT:
+        if self.detail in (Detail.PIDFILE_WAIT, Detail.HOOK):
             self._stop_without_pid()
             return
         self._killing = True
         if self.state != S.STOPPING:
             self._later_signals = list(self.config.later_stopsignals)
             self._enter(S.STOPPING)
+            if self.config.pre_stop_hook is not None:
+                self.tasks.start(self._pre_stop(self.config.pre_stop_hook, sig), "pre_stop_hook")
+                return
         if log.isEnabledFor(logging.DEBUG):
             log.debug("killing %s (pid %s) %swith signal %s", self.name, self.pid,
                       "process group " if as_group else "", signal.Signals(sig).name)
@@ -522,8 +561,20 @@ class Process:
         if sig != signal.SIGKILL:
             self._schedule(self.config.stopwaitsecs, self._on_stop_timeout)
 
+    async def _pre_stop(self, hook: Script, sig: int) -> None:
+        """The stop signal follows the hook, whatever it answers (Go runs it and stops anyway)."""
+        await self._run_script(hook, "pre_stop_hook")
+        if self.state == S.STOPPING and self.pid:
+            self._kill(sig)
+
     def _stop_without_pid(self) -> None:
-        """A stop while no process is known (the pidfile wait after the command exited) ends the wait."""
+        """A stop while no process is known (a pre-start hook running, or the pidfile wait after the
+        command exited) calls the hook or the wait off."""
+        what = "the wait for its pidfile"
+        if self._hook is not None:
+            what = "its pre_start_hook"
+            self._hook.cancel()
+            self._hook = None
         self._cancel_timer()
         self._close_output()
         self._sweep_descendants()  # a daemon it forked may still write the pidfile: it is stopped too
@@ -532,7 +583,7 @@ class Process:
             self._enter(S.STOPPING)
         self.laststop = time.time()
         self._enter(S.STOPPED)
-        log.info("stopped: %s (no process yet: the wait for its pidfile is called off)", self.name)
+        log.info("stopped: %s (no process yet: %s is called off)", self.name, what)
         if self._restart_requested:
             self._restart_requested = ""
             self._start_after(self.config.policy.restartpause, S.STOPPED)

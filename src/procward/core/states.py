@@ -58,6 +58,9 @@ class Detail(Enum):
     # STARTING or RUNNING with no pid: a pidfile= command exited with an expected code and its daemon's
     # pid is not in the pidfile yet (PIDFILE_WAIT seconds at most). A stop ends the wait (-> STOPPED).
     PIDFILE_WAIT = "pidfile wait"
+    # STARTING with no pid while the pre_start_hook runs: it passing spawns the command, it failing is
+    # STARTING -> BACKOFF; a stop calls it off (-> STOPPED).
+    HOOK = "pre_start_hook"
     # STARTING or RUNNING whose pid is a daemon named by the pidfile or MAINPID=, not the spawned command:
     # its exit is the program's exit, whatever its code.
     FOLLOWING = "following"

@@ -73,7 +73,7 @@ class Web:
                 for p in self._sup.all_processes()]
 
     def _identity(self) -> str:
-        return f"{os.uname().nodename} (pid {os.getpid()})"
+        return f"{self._sup.config.nodename or os.uname().nodename} (pid {os.getpid()})"
 
     def _page(self, body: bytes, status: int = 200) -> Response:
         return Response(status, body, content_type=_HTML, headers=list(SECURITY_HEADERS))
