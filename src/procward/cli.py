@@ -167,6 +167,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_check(args[1:])
     if args and args[0] == "ctl":
         return ctl_main(args[1:])
+    if args and args[0] == "supervise":
+        from procward.supervise.main import main as supervise
+
+        return supervise(args[1:])
     if args == ["version"]:  # Go supervisord's spelling of -v
         args = ["-v"]
     return run_daemon(args)
