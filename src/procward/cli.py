@@ -116,6 +116,7 @@ def run_daemon(argv: Sequence[str]) -> int:
     sslgate.keep_out()  # before asyncio is imported: see sslgate
     from procward.core import daemon
     from procward.http.app import HttpService
+    from procward.statusdir import StatusDirService
 
     try:
         for env_file in args.env_file:
@@ -130,7 +131,7 @@ def run_daemon(argv: Sequence[str]) -> int:
             return _overrides(load(path), args)
 
         return daemon.run(config, daemon.DaemonOptions(nodaemon=args.nodaemon, daemonize=args.daemon), loader,
-                          [HttpService()])
+                          [HttpService(), StatusDirService()])
     except ProcwardError as exc:
         return _fail(str(exc))
     except OSError as exc:

@@ -52,7 +52,7 @@ _KNOWN_OPTIONS: dict[str, frozenset[str]] = {
     "supervisord": frozenset({
         "logfile", "logfile_maxbytes", "logfile_backups", "loglevel", "pidfile", "umask", "nodaemon", "silent",
         "minfds", "minprocs", "nocleanup", "childlogdir", "user", "directory", "strip_ansi", "environment",
-        "identifier"}),
+        "identifier", "supervise_dir"}),
     "program": _PROGRAM_OPTIONS,
     "eventlistener": _PROGRAM_OPTIONS | {"events", "buffer_size", "result_handler"},
     "fcgi-program": _PROGRAM_OPTIONS | {"socket", "socket_backlog", "socket_owner", "socket_mode"},
@@ -224,7 +224,13 @@ def _supervisord(r: _Reader, opts: BuildOptions) -> SupervisordConfig:
         strip_ansi=r.get("strip_ansi", v.boolean, False),
         environment=r.get("environment", v.key_value_pairs, {}),
         identifier=r.text("identifier", "supervisor") or "supervisor",
+        supervise_dir=_optional_path(r, "supervise_dir"),
     )
+
+
+def _optional_path(r: _Reader, option: str) -> str | None:
+    text = r.text(option)
+    return os.path.abspath(os.path.expanduser(text.strip())) if text and text.strip() else None
 
 
 def _groups(doc: IniDocument, opts: BuildOptions, here: str, env: dict[str, str],

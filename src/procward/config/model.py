@@ -299,6 +299,7 @@ class SupervisordConfig:
     strip_ansi: bool = False
     environment: dict[str, str] = field(default_factory=dict)
     identifier: str = "supervisor"
+    supervise_dir: str | None = None  # procward: a daemontools-style status directory per process
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,0 +1,69 @@
+"""``[supervisord] supervise_dir``: supervise's status files for the daemon's programs, driven with
+``echo X > control`` and read with ``od``, as scripts written for supervise do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from support import wait_until
+from test_supervise import control, locked, od_pid
+
+from procward.core.svfiles import unpack
+
+
+def test_status_files_follow_the_programs_and_control_bytes_are_rpc_requests(daemon, tmp_path: Path) -> None:
+    d = daemon("""
+        [program:web]
+        command=sleep 300
+        startsecs=0
+
+        [program:a]
+        command=sleep 300
+        startsecs=0
+
+        [group:g]
+        programs=a
+        """, supervisord_extra="supervise_dir=%(here)s/status")
+    web = tmp_path / "status" / "web"
+    pid = d.wait_state("web", "RUNNING")["pid"]
+    wait_until(lambda: od_pid(web) == pid, what="status names web's pid")
+    assert unpack((web / "status").read_bytes()).want == "u"
+    assert locked(web)
+    assert (web / "control").is_fifo()
+    member = tmp_path / "status" / "g" / "a"
+    wait_until(lambda: od_pid(member) == d.wait_state("g:a", "RUNNING")["pid"], what="group member's status")
+
+    control(web, "d")
+    d.wait_state("web", "STOPPED")
+    wait_until(lambda: od_pid(web) == 0 and unpack((web / "status").read_bytes()).want == "d", what="down")
+    d.wait_log("supervise_dir: web: control 'd': supervisor.stopProcess")
+    control(web, "u")
+    pid = d.wait_state("web", "RUNNING")["pid"]
+    wait_until(lambda: od_pid(web) == pid, what="up again")
+
+    control(web, "p")
+    wait_until(lambda: Path(f"/proc/{pid}/stat").read_text().split()[2] == "T", what="SIGSTOP")
+    wait_until(lambda: unpack((web / "status").read_bytes()).paused, what="paused flag")
+    control(web, "c")
+    wait_until(lambda: Path(f"/proc/{pid}/stat").read_text().split()[2] != "T", what="SIGCONT")
+
+    control(web, "k")  # SIGKILL: an unexpected exit, restarted by autorestart=unexpected
+    wait_until(lambda: od_pid(web) not in (0, pid) and d.state("web") == "RUNNING", what="restarted")
+    assert od_pid(web) == d.rpc().supervisor.getProcessInfo("web")["pid"]
+    control(web, "x")
+    d.wait_log("control 'x' has no meaning for a program of the daemon")
+
+
+def test_unusable_supervise_dir_refuses_the_start(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "file").write_text("")
+    conf = tmp_path / "supervisord.conf"
+    conf.write_text(f"[supervisord]\nsupervise_dir={tmp_path}/file/status\nnodaemon=true\n"
+                    f"pidfile={tmp_path}/pw.pid\nlogfile={tmp_path}/pw.log\n[program:a]\ncommand=sleep 1\n")
+    run = subprocess.run([sys.executable, "-m", "procward", "-n", "-c", str(conf)], capture_output=True, text=True,
+                         timeout=30, check=False)
+    assert run.returncode == 2
+    assert "supervise_dir: cannot make" in run.stderr
+    assert "Traceback" not in run.stderr
