@@ -121,10 +121,10 @@ def test_control_bytes(service: Path, tmp_path: Path) -> None:
     wait_until(lambda: hups.exists() and hups.read_text() == "hup\n", what="SIGHUP reached the child")
     control(service, "p")
     wait_until(lambda: Path(f"/proc/{first}/stat").read_text().split()[2] == "T", what="child stopped")
-    assert (service / "status").read_bytes()[12] == 1
+    wait_until(lambda: (service / "status").read_bytes()[12] == 1, what="paused byte")
     control(service, "c")
     wait_until(lambda: Path(f"/proc/{first}/stat").read_text().split()[2] != "T", what="child continued")
-    assert (service / "status").read_bytes()[12] == 0
+    wait_until(lambda: (service / "status").read_bytes()[12] == 0, what="paused byte cleared")
     control(service, "k")  # SIGKILL: want up, so it is restarted
     second = running_pid(service, first)
     control(service, "s")
@@ -255,3 +255,15 @@ def test_config_is_reread_on_r_and_a_missing_file_keeps_the_old(service: Path, t
     control(service, "r")
     wait_until(lambda: "Old configurations unchanged" in (service / "supervise.log.wf").read_text(),
                what="missing file kept the settings")
+
+
+def test_deleted_fifos_are_made_again(service: Path, tmp_path: Path) -> None:
+    assert supervise(tmp_path, "-p", "status/svc", "-f", "sleep 300").returncode == 0
+    first = running_pid(service)
+    (service / "control").unlink()
+    (service / "ok").unlink()
+    wait_until(lambda: (service / "control").is_fifo() and (service / "ok").is_fifo(), what="FIFOs made again")
+    wait_until(lambda: "control was deleted: made again" in (service / "supervise.log.wf").read_text(),
+               what="the log line")
+    control(service, "k")  # the new control FIFO is the one read
+    running_pid(service, first)

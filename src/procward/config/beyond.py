@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Protocol
 
-from procward.config import probes
+from procward.config import alarms, probes
 from procward.config import values as v
 from procward.config.model import (
     Backoff,
@@ -28,7 +28,7 @@ OPTIONS = frozenset({
     "restart_when_binary_changed", "restart_directory_monitor", "restart_file_pattern", "killwaitsecs",
     "restart_signal_when_binary_changed", "restart_cmd_when_binary_changed", "restart_signal_when_file_changed",
     "restart_cmd_when_file_changed", "cron",
-}) | probes.OPTIONS
+}) | probes.OPTIONS | alarms.PROGRAM_OPTIONS
 FOREVER = ("infinite", "forever", "unlimited")
 
 
@@ -59,11 +59,13 @@ def read(r: Reader, *, forever: bool) -> dict[str, Any]:
         max_restarts=r.get("max_restarts", seconds, 0),
         restart_window=r.get("restart_window", seconds, 0),
         restartpause=r.get("restartpause", seconds, 0),
+        max_cores=r.get("max_tries_if_coredumped", seconds, 0),
     )
     pidfile = r.text("pidfile")
     return {
         "policy": policy,
         **probes.read(r),
+        "alarm_events": r.get("alarm_events", alarms.events, None),
         "notify": r.get("notify", v.boolean, False),
         "watchdog_sec": r.get("watchdog_sec", seconds, 0),
         "ready_timeout": r.get("ready_timeout", lambda s: v.integer(s, minimum=1), 90),

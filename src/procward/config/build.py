@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from procward.config import beyond, dialect, logconf
+from procward.config import alarms, beyond, dialect, logconf
 from procward.config import values as v
 from procward.config.eventnames import EVENT_TYPES
 from procward.config.expand import environ_expansions, expand, host_node_name
@@ -52,7 +52,7 @@ _KNOWN_OPTIONS: dict[str, frozenset[str]] = {
     "supervisord": frozenset({
         "logfile", "logfile_maxbytes", "logfile_backups", "loglevel", "pidfile", "umask", "nodaemon", "silent",
         "minfds", "minprocs", "nocleanup", "childlogdir", "user", "directory", "strip_ansi", "environment",
-        "identifier", "supervise_dir"}),
+        "identifier", "supervise_dir"}) | alarms.SUPERVISORD_OPTIONS,
     "program": _PROGRAM_OPTIONS,
     "eventlistener": _PROGRAM_OPTIONS | {"events", "buffer_size", "result_handler"},
     "fcgi-program": _PROGRAM_OPTIONS | {"socket", "socket_backlog", "socket_owner", "socket_mode"},
@@ -225,6 +225,7 @@ def _supervisord(r: _Reader, opts: BuildOptions) -> SupervisordConfig:
         environment=r.get("environment", v.key_value_pairs, {}),
         identifier=r.text("identifier", "supervisor") or "supervisor",
         supervise_dir=_optional_path(r, "supervise_dir"),
+        alarms=alarms.read(r),
     )
 
 

@@ -109,6 +109,7 @@ class RestartPolicy:
     max_restarts: int = 0  # automatic restarts allowed within restart_window (0: no limit)
     restart_window: int = 0  # seconds (0: over the process's whole life)
     restartpause: int = 0  # seconds between an exit and the automatic restart
+    max_cores: int = 0  # max_tries_if_coredumped: FATAL at the next core dump past this many in the window
 
     @property
     def delays_crashes(self) -> bool:
@@ -217,6 +218,7 @@ class ProcessConfig:
     watch: FileWatch | None = None
     # Go supervisord's hooks, each bounded by hook_timeout: a failing pre-start hook fails the start; a
     # pre-stop hook that fails or hangs is logged and the stop goes ahead.
+    alarm_events: frozenset[AlarmEvent] | None = None  # None: the daemon's alarm_events
     pre_start_hook: Script | None = None
     pre_stop_hook: Script | None = None
     hook_timeout: float = 60.0
@@ -278,6 +280,41 @@ class HttpServerConfig:
         return self.file is not None
 
 
+class AlarmEvent(StrEnum):
+    """What can alarm."""
+
+    FATAL = "fatal"  # gave up: FATAL
+    EXIT = "exit"  # an unexpected exit
+    FLAPPING = "flapping"  # restarted flap_restarts times within flap_window
+    UNHEALTHY = "unhealthy"  # its health check failed
+    MEMORY = "memory"  # memory_limit restarted it
+    RECOVERED = "recovered"  # healthy or RUNNING again after one of the above (not after a plain exit)
+    TEST = "test"  # ``procward ctl alarm test``
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlarmConfig:
+    """``[supervisord] alarm_*``: where alarms go and how often (None in SupervisordConfig: no channel)."""
+
+    events: frozenset[AlarmEvent] = frozenset(AlarmEvent) - {AlarmEvent.TEST}
+    command: str | None = None  # the alarm as JSON on stdin, PROCWARD_ALARM_* in the environment
+    webhook: str | None = None  # JSON POST (http or https)
+    slack: bool = False  # the webhook body is Slack's {"text": ...}
+    mail: tuple[str, ...] = ()  # recipients
+    mail_from: str = ""
+    sendmail: str = "/usr/sbin/sendmail -t -i"
+    smtp: tuple[str, int] | None = None  # SMTP instead of sendmail
+    smtp_starttls: bool = True
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    interval: float = 60.0  # repeats of one program's event within this are counted, not sent
+    batch: float = 2.0  # alarms arriving within this are sent as one message
+    flap_restarts: int = 5
+    flap_window: float = 60.0
+    timeout: float = 10.0  # one delivery attempt
+    queue: int = 100  # messages waiting for delivery; the oldest is dropped (and counted) past this
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SupervisordConfig:
     """The [supervisord] section."""
@@ -300,6 +337,7 @@ class SupervisordConfig:
     environment: dict[str, str] = field(default_factory=dict)
     identifier: str = "supervisor"
     supervise_dir: str | None = None  # procward: a daemontools-style status directory per process
+    alarms: AlarmConfig | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -31,6 +31,8 @@ class ProcessCounters:
     exits_unexpected: int = 0
     core_dumps: int = 0
     last_signal: int = 0  # the signal that ended the last run (0: it exited)
+    last_core: bool = False  # the last run dumped core
+    last_exit: str = ""  # how the last run ended by itself ("exit status 3"), for alarms
 
     def exited(self, status: ExitStatus, *, expected: bool) -> None:
         """A run ended by itself (not by a stop request)."""
@@ -39,4 +41,6 @@ class ProcessCounters:
         else:
             self.exits_unexpected += 1
         self.core_dumps += status.core
+        self.last_core = status.core
+        self.last_exit = status.describe()
         self.last_signal = status.signal or 0

@@ -93,8 +93,11 @@ async def _tcp(script: Script, _exits: ExitWatcher, _env: dict[str, str] | None)
 async def _exec(script: Script, exits: ExitWatcher, env: dict[str, str] | None) -> str | None:
     # Spawned and reaped like the programs themselves (pidfd), so the subreaper never races it. Output
     # goes to a file, not a pipe: a chatty script can never block on a full pipe, and its last line is kept.
-    with tempfile.TemporaryFile() as output:
-        popen = subprocess.Popen(["/bin/sh", "-c", script.target], stdin=subprocess.DEVNULL,  # noqa: ASYNC220 - fork+exec only
+    # ``data`` (an alarm's JSON, a mail) is its stdin, from a file for the same reason.
+    with tempfile.TemporaryFile() as output, tempfile.TemporaryFile() as stdin:
+        stdin.write(script.data.encode())
+        stdin.seek(0)
+        popen = subprocess.Popen(["/bin/sh", "-c", script.target], stdin=stdin,  # noqa: ASYNC220 - fork+exec only
                                  stdout=output, stderr=subprocess.STDOUT, process_group=0, env=env)
         done: asyncio.Future[ExitStatus] = asyncio.get_running_loop().create_future()
 

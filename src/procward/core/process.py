@@ -414,7 +414,7 @@ class Process:
             self._enter(S.EXITED, pid=pid, expected=expected)
             restart = self.config.autorestart
             if restart == Autorestart.TRUE or (restart == Autorestart.UNEXPECTED and not expected):
-                self._restart_after_exit(expected, now - self.laststart)
+                self._restart_after_exit(expected, now - self.laststart, core=status.core)
 
     def _daemonized(self, status: ExitStatus) -> None:
         """The command exited with a success code but left its processes running: it forked away."""
@@ -429,8 +429,8 @@ class Process:
         self._enter(S.FATAL)
         log.info("gave up: %s entered FATAL state, %s", self.name, DAEMONIZED)
 
-    def _restart_after_exit(self, expected: bool, uptime: float) -> None:
-        decision = self.restarts.after_exit(expected=expected, uptime=uptime, now=self.rt.loop.time())
+    def _restart_after_exit(self, expected: bool, uptime: float, *, core: bool) -> None:
+        decision = self.restarts.after_exit(expected=expected, uptime=uptime, now=self.rt.loop.time(), core=core)
         if isinstance(decision, GiveUp):
             self.spawnerr = decision.reason
             self._enter(S.FATAL)  # EXITED -> FATAL: a restart policy gave up

@@ -29,6 +29,7 @@ class Restarts:
         self.policy = policy
         self._times: deque[float] = deque()  # times of automatic restarts, for the max_restarts window
         self._crash_streak = 0
+        self._cores: deque[float] = deque()  # times of core dumps, for max_tries_if_coredumped
 
     def backoff_delay(self, failures: int) -> float:
         """Seconds before the next attempt after ``failures`` consecutive failures.
@@ -40,12 +41,20 @@ class Restarts:
         delay = float(failures if policy.backoff == Backoff.LINEAR else 2 ** max(0, failures - 1))
         return min(delay, policy.backoff_max) if policy.backoff_max else delay
 
-    def after_exit(self, *, expected: bool, uptime: float, now: float) -> float | GiveUp:
+    def after_exit(self, *, expected: bool, uptime: float, now: float, core: bool = False) -> float | GiveUp:
         """An exit that autorestart restarts: the delay before the restart, or why to give up.
 
-        ``now`` is a monotonic time; ``uptime`` how long the process ran.
+        ``now`` is a monotonic time; ``uptime`` how long the process ran; ``core`` whether it dumped core
+        (max_tries_if_coredumped gives up at the first dump past that many in restart_window, as supervise).
         """
         policy = self.policy
+        if policy.max_cores and core:
+            while policy.restart_window and self._cores and now - self._cores[0] > policy.restart_window:
+                self._cores.popleft()
+            self._cores.append(now)
+            if len(self._cores) > policy.max_cores:
+                within = f" within {policy.restart_window}s" if policy.restart_window else ""
+                return GiveUp(f"dumped core {len(self._cores)} times{within} (max_tries_if_coredumped)")
         if policy.max_restarts:
             while policy.restart_window and self._times and now - self._times[0] > policy.restart_window:
                 self._times.popleft()

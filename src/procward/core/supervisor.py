@@ -17,6 +17,7 @@ from typing import Protocol
 from procward.config.beyond import dependency_targets
 from procward.config.diff import ConfigDiff, diff
 from procward.config.model import Config, GroupConfig, GroupKind
+from procward.core.alarms import Alarms
 from procward.core.cron import CronStarts
 from procward.core.events import Event, EventBus
 from procward.core.exits import ExitWatcher
@@ -157,6 +158,8 @@ class Supervisor:
         self.last_reload_ok = True
         self.cron = CronStarts(loop, self._start_on_schedule)
         self.usage = UsageSampler(loop, lambda: ((p.namespec, p.pid) for p in self.all_processes()))
+        self.alarms: Alarms | None = None  # while a run has alarm channels configured
+        self.silenced: set[str] = set()  # namespecs whose alarms are off (kept across reloads)
 
     def _runtime(self, config: Config) -> Runtime:
         sd = config.supervisord
@@ -444,9 +447,17 @@ class Supervisor:
             self.exits.reap_orphans()
             self.exits.close()
 
+    def _process_of(self, spec: str) -> Process | None:
+        group = self.groups.get(split_namespec(spec)[0])
+        return group.processes.get(split_namespec(spec)[1] or "") if group is not None else None
+
     async def _run_once(self, services: Sequence[Service]) -> None:
         for group_config in self.config.groups:
             self.add_group(group_config)
+        if self.config.supervisord.alarms is not None:
+            self.alarms = Alarms(self.config.supervisord.alarms, self._process_of, self.exits, self.loop,
+                                 self.silenced)
+            self.bus.subscribe(self.alarms.on_event, self.alarms.wants)
         started: list[Service] = []
         try:
             for service in services:
@@ -461,14 +472,22 @@ class Supervisor:
                 boot.cancel()
                 await asyncio.gather(boot, return_exceptions=True)
             self.bus.publish(Event("SUPERVISOR_STATE_CHANGE_STOPPING", ""))
+            await self._close_alarms()  # what the shutdown itself does to the programs is no alarm
             await self.stop_all(shutdown=True)
             # Descendants the programs left behind get stopwaitsecs to exit: wait for that too.
             await asyncio.gather(*(process.settle() for process in self.all_processes()))
         finally:
+            await self._close_alarms()
             for service in reversed(started):
                 await service.stop()
             for name in list(self.groups):
                 await self._drop_group(name)
+
+    async def _close_alarms(self) -> None:
+        alarms, self.alarms = self.alarms, None
+        if alarms is not None:
+            self.bus.unsubscribe(alarms.on_event)
+            await alarms.aclose()
 
     async def _drop_group(self, name: str) -> None:
         group = self.groups.pop(name)  # gone for lookups at once; its tasks are awaited below

@@ -122,6 +122,39 @@ def read_commands(fd: int) -> bytes:
     return bytes(b for b in data if b in COMMANDS)
 
 
+class DeletionWatch:
+    """inotify on a directory for deleted entries (no polling, no thread): ``fd`` becomes readable, then
+    ``deleted()`` names what went. Set up synchronously, so nothing deleted after it is missed."""
+
+    _IN_DELETE, _IN_NONBLOCK, _IN_CLOEXEC = 0x200, 0o4000, 0o2000000
+
+    def __init__(self, directory: str) -> None:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = libc.inotify_init1(self._IN_NONBLOCK | self._IN_CLOEXEC)
+        if self.fd < 0 or libc.inotify_add_watch(self.fd, directory.encode(), self._IN_DELETE) < 0:
+            raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+
+    def deleted(self) -> set[str]:
+        """Names deleted since the last call."""
+        names: set[str] = set()
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except BlockingIOError:
+                return names
+            offset = 0
+            while offset + 16 <= len(data):  # struct inotify_event: wd, mask, cookie, len, name[len]
+                length = struct.unpack_from("iIII", data, offset)[3]
+                names.add(data[offset + 16:offset + 16 + length].rstrip(b"\0").decode(errors="replace"))
+                offset += 16 + length
+
+    def close(self) -> None:
+        """Stop watching."""
+        os.close(self.fd)
+
+
 def now() -> float:
     """The time a status file records."""
     return time.time()

@@ -9,6 +9,7 @@ import xmlrpc.client
 from collections.abc import Iterable
 from typing import Any
 
+from procward.ctl.alarms import AlarmCommands
 from procward.ctl.controller import Exit, StatusExit
 from procward.ctl.follow import LogCommands
 from procward.protocol import STOPPED_STATES, Faults, ProcessInfo, namespec, split_namespec
@@ -27,13 +28,14 @@ _SIGNAL_ERRORS: dict[int, str] = {
     Faults.NOT_RUNNING: "not running",
 }
 _CLEAR_ERRORS: dict[int, str] = {Faults.BAD_NAME: "no such process", Faults.FAILED: "failed"}
+_UNLISTED = frozenset({"alarm"})
 
 
 def _take_json(args: list[str]) -> tuple[list[str], bool]:
     return [a for a in args if a != "--json"], "--json" in args
 
 
-class Commands(LogCommands):
+class Commands(LogCommands, AlarmCommands):
     """Every supervisorctl 4.3 command (``do_*``) and its help (``help_*``)."""
 
     # -- status, pid, avail, version -----------------------------------------------------------------
@@ -480,7 +482,10 @@ class Commands(LogCommands):
             helper()
             return
         self.output("")
-        self.print_topics(self.doc_header, self.commands(), 15, 80)
+        # The list stays supervisorctl's, byte for byte (scripts compare it); procward's own commands
+        # have their ``help <command>``.
+        listed = [c for c in self.commands() if c not in _UNLISTED]
+        self.print_topics(self.doc_header, listed, 15, 80)
 
     # -- helpers ----------------------------------------------------------------------------------------
 

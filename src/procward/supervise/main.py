@@ -51,9 +51,9 @@ def main(args: list[str]) -> int:
         return exc.code
     if not opts.foreground:
         _detach()
-    held = (lock, *control, *ok)  # open while the supervisor lives: the lock, and both FIFOs' ends
-    status = asyncio.run(Service(opts, log, control[0]).run())
-    for fd in held:
+    fifos = {"control": control, "ok": ok}  # both ends held open while the supervisor lives
+    status = asyncio.run(Service(opts, log, fifos).run())
+    for fd in (lock, *fifos["control"], *fifos["ok"]):
         os.close(fd)
     return status
 

@@ -20,7 +20,15 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from procward.core.svfiles import Status, read_commands, write_status
+from procward.core.svfiles import (
+    DeletionWatch,
+    Status,
+    StatusDirError,
+    fifo,
+    open_fifo,
+    read_commands,
+    write_status,
+)
 from procward.supervise import conf
 from procward.supervise.options import Options
 
@@ -78,14 +86,14 @@ class Counters:
 class Service:
     """The child, its status file, and what each event does to them."""
 
-    def __init__(self, opts: Options, log: Log, control_fd: int) -> None:
+    def __init__(self, opts: Options, log: Log, fifos: dict[str, tuple[int, int]]) -> None:
         self.opts = opts
         self.log = log
+        self.fifos = fifos  # "control" and "ok": (read end, held write end)
         self.settings = conf.Settings()
         self.status = Status(changed=time.time())
         self.flag_exit = False
         self.counters = Counters()
-        self._control_fd = control_fd
         self._events: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
         self._window: asyncio.TimerHandle | None = None
         self._kill_timer: asyncio.TimerHandle | None = None
@@ -98,7 +106,13 @@ class Service:
     async def run(self) -> int:
         """Supervise until ``x``, a give-up, or a signal; the exit status of the supervisor."""
         loop = asyncio.get_running_loop()
-        loop.add_reader(self._control_fd, self._control_ready)
+        loop.add_reader(self.fifos["control"][0], self._control_ready)
+        watch = None
+        try:
+            watch = DeletionWatch(self.opts.directory)
+            loop.add_reader(watch.fd, self._fifos_deleted, watch)
+        except OSError as exc:
+            self.log.warning(f"cannot watch {self.opts.directory} for deleted FIFOs: {exc.strerror}")
         for sig, handler in ((signal.SIGTERM, self._terminate), (signal.SIGINT, self._terminate),
                              (signal.SIGALRM, self._reset_window), (signal.SIGHUP, lambda: None)):
             # A handled signal (not SIG_IGN) goes back to its default in the child at exec.
@@ -114,14 +128,39 @@ class Service:
                 break
         self.status.pid = 0
         self._write()
+        if watch is not None:
+            loop.remove_reader(watch.fd)
+            watch.close()
         for task in list(self._tasks):
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(task, 5)
         return 0
 
     def _control_ready(self) -> None:
-        for byte in read_commands(self._control_fd):
+        for byte in read_commands(self.fifos["control"][0]):
             self._events.put_nowait(("control", byte))
+
+    def _fifos_deleted(self, watch: DeletionWatch) -> None:
+        """``control`` or ``ok`` deleted under the supervisor: made again and reopened."""
+        for name in sorted(watch.deleted() & set(self.fifos)):
+            self._reopen(name)
+
+    def _reopen(self, name: str) -> None:
+        loop = asyncio.get_running_loop()
+        old = self.fifos[name]
+        if name == "control":
+            loop.remove_reader(old[0])
+        try:
+            new = open_fifo(fifo(self.opts.directory, name))
+        except StatusDirError as exc:
+            self.log.warning(f"{exc}: {name} stays gone")
+            return
+        for fd in old:
+            os.close(fd)
+        self.fifos[name] = new
+        if name == "control":
+            loop.add_reader(new[0], self._control_ready)
+        self.log.warning(f"{self.opts.directory}/{name} was deleted: made again")
 
     def _write(self) -> None:
         try:

@@ -1,0 +1,68 @@
+"""The ``procward.*`` namespace: what procward adds to Supervisor's API (alarms). supervisorctl never
+calls it; ``procward ctl`` does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from procward.core.supervisor import Supervisor
+from procward.rpc.faults import Faults, RPCError, faults_for
+from procward.rpc.registry import Registry
+
+
+class ProcwardNamespace:
+    """Alarm control for one Supervisor."""
+
+    def __init__(self, supervisor: Supervisor) -> None:
+        self.sup = supervisor
+
+    def _specs(self, name: str) -> list[str]:
+        if name in ("*", "all"):
+            return [p.namespec for p in self.sup.all_processes()]
+        with faults_for(name):
+            group, process = self.sup.lookup(name)
+        return [process.namespec] if process is not None else [p.namespec for p in group.processes.values()]
+
+    async def silenceAlarms(self, name: str) -> list[str]:
+        """Silence the alarms of a process, a group, or all ("*")
+
+        @param string name  a process ('group:name'), a group, or '*'
+        @return array result  the processes silenced
+        """
+        specs = self._specs(name)
+        self.sup.silenced.update(specs)
+        return specs
+
+    async def resumeAlarms(self, name: str) -> list[str]:
+        """Turn the alarms of a process, a group, or all ("*") back on
+
+        @param string name  a process ('group:name'), a group, or '*'
+        @return array result  the processes whose alarms are on again
+        """
+        specs = self._specs(name)
+        self.sup.silenced.difference_update(specs)
+        return specs
+
+    async def testAlarm(self) -> dict[str, bool]:
+        """Send a test alarm through every configured channel now
+
+        @return struct result  channel name -> whether it was delivered
+        """
+        if self.sup.alarms is None:
+            raise RPCError(Faults.FAILED, "no alarm channel is configured (alarm_mail, alarm_command, alarm_webhook)")
+        return await self.sup.alarms.test()
+
+    async def getAlarmState(self) -> dict[str, Any]:
+        """Channels, silenced processes and delivery counts
+
+        @return struct result  channels, silenced, sent, failed, dropped
+        """
+        alarms = self.sup.alarms
+        return {"channels": alarms.sender.channels() if alarms else [], "silenced": sorted(self.sup.silenced),
+                "sent": alarms.sent if alarms else 0, "failed": alarms.failed if alarms else 0,
+                "dropped": alarms.dropped if alarms else 0}
+
+
+def register(registry: Registry, ns: ProcwardNamespace) -> None:
+    """Add every procward.* method to ``registry``."""
+    registry.add_namespace("procward", ns)
