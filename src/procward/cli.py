@@ -144,6 +144,28 @@ def _fail(message: str) -> int:
     return USAGE_ERROR
 
 
+def run_init(argv: Sequence[str]) -> int:
+    """``procward init [-o FILE] [--force]``: the commented template (echo_supervisord_conf's job)."""
+    from procward.inittemplate import TEMPLATE
+
+    p = argparse.ArgumentParser(prog="procward init", description="write a commented configuration template")
+    p.add_argument("-o", "--output", metavar="FILE", help="write it there (default: standard output)")
+    p.add_argument("-f", "--force", action="store_true", help="replace an existing FILE")
+    args = p.parse_args(argv)
+    if args.output is None:
+        sys.stdout.write(TEMPLATE)
+        return 0
+    try:
+        with open(args.output, "w" if args.force else "x", encoding="utf-8") as handle:
+            handle.write(TEMPLATE)
+    except FileExistsError:
+        return _fail(f"{args.output} exists; --force replaces it")
+    except OSError as exc:
+        return _fail(f"cannot write {args.output}: {exc.strerror}")
+    print(f"wrote {args.output}; check it with: procward check -c {args.output}", file=sys.stderr)
+    return 0
+
+
 def run_check(argv: Sequence[str]) -> int:
     """``procward check [-c FILE]``: validate and print the effective configuration."""
     from procward.config.render import render
@@ -168,6 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_check(args[1:])
     if args and args[0] == "ctl":
         return ctl_main(args[1:])
+    if args and args[0] == "init":
+        return run_init(args[1:])
     if args and args[0] == "supervise":
         from procward.supervise.main import main as supervise
 

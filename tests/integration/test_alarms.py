@@ -245,3 +245,78 @@ def test_max_tries_if_coredumped_gives_up(daemon, tmp_path: Path) -> None:
         """)
     info = d.wait_state("cores", "FATAL", timeout=20)
     assert "dumped core 2 times (max_tries_if_coredumped)" in info["spawnerr"]
+
+
+def test_an_alarm_storm_drops_the_oldest_and_says_how_many(daemon, tmp_path: Path) -> None:
+    """A slow channel and a one-message queue: programs failing 0.3 s apart while one delivery takes 2 s
+    leave some messages dropped; the count reaches the next message and getAlarmState."""
+    slow = tmp_path / "slow.sh"
+    slow.write_text(f"#!/bin/sh\ncat > {tmp_path}/slow.$$.json\nsleep 2\n")
+    slow.chmod(0o755)
+    programs = "".join(f"""
+        [program:p{i}]
+        command=sh -c 'sleep {0.3 * i:.1f}; exit 1'
+        startsecs=30
+        startretries=0
+        """ for i in range(1, 8))
+    d = daemon(programs, supervisord_extra=f"alarm_command={slow}\nalarm_queue=1\nalarm_batch=0.05")
+    for i in range(1, 8):
+        d.wait_state(f"p{i}", "FATAL")
+    wait_until(lambda: d.rpc().procward.getAlarmState()["dropped"] >= 1, what="a dropped message", timeout=20)
+    d.wait_log("alarms: delivery queue full (1 messages): the oldest is dropped")
+    bodies = wait_until(lambda: (found := [json.loads(p.read_text()) for p in tmp_path.glob("slow.*.json")])
+                        and any(b["dropped"] for b in found) and found, what="a message naming the drops",
+                        timeout=20)
+    delivered = {a["program"] for b in bodies for a in b["alarms"]}
+    assert len(delivered) < 7  # some never left: dropped, and counted
+    assert d.rpc().supervisor.getState()["statename"] == "RUNNING"
+
+
+class SMTPSink:
+    """A minimal SMTP server on loopback (no TLS) keeping each message's DATA."""
+
+    def __init__(self) -> None:
+        import socketserver
+
+        self.messages: list[str] = []
+        sink = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                self.wfile.write(b"220 sink\r\n")
+                while line := self.rfile.readline():
+                    verb = line.split(b" ", 1)[0].strip().upper()
+                    if verb == b"DATA":
+                        self.wfile.write(b"354 go on\r\n")
+                        data = b""
+                        while (chunk := self.rfile.readline()) not in (b".\r\n", b""):
+                            data += chunk
+                        sink.messages.append(data.decode())
+                    elif verb == b"QUIT":
+                        self.wfile.write(b"221 bye\r\n")
+                        return
+                    self.wfile.write(b"250 ok\r\n")
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_mail_over_smtp(daemon, tmp_path: Path) -> None:
+    sink = SMTPSink()
+    try:
+        d = daemon("""
+            [program:dies]
+            command=sh -c 'exit 1'
+            startsecs=5
+            startretries=0
+            """, supervisord_extra=f"alarm_mail=ops@example.com, dev@example.com\nalarm_smtp=127.0.0.1:{sink.port}\n"
+                                   "alarm_smtp_starttls=false\nalarm_mail_from=pw@example.com\nalarm_batch=0.1")
+        d.wait_state("dies", "FATAL")
+        [message] = wait_until(lambda: sink.messages, what="the SMTP message")
+        assert "To: ops@example.com, dev@example.com" in message
+        assert "From: pw@example.com" in message
+        assert "dies fatal" in message
+    finally:
+        sink.server.shutdown()
+        sink.server.server_close()

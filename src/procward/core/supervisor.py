@@ -25,6 +25,7 @@ from procward.core.group import ProcessGroup
 from procward.core.listeners import EventHub
 from procward.core.process import AlreadyStarted, Process
 from procward.core.runtime import Runtime
+from procward.core.sdnotify import SystemdNotifier
 from procward.core.spawn import resolve
 from procward.core.states import RUNNING_STATES, STOPPED_STATES, ProcessState, SupervisorState
 from procward.core.tasks import TaskSet
@@ -160,6 +161,7 @@ class Supervisor:
         self.usage = UsageSampler(loop, lambda: ((p.namespec, p.pid) for p in self.all_processes()))
         self.alarms: Alarms | None = None  # while a run has alarm channels configured
         self.silenced: set[str] = set()  # namespecs whose alarms are off (kept across reloads)
+        self.systemd = SystemdNotifier(loop)  # before any spawn: it takes NOTIFY_SOCKET out of the environment
 
     def _runtime(self, config: Config) -> Runtime:
         sd = config.supervisord
@@ -372,6 +374,7 @@ class Supervisor:
         """Stop everything and exit (SIGTERM, the shutdown RPC)."""
         if self.state == SupervisorState.RUNNING:
             self.state = SupervisorState.SHUTDOWN
+            self.systemd.stopping()
             self._wake.set()
 
     def request_restart(self) -> bool:
@@ -391,6 +394,7 @@ class Supervisor:
             log.critical("restart refused, the configuration has an error (still running the old one): %s", exc)
             return False
         self.state = SupervisorState.RESTARTING
+        self.systemd.reloading()
         self._wake.set()
         return True
 
@@ -441,6 +445,7 @@ class Supervisor:
                     for error in service.bind(self.config):
                         log.critical("%s", error)
         finally:
+            self.systemd.close()
             await self._holds.aclose()
             await self.usage.aclose()
             self.hub.close()
@@ -466,6 +471,7 @@ class Supervisor:
             self._wake.clear()
             self.bus.publish(Event("SUPERVISOR_STATE_CHANGE_RUNNING", ""))
             boot = asyncio.create_task(self.boot(), name="boot")
+            boot.add_done_callback(self._booted)
             try:
                 await self._wake.wait()
             finally:
@@ -482,6 +488,11 @@ class Supervisor:
                 await service.stop()
             for name in list(self.groups):
                 await self._drop_group(name)
+
+    def _booted(self, boot: asyncio.Task[None]) -> None:
+        """Autostart programs are started (the sockets listened before): systemd may count on us."""
+        if not boot.cancelled() and boot.exception() is None:
+            self.systemd.ready()
 
     async def _close_alarms(self) -> None:
         alarms, self.alarms = self.alarms, None
