@@ -192,6 +192,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ctl_main(args[1:])
     if args and args[0] == "init":
         return run_init(args[1:])
+    if args and args[0] == "service":
+        from procward.install import main as service
+
+        return service(args[1:])
     if args and args[0] == "supervise":
         from procward.supervise.main import main as supervise
 
