@@ -159,8 +159,8 @@ class StatusDirService:
     # -- events and control bytes --------------------------------------------------------------------------
 
     def _on_event(self, event: Event) -> None:
-        if self._sup is None:
-            return
+        if self._sup is None or not event.name.startswith(("PROCESS_STATE_", "PROCESS_GROUP_")):
+            return  # the bus hands every subscriber every event; ``wants`` only spares costly payloads
         if event.name.startswith("PROCESS_GROUP_"):
             self._follow_groups()
             return

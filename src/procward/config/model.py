@@ -338,6 +338,7 @@ class SupervisordConfig:
     identifier: str = "supervisor"
     supervise_dir: str | None = None  # procward: a daemontools-style status directory per process
     alarms: AlarmConfig | None = None
+    exit_on_fatal: tuple[str, ...] = ()  # programs, groups or "*" whose FATAL stops the daemon with exit 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -171,7 +171,7 @@ def run(config: Config, opts: DaemonOptions, loader: ConfigLoader, services: Seq
             log.warning("could not become a child subreaper; orphans of programs will not be reaped by procward")
         log.info("procward %s (supervisord-compatible) started with pid %s", __version__, os.getpid())
         log.info("supervisord started with pid %s", os.getpid())
-        asyncio.run(_main(config, loader, services, handlers))
+        status = asyncio.run(_main(config, loader, services, handlers))
     finally:
         for service in services:
             service.close()
@@ -179,11 +179,11 @@ def run(config: Config, opts: DaemonOptions, loader: ConfigLoader, services: Seq
             os.unlink(config.supervisord.pidfile)
         os.close(pidfile)
         log.info("procward stopped")
-    return 0
+    return status
 
 
 async def _main(config: Config, loader: ConfigLoader, services: Sequence[Service],
-                handlers: list[logging.Handler]) -> None:
+                handlers: list[logging.Handler]) -> int:
     record = tree.SpawnRecord(config.supervisord.pidfile + ".procs")
     left = record.leftovers()
     if left:
@@ -199,3 +199,4 @@ async def _main(config: Config, loader: ConfigLoader, services: Sequence[Service
         await supervisor.serve(services)
     finally:
         record.close(remove=True)
+    return supervisor.exit_status

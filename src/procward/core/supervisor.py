@@ -162,6 +162,8 @@ class Supervisor:
         self.alarms: Alarms | None = None  # while a run has alarm channels configured
         self.silenced: set[str] = set()  # namespecs whose alarms are off (kept across reloads)
         self.systemd = SystemdNotifier(loop)  # before any spawn: it takes NOTIFY_SOCKET out of the environment
+        self.exit_status = 0  # the daemon's, when it exits (1 after exit_on_fatal)
+        self.bus.subscribe(self._exit_on_fatal, lambda name: name == "PROCESS_STATE_FATAL")
 
     def _runtime(self, config: Config) -> Runtime:
         sd = config.supervisord
@@ -488,6 +490,23 @@ class Supervisor:
                 await service.stop()
             for name in list(self.groups):
                 await self._drop_group(name)
+
+    def _exit_on_fatal(self, event: Event) -> None:
+        """[supervisord] exit_on_fatal: a listed program gave up, so the daemon (a container's PID 1) stops
+        everything and exits 1, and the container's restart policy takes over."""
+        chosen = self.config.supervisord.exit_on_fatal
+        if event.name != "PROCESS_STATE_FATAL" or not chosen:  # the bus hands every subscriber every event
+            return
+        fields = dict(item.split(":", 1) for item in event.payload.split() if ":" in item)
+        group, name = fields.get("groupname", ""), fields.get("processname", "")
+        process = self._process_of(f"{group}:{name}")
+        if process is None or self.state != SupervisorState.RUNNING:
+            return
+        if "*" in chosen or {process.config.program, group, process.namespec} & set(chosen):
+            log.critical("%s entered FATAL and is listed in exit_on_fatal: stopping everything, exit status 1",
+                         process.namespec)
+            self.exit_status = 1
+            self.request_shutdown()
 
     def _booted(self, boot: asyncio.Task[None]) -> None:
         """Autostart programs are started (the sockets listened before): systemd may count on us."""
