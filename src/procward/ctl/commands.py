@@ -198,11 +198,27 @@ class Commands(LogCommands, AlarmCommands):
     def do_restart(self, arg: str) -> None:
         if not self.upcheck():
             return
-        if not arg.split():
+        names = [a for a in arg.split() if a != "--rolling"]
+        if not names:
             self._usage("restart requires a process name", self.help_restart)
+            return
+        if "--rolling" in arg.split():
+            self._rolling(names)
             return
         self.do_stop(arg)
         self.do_start(arg)
+
+    def _rolling(self, names: list[str]) -> None:
+        """procward's rolling restart: one process at a time, each ready before the next."""
+        for name in names:
+            try:
+                done = self.server().procward.rollingRestart(name)
+            except xmlrpc.client.Fault as exc:
+                self.output(f"{name}: ERROR ({exc.faultString})")
+                self.exitstatus = Exit.GENERIC
+                continue
+            for spec in done:
+                self.output(f"{spec}: restarted")
 
     def help_restart(self) -> None:
         self.output("restart <name>\t\tRestart a process")

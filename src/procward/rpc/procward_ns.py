@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from procward.core import rolling
+from procward.core.process import Process
 from procward.core.supervisor import Supervisor
 from procward.rpc.faults import Faults, RPCError, faults_for
 from procward.rpc.registry import Registry
@@ -16,12 +18,19 @@ class ProcwardNamespace:
     def __init__(self, supervisor: Supervisor) -> None:
         self.sup = supervisor
 
-    def _specs(self, name: str) -> list[str]:
+    def _processes(self, name: str) -> list[Process]:
+        """``*``, a group (``g`` or ``g:*``), or one process; BAD_NAME otherwise."""
         if name in ("*", "all"):
-            return [p.namespec for p in self.sup.all_processes()]
+            return list(self.sup.all_processes())
+        group = self.sup.groups.get(name.removesuffix(":*"))
+        if group is not None and (name.endswith(":*") or name not in group.processes):
+            return group.in_start_order()
         with faults_for(name):
             group, process = self.sup.lookup(name)
-        return [process.namespec] if process is not None else [p.namespec for p in group.processes.values()]
+        return [process] if process is not None else group.in_start_order()
+
+    def _specs(self, name: str) -> list[str]:
+        return [p.namespec for p in self._processes(name)]
 
     async def silenceAlarms(self, name: str) -> list[str]:
         """Silence the alarms of a process, a group, or all ("*")
@@ -51,6 +60,20 @@ class ProcwardNamespace:
         if self.sup.alarms is None:
             raise RPCError(Faults.FAILED, "no alarm channel is configured (alarm_mail, alarm_command, alarm_webhook)")
         return await self.sup.alarms.test()
+
+    async def rollingRestart(self, name: str, within: int = 0) -> list[str]:
+        """Restart the processes of a program or group one at a time, each ready before the next
+
+        @param string name  a group, a program with numprocs > 1, or one process ('group:name')
+        @param int within  seconds each may take to become ready (0: from its startsecs and health check)
+        @return array result  the processes restarted; FAILED when one did not become ready (the rest
+                              are left running, not restarted)
+        """
+        processes = self._processes(name)
+        try:
+            return await rolling.roll(processes, self.sup.start_process, float(within) or None)
+        except rolling.RollStopped as exc:
+            raise RPCError(Faults.FAILED, str(exc)) from None
 
     async def getAlarmState(self) -> dict[str, Any]:
         """Channels, silenced processes and delivery counts
