@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from procward.config import alarms, beyond, dialect, logconf
@@ -556,6 +556,7 @@ def load_ctl(path: str, environ: Mapping[str, str] | None = None) -> CtlConfig:
     opts = BuildOptions(host_checks=False, environ=environ)
     has_url = "supervisorctl" in doc.sections and doc.get("supervisorctl", "serverurl") is not None
     ctl = _ctl(doc, here, env) if "supervisorctl" in doc.sections else CtlConfig()
+    ctl = replace(ctl, nodes=_nodes(doc, here, env))
     if has_url:
         return ctl
     servers = sorted(_servers(doc, opts, here, env), key=lambda s: not s.is_unix)
@@ -566,7 +567,7 @@ def load_ctl(path: str, environ: Mapping[str, str] | None = None) -> CtlConfig:
     username = ctl.username if ctl.username is not None else server.username
     password = ctl.password if ctl.password is not None else server.password
     return CtlConfig(serverurl=url, username=username, password=password, prompt=ctl.prompt,
-                     history_file=ctl.history_file)
+                     history_file=ctl.history_file, nodes=ctl.nodes)
 
 
 def _rpcinterfaces(doc: IniDocument, warnings: list[str]) -> tuple[str, ...]:

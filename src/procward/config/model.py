@@ -360,6 +360,7 @@ class CtlConfig:
     password: str | None = None
     prompt: str = "supervisor"
     history_file: str | None = None
+    nodes: tuple[NodeConfig, ...] = ()  # the other daemons ([node:x], Go's remotes), for ctl's fan-out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

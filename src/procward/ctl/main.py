@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from procward import SUPERVISOR_COMPAT_VERSION, __version__
-from procward.ctl import controller
+from procward.ctl import controller, fanout
 from procward.ctl.commands import Commands
 from procward.ctl.options import USAGE, UsageError, parse
 from procward.errors import ProcwardError
@@ -32,6 +32,8 @@ def main(argv: Sequence[str], search: Sequence[str] = ()) -> int:
         print(f"procward {__version__} (supervisorctl {SUPERVISOR_COMPAT_VERSION} compatible)")
         return 0
     try:
+        if options.fanout:
+            return fanout.run(lambda opts, out: Commands(opts, stdout=out), options, print)
         return controller.run(Commands(options), options)
     except KeyboardInterrupt:
         return 1

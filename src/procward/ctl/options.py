@@ -25,6 +25,9 @@ Options:
 -p/--password PASSWORD -- password to use for authentication with server
 -r/--history-file -- keep a readline history (if readline is available)
 -v/--version -- print the version and exit
+-s more than once -- run the command on every server given (a URL, or the name of a [node:x]
+     section or a Go remotes= entry, which carries its credentials), each line prefixed with the server
+--nodes -- run the command on this daemon and every [node:x] of the configuration file
 
 action [arguments] -- see below
 
@@ -49,6 +52,7 @@ class CtlOptions:
     show_help: bool = False
     show_version: bool = False
     args: list[str] = field(default_factory=list)
+    fanout: list[tuple[str, CtlConfig]] = field(default_factory=list)  # (label, server): more than one daemon
 
 
 def parse(argv: Sequence[str], search: Sequence[str]) -> CtlOptions:
@@ -56,7 +60,7 @@ def parse(argv: Sequence[str], search: Sequence[str]) -> CtlOptions:
     try:
         flags, args = getopt.getopt(list(argv), "c:hivs:u:p:r:", [
             "configuration=", "help", "interactive", "version", "serverurl=", "username=", "password=",
-            "history-file=", "history_file="])
+            "history-file=", "history_file=", "nodes"])
     except getopt.GetoptError as exc:
         raise UsageError(str(exc)) from None
     given = dict(flags)
@@ -69,7 +73,14 @@ def parse(argv: Sequence[str], search: Sequence[str]) -> CtlOptions:
     elif not os.path.exists(config_file):
         raise UsageError(f"could not find config file {config_file}")
     section = load_ctl(config_file) if config_file else CtlConfig()
-    serverurl = _first(given, "-s", "--serverurl") or section.serverurl
+    urls = [value for flag, value in flags if flag in ("-s", "--serverurl")]
+    node = next((n for n in section.nodes if urls and n.name == urls[-1]), None)
+    if node is not None:  # -s NAME: a node of the file, with its credentials
+        section = replace(section, serverurl=node.serverurl, username=node.username, password=node.password)
+        urls[-1] = node.serverurl
+    serverurl = (urls[-1] if urls else None) or section.serverurl
+    if len(urls) > 1 or "--nodes" in given:
+        serverurl = section.serverurl  # each server of the fan-out is checked by _fanout
     if serverurl.startswith("unix://"):
         serverurl = "unix://" + os.path.abspath(os.path.expanduser(serverurl[len("unix://"):]))
     elif not serverurl.startswith("http://"):
@@ -80,7 +91,33 @@ def parse(argv: Sequence[str], search: Sequence[str]) -> CtlOptions:
         password=_first(given, "-p", "--password") or section.password,
         history_file=_first(given, "-r", "--history-file", "--history_file") or section.history_file)
     opts.interactive = "-i" in given or "--interactive" in given or not args
+    names = [value for flag, value in flags if flag in ("-s", "--serverurl")]
+    if len(names) > 1 or "--nodes" in given:
+        opts.fanout = _fanout(opts.server, section, names if len(names) > 1 else [], nodes="--nodes" in given)
+        if opts.interactive:
+            raise UsageError("several servers take one command, not the interactive shell")
     return opts
+
+
+def _fanout(local: CtlConfig, section: CtlConfig, names: list[str], *, nodes: bool) -> list[tuple[str, CtlConfig]]:
+    """(label, server) for each -s value (a node's name, or a URL with the -u/-p credentials), or for
+    this daemon and every node."""
+    known = {node.name: node for node in section.nodes}
+    chosen: list[tuple[str, CtlConfig]] = []
+    if nodes:
+        chosen.append(("local", local))
+        names = [n.name for n in section.nodes]
+    for name in names:
+        node = known.get(name)
+        if node is not None:
+            chosen.append((name, replace(local, serverurl=node.serverurl, username=node.username,
+                                         password=node.password)))
+        elif name.startswith(("http://", "unix://")):
+            url = "unix://" + os.path.abspath(name[7:]) if name.startswith("unix://") else name
+            chosen.append((name, replace(local, serverurl=url)))
+        else:
+            raise UsageError(f"{name!r} is neither a URL nor a node of the configuration file")
+    return chosen
 
 
 def _first(given: dict[str, str], *names: str) -> str | None:
