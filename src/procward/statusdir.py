@@ -94,7 +94,7 @@ class StatusDirService:
         self._tasks = TaskSet(asyncio.get_running_loop(), "supervise_dir")
         for process in supervisor.all_processes():
             self._attach(process)
-        supervisor.bus.subscribe(self._on_event, lambda name: name.startswith(("PROCESS_STATE_", "PROCESS_GROUP_")))
+        supervisor.bus.subscribe(self._on_event, lambda name: name.startswith(("PROCESS_", "PROCWARD_GROUP_")))
 
     async def stop(self) -> None:
         """Detach (the files stay; the locks are released)."""
@@ -159,9 +159,9 @@ class StatusDirService:
     # -- events and control bytes --------------------------------------------------------------------------
 
     def _on_event(self, event: Event) -> None:
-        if self._sup is None or not event.name.startswith(("PROCESS_STATE_", "PROCESS_GROUP_")):
+        if self._sup is None or not event.name.startswith(("PROCESS_STATE_", "PROCESS_GROUP_", "PROCWARD_GROUP_")):
             return  # the bus hands every subscriber every event; ``wants`` only spares costly payloads
-        if event.name.startswith("PROCESS_GROUP_"):
+        if event.name.startswith(("PROCESS_GROUP_", "PROCWARD_GROUP_")):
             self._follow_groups()
             return
         fields = dict(item.split(":", 1) for item in event.payload.split("\n", 1)[0].split() if ":" in item)

@@ -113,7 +113,7 @@ def test_same_method_list_signatures_and_help(pair) -> None:
     assert [m for m in listed if not m.startswith("procward.")] == methods
     assert [m for m in listed if m.startswith("procward.")] == [
         "procward.getAlarmState", "procward.resumeAlarms", "procward.rollingRestart", "procward.silenceAlarms",
-        "procward.testAlarm"]
+        "procward.testAlarm", "procward.update"]
     for method in methods:
         assert ours.rpc().system.methodSignature(method) == theirs.rpc().system.methodSignature(method), method
         assert ours.rpc().system.methodHelp(method) == inspect.cleandoc(theirs.rpc().system.methodHelp(method))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from procward.config.model import GroupConfig
+from procward.config.model import GroupConfig, ProcessConfig
 from procward.core.fcgi import FcgiSocket
 from procward.core.process import Process
 from procward.core.runtime import Runtime
@@ -24,6 +24,13 @@ class ProcessGroup:
     def name(self) -> str:
         """The group name."""
         return self.config.name
+
+    def add(self, config: ProcessConfig, rt: Runtime) -> Process:
+        """A new member (update added or changed it); the members stay in start order."""
+        process = Process(config, self.name, rt, stdin_socket=self.socket)
+        self.processes[config.name] = process
+        self.processes = dict(sorted(self.processes.items(), key=lambda item: (item[1].config.priority, item[0])))
+        return process
 
     def in_start_order(self) -> list[Process]:
         """Members, lowest priority number first."""

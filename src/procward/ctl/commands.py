@@ -12,6 +12,7 @@ from typing import Any
 from procward.ctl.alarms import AlarmCommands
 from procward.ctl.controller import Exit, StatusExit
 from procward.ctl.follow import LogCommands
+from procward.ctl.updates import UpdateCommands
 from procward.protocol import STOPPED_STATES, Faults, ProcessInfo, namespec, split_namespec
 
 _START_ERRORS: dict[int, str] = {
@@ -35,7 +36,7 @@ def _take_json(args: list[str]) -> tuple[list[str], bool]:
     return [a for a in args if a != "--json"], "--json" in args
 
 
-class Commands(LogCommands, AlarmCommands):
+class Commands(LogCommands, AlarmCommands, UpdateCommands):
     """Every supervisorctl 4.3 command (``do_*``) and its help (``help_*``)."""
 
     # -- status, pid, avail, version -----------------------------------------------------------------
@@ -336,6 +337,9 @@ class Commands(LogCommands, AlarmCommands):
         self.output("reread \t\t\tReload the daemon's configuration files without add/remove")
 
     def do_update(self, arg: str) -> None:
+        if {"--dry-run", "--precise"} & set(arg.split()):
+            self.procward_update(arg.split())
+            return
         sup = self.supervisor()
         try:
             added, changed, removed = sup.reloadConfig()[0]

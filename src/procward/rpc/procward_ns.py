@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from procward.core import rolling
+from procward.core import rolling, update
 from procward.core.process import Process
 from procward.core.supervisor import Supervisor
 from procward.rpc.faults import Faults, RPCError, faults_for
@@ -74,6 +74,20 @@ class ProcwardNamespace:
             return await rolling.roll(processes, self.sup.start_process, float(within) or None)
         except rolling.RollStopped as exc:
             raise RPCError(Faults.FAILED, str(exc)) from None
+
+    async def update(self, dry_run: bool = False) -> dict[str, Any]:
+        """Re-read the configuration and apply it, restarting only the processes whose own options changed
+
+        @param boolean dry_run  only say what would be done
+        @return struct result  added and removed groups, and per group the processes added, removed and
+                               changed (with the options that differ), or "whole" when the group is replaced
+        """
+        with faults_for("update"):
+            self.sup.reload_config()
+        todo = update.plan({name: g.config for name, g in self.sup.groups.items()}, self.sup.parsed)
+        if not dry_run:
+            await update.apply(self.sup, todo)
+        return {**todo.as_dict(), "applied": not dry_run}
 
     async def getAlarmState(self) -> dict[str, Any]:
         """Channels, silenced processes and delivery counts

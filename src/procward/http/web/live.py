@@ -22,7 +22,7 @@ from procward.protocol import ProcessInfo, namespec
 from procward.rpc.info import process_info
 
 MAX_STREAMS = 1000  # past this, the oldest stream is told to go (it reconnects later)
-_WATCHED = ("PROCESS_STATE", "PROCWARD_HEALTH", "PROCESS_GROUP")
+_WATCHED = ("PROCESS_STATE", "PROCWARD_HEALTH", "PROCESS_GROUP", "PROCWARD_GROUP")
 
 
 def row(info: ProcessInfo, restarts: int, output: str) -> dict[str, object]:
@@ -53,7 +53,7 @@ class LiveHub:
     def _on_event(self, event: Event) -> None:
         if not event.name.startswith(_WATCHED):
             return
-        if event.name.startswith("PROCESS_GROUP"):
+        if event.name.startswith(("PROCESS_GROUP", "PROCWARD_GROUP")):
             for stream in self._streams:
                 stream.groups_changed = True
                 stream.wake.set()
