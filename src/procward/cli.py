@@ -68,6 +68,7 @@ def _daemon_parser() -> argparse.ArgumentParser:
     p.add_argument("-a", "--minfds", help="minimum open files")
     p.add_argument("-t", "--strip_ansi", action="store_true", help="strip ANSI escapes from child logs")
     p.add_argument("-v", "--version", action="store_true", help="print the version and exit")
+    p.add_argument("--handover", help=argparse.SUPPRESS)  # a reexec's state: set by the daemon for itself
     p.add_argument("--env-file", metavar="FILE", action="append", default=[],
                    help="dotenv file whose variables join the daemon's environment (before the config is read, "
                         "so %%(ENV_X)s sees them; children inherit them); may be repeated")
@@ -105,6 +106,20 @@ def _go_flags(argv: Sequence[str]) -> list[str]:
     return args
 
 
+def _without_config(argv: Sequence[str]) -> list[str]:
+    """The command line without -c FILE (a reexec names the file it found, as an absolute path)."""
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("-c", "--configuration"):
+            skip = True
+        elif not (arg.startswith("--configuration=") or (arg.startswith("-c") and not arg.startswith("--"))):
+            out.append(arg)  # -cFILE and --configuration=FILE are dropped too
+    return out
+
+
 def run_daemon(argv: Sequence[str]) -> int:
     """``procward [-c FILE] [-n] ...``: load, validate and run until shutdown."""
     args = _daemon_parser().parse_args(_go_flags(argv))
@@ -130,7 +145,9 @@ def run_daemon(argv: Sequence[str]) -> int:
         def loader() -> Config:
             return _overrides(load(path), args)
 
-        return daemon.run(config, daemon.DaemonOptions(nodaemon=args.nodaemon, daemonize=args.daemon), loader,
+        options = daemon.DaemonOptions(nodaemon=args.nodaemon, daemonize=args.daemon, handover=args.handover,
+                                       argv=(*_without_config(argv), "-c", os.path.abspath(path)))
+        return daemon.run(config, options, loader,
                           [HttpService(), StatusDirService()])
     except ProcwardError as exc:
         return _fail(str(exc))

@@ -109,6 +109,13 @@ class StatusDirService:
     def close(self) -> None:
         """Nothing is left open after ``stop``."""
 
+    def handover(self) -> dict[str, int]:
+        """Nothing to hand over: the next daemon takes the locks and FIFOs again."""
+        return {}
+
+    def adopt(self, fds: dict[str, int]) -> None:
+        """Nothing was handed over."""
+
     # -- directories ---------------------------------------------------------------------------------------
 
     def _path(self, process: Process) -> str:

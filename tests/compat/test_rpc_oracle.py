@@ -112,7 +112,7 @@ def test_same_method_list_signatures_and_help(pair) -> None:
     # procward's own namespace is the one addition (supervisorctl never calls it); the rest is identical.
     assert [m for m in listed if not m.startswith("procward.")] == methods
     assert [m for m in listed if m.startswith("procward.")] == [
-        "procward.getAlarmState", "procward.resumeAlarms", "procward.rollingRestart", "procward.silenceAlarms",
+        "procward.getAlarmState", "procward.reexec", "procward.resumeAlarms", "procward.rollingRestart", "procward.silenceAlarms",
         "procward.testAlarm", "procward.update"]
     for method in methods:
         assert ours.rpc().system.methodSignature(method) == theirs.rpc().system.methodSignature(method), method

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import pwd
 import resource
 import signal
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from procward import __version__
 from procward.config.model import Config
@@ -37,6 +40,8 @@ class DaemonOptions:
 
     nodaemon: bool
     daemonize: bool = False  # Go supervisord's -d: detach even when the file says nodaemon=true
+    handover: str | None = None  # a reexec: the previous daemon's state file (it was this very process)
+    argv: tuple[str, ...] = ()  # the command line, for the next reexec
 
 
 def _raise_limit(which: int, minimum: int, name: str, option: str) -> None:
@@ -120,7 +125,8 @@ def _write_pid(fd: int) -> None:
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
 
 
-def prepare(config: Config, opts: DaemonOptions, services: Sequence[Service]) -> tuple[list[logging.Handler], int]:
+def prepare(config: Config, opts: DaemonOptions, services: Sequence[Service]
+            ) -> tuple[list[logging.Handler], int, dict[str, Any] | None]:
     """Everything done before the event loop exists: limits, user, sockets, daemonizing, pidfile, logging.
 
     The order is supervisord's: the sockets are listening before the daemon detaches and before the
@@ -132,34 +138,69 @@ def prepare(config: Config, opts: DaemonOptions, services: Sequence[Service]) ->
     _raise_limit(resource.RLIMIT_NPROC, sd.minprocs, "the process limit", "minprocs")
     if sd.user is not None:
         _drop_privileges(sd.user)
-    pidfile = _lock_pidfile(sd.pidfile)
+    state = _read_handover(opts.handover) if opts.handover else None
+    pidfile = _lock_pidfile(sd.pidfile) if state is None else _inherit(state["pidfile"])
     try:
-        for service in services:
+        for service, fds in zip(services, state["services"] if state else [{}] * len(services), strict=True):
+            service.adopt(fds)
             service.bind(config)
-        nodaemon = not opts.daemonize and (opts.nodaemon or sd.nodaemon)
-        if not nodaemon:
+        nodaemon = state["nodaemon"] if state else not opts.daemonize and (opts.nodaemon or sd.nodaemon)
+        if not nodaemon and state is None:
             _daemonize()
         if sd.directory:
             os.chdir(sd.directory)
         os.umask(sd.umask)
         handlers = mainlog.setup(sd.logfile, sd.loglevel, sd.logfile_maxbytes, sd.logfile_backups,
                                  echo=nodaemon and not sd.silent)
-        if not sd.nocleanup:
+        if not sd.nocleanup and state is None:  # after a reexec the AUTO logs are the running programs'
             remove_old_autologs(sd.childlogdir, sd.identifier)
         _write_pid(pidfile)
     except BaseException:
+        if state is not None:
+            raise  # a failed takeover: the fds stay as they are, for the spawn record's next daemon
         for service in services:
             service.close()  # no socket file or pidfile is left behind by a start that did not happen
         with contextlib.suppress(OSError):
             os.unlink(sd.pidfile)
         os.close(pidfile)
         raise
-    return handlers, pidfile
+    return handlers, pidfile, state
+
+
+def _read_handover(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            state: dict[str, Any] = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise StartupError(f"cannot read the reexec state {path}: {exc}") from None
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+    return state
+
+
+def _inherit(fd: int) -> int:
+    os.set_inheritable(fd, False)
+    return fd
+
+
+def _reexec(state: dict[str, Any], opts: DaemonOptions, pidfile: int, services: Sequence[Service],
+            nodaemon: bool, path: str) -> None:
+    """Become the next daemon: the same pid, every handed-over fd still open (core/handover.py)."""
+    os.set_inheritable(pidfile, True)
+    state.update(pidfile=pidfile, nodaemon=nodaemon, services=[service.handover() for service in services])
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(state, handle)
+    argv = [a for i, a in enumerate(opts.argv) if a != "--handover" and (i == 0 or opts.argv[i - 1] != "--handover")]
+    log.warning("reexec: executing %s -m procward %s", sys.executable, " ".join(argv))
+    logging.shutdown()
+    os.execv(sys.executable, [sys.executable, "-m", "procward", *argv, "--handover", path])  # noqa: S606 - itself
 
 
 def run(config: Config, opts: DaemonOptions, loader: ConfigLoader, services: Sequence[Service]) -> int:
-    """Run the daemon until shutdown; return the exit status."""
-    handlers, pidfile = prepare(config, opts, services)
+    """Run the daemon until shutdown (or until it re-executes itself); return the exit status."""
+    handlers, pidfile, adopting = prepare(config, opts, services)
+    status, state = 0, None
     try:
         for warning in config.warnings:
             log.warning("%s", warning)
@@ -171,21 +212,26 @@ def run(config: Config, opts: DaemonOptions, loader: ConfigLoader, services: Seq
             log.warning("could not become a child subreaper; orphans of programs will not be reaped by procward")
         log.info("procward %s (supervisord-compatible) started with pid %s", __version__, os.getpid())
         log.info("supervisord started with pid %s", os.getpid())
-        status = asyncio.run(_main(config, loader, services, handlers))
+        status, state = asyncio.run(_main(config, loader, services, handlers, adopting))
     finally:
-        for service in services:
-            service.close()
-        with contextlib.suppress(OSError):
-            os.unlink(config.supervisord.pidfile)
-        os.close(pidfile)
-        log.info("procward stopped")
+        if state is None:
+            for service in services:
+                service.close()
+            with contextlib.suppress(OSError):
+                os.unlink(config.supervisord.pidfile)
+            os.close(pidfile)
+            log.info("procward stopped")
+    if state is not None:
+        nodaemon = not opts.daemonize and (opts.nodaemon or config.supervisord.nodaemon)
+        _reexec(state, opts, pidfile, services, nodaemon, config.supervisord.pidfile + ".reexec")
     return status
 
 
 async def _main(config: Config, loader: ConfigLoader, services: Sequence[Service],
-                handlers: list[logging.Handler]) -> int:
+                handlers: list[logging.Handler], adopting: dict[str, Any] | None
+                ) -> tuple[int, dict[str, Any] | None]:
     record = tree.SpawnRecord(config.supervisord.pidfile + ".procs")
-    left = record.leftovers()
+    left = [] if adopting is not None else record.leftovers()  # after a reexec they are ours to adopt
     if left:
         log.warning("found %d process(es) left by a procward that did not shut down (pids %s); stopping them "
                     "before starting programs", len(left), ", ".join(map(str, left)))
@@ -195,8 +241,9 @@ async def _main(config: Config, loader: ConfigLoader, services: Sequence[Service
     record.open()
     supervisor = Supervisor(config, asyncio.get_running_loop(), loader, record)
     supervisor.on_reopen_logs.append(lambda: mainlog.reopen(handlers))
+    supervisor.adopting = adopting
     try:
         await supervisor.serve(services)
     finally:
-        record.close(remove=True)
-    return supervisor.exit_status
+        record.close(remove=supervisor.handover is None)
+    return supervisor.exit_status, supervisor.handover

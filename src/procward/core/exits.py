@@ -96,6 +96,10 @@ class ExitWatcher:
         """True while ``pid`` is a child whose exit someone awaits."""
         return pid in self._watched
 
+    def forget(self, pid: int) -> None:
+        """Stop watching ``pid`` (it is handed to the next daemon at a reexec)."""
+        self._forget(pid)
+
     def _forget(self, pid: int) -> tuple[int, OnExit] | None:
         entry = self._watched.pop(pid, None)
         if entry is not None:

@@ -72,6 +72,15 @@ class LineWriter:
         self._partial = b""
         self._idle: asyncio.TimerHandle | None = None
 
+    @property
+    def partial(self) -> bytes:
+        """The line begun and not ended yet (carried over a reexec)."""
+        return self._partial
+
+    def resume(self, partial: bytes) -> None:
+        """Go on with a line the previous daemon began."""
+        self._partial = partial
+
     def write(self, data: bytes) -> None:
         """Take a block of output; write the lines it completes."""
         block = self._partial + data if self._partial else data

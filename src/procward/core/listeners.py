@@ -294,6 +294,29 @@ class EventHub:
         self._schedule_ticks()
         return pool
 
+    def busy(self) -> str:
+        """Why the pools cannot be handed to the next daemon now ('' when they can): an event out or queued."""
+        for pool in self.pools.values():
+            if pool.buffer:
+                return f"event listener pool {pool.name} has {len(pool.buffer)} events queued"
+            for listener in pool.listeners.values():
+                if listener.state == ListenerState.BUSY:
+                    return f"event listener {listener.process.namespec} is handling an event"
+        return ""
+
+    def listener_states(self) -> dict[str, str]:
+        """Each listener's protocol state by namespec (READY ones need no new READY after a reexec)."""
+        return {listener.process.namespec: listener.state.name for pool in self.pools.values()
+                for listener in pool.listeners.values()}
+
+    def restore_listener_states(self, states: dict[str, str]) -> None:
+        """Take the protocol states the previous daemon left (its listeners said READY to it)."""
+        for pool in self.pools.values():
+            for listener in pool.listeners.values():
+                if states.get(listener.process.namespec) == ListenerState.READY.name:
+                    listener.state = ListenerState.READY
+            pool.dispatch()
+
     def remove_pool(self, name: str) -> None:
         self.pools.pop(name, None)
         self._schedule_ticks()

@@ -362,6 +362,19 @@ class OutputChannel:
             if not step:
                 return
 
+    def release(self) -> int | None:
+        """Stop reading and hand the pipe over, open (a reexec): what it holds stays in it for the next
+        daemon, so nothing is lost and nothing read twice."""
+        if self._capture is not None:
+            self._capture.flush()
+        if self._resume is not None:
+            self._resume.cancel()
+            self._resume = None
+        fd, self.fd = self.fd, None
+        if fd is not None:
+            self._loop.remove_reader(fd)
+        return fd
+
     def close(self) -> None:
         """Stop reading and close the pipe."""
         if self._capture is not None:

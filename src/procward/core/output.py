@@ -90,6 +90,20 @@ class ProcessOutput:
                                                 # a listener's READY/RESULT must not wait
                                                 coalesce=0 if protocol else COALESCE))
 
+    def handover(self) -> dict[str, object]:
+        """Stop copying without closing anything (a reexec): the pipes' fds, the lines begun, and the
+        log paths (AUTO ones were made by this daemon)."""
+        fds = [channel.release() for channel in self._channels]
+        self._channels = []
+        partials = [writer.partial.hex() for writer in self._writers]
+        return {"fds": fds, "partials": partials, "paths": self.paths}
+
+    def adopt(self, spawned: Spawned, partials: list[str]) -> None:
+        """Copy the pipes of a child adopted across a reexec, going on with its lines begun."""
+        self.attach(spawned)
+        for writer, partial in zip(self._writers, partials, strict=False):
+            writer.resume(bytes.fromhex(partial))
+
     def problem(self) -> str:
         """Why a log file of this process cannot be written ('' when all can): a start is refused then,
         as supervisord refuses it, rather than running a program whose output goes nowhere."""

@@ -633,7 +633,7 @@ class Process:
         if self._stdin is not None:
             self._stdin.close()
             self._stdin = None
-        if spawned is not None:
+        if spawned is not None and spawned.popen is not None:
             # subprocess would otherwise try to reap this pid itself when the Popen is collected
             spawned.popen.returncode = status.exitstatus
 

@@ -37,7 +37,7 @@ class Spawned:
     """A started child and the parent's ends of its pipes."""
 
     pid: int
-    popen: subprocess.Popen[bytes]
+    popen: subprocess.Popen[bytes] | None  # None for a child adopted across a reexec
     stdin: int | None
     stdout: int
     stderr: int | None

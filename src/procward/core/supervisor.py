@@ -8,15 +8,18 @@ knows nothing of them. They are started through the ``Service`` protocol.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from procward.config.beyond import dependency_targets
 from procward.config.diff import ConfigDiff, diff
 from procward.config.model import Config, GroupConfig, GroupKind
+from procward.core import handover
 from procward.core.alarms import Alarms
 from procward.core.cron import CronStarts
 from procward.core.events import Event, EventBus
@@ -79,6 +82,10 @@ class Service(Protocol):
     async def stop(self) -> None: ...
 
     def close(self) -> None: ...
+
+    def handover(self) -> dict[str, int]: ...
+
+    def adopt(self, fds: dict[str, int]) -> None: ...
 
 
 ConfigLoader = Callable[[], Config]
@@ -163,6 +170,9 @@ class Supervisor:
         self.silenced: set[str] = set()  # namespecs whose alarms are off (kept across reloads)
         self.systemd = SystemdNotifier(loop)  # before any spawn: it takes NOTIFY_SOCKET out of the environment
         self.exit_status = 0  # the daemon's, when it exits (1 after exit_on_fatal)
+        self.adopting: dict[str, Any] | None = None  # the previous daemon's state (a reexec), taken at the start
+        self.handover: dict[str, Any] | None = None  # this daemon's state for the next one, once a reexec began
+        self._reexec = False
         self.bus.subscribe(self._exit_on_fatal, lambda name: name == "PROCESS_STATE_FATAL")
 
     def _runtime(self, config: Config) -> Runtime:
@@ -436,7 +446,7 @@ class Supervisor:
         try:
             while True:
                 await self._run_once(services)
-                if self.state == SupervisorState.SHUTDOWN or self._pending is None:
+                if self.state == SupervisorState.SHUTDOWN or self._pending is None or self.handover is not None:
                     return
                 self.config = self.parsed = self._pending
                 self._pending = None
@@ -451,7 +461,8 @@ class Supervisor:
             await self._holds.aclose()
             await self.usage.aclose()
             self.hub.close()
-            self.exits.reap_orphans()
+            if self.handover is None:  # at a reexec the children's exits are the next daemon's to collect
+                self.exits.reap_orphans()
             self.exits.close()
 
     def _process_of(self, spec: str) -> Process | None:
@@ -461,6 +472,9 @@ class Supervisor:
     async def _run_once(self, services: Sequence[Service]) -> None:
         for group_config in self.config.groups:
             self.add_group(group_config)
+        if self.adopting is not None:
+            self._adopt(self.adopting)
+            self.adopting = None
         if self.config.supervisord.alarms is not None:
             self.alarms = Alarms(self.config.supervisord.alarms, self._process_of, self.exits, self.loop,
                                  self.silenced)
@@ -479,6 +493,10 @@ class Supervisor:
             finally:
                 boot.cancel()
                 await asyncio.gather(boot, return_exceptions=True)
+            if self._reexec:
+                await self._close_alarms()
+                self.handover = self._release()
+                return
             self.bus.publish(Event("SUPERVISOR_STATE_CHANGE_STOPPING", ""))
             await self._close_alarms()  # what the shutdown itself does to the programs is no alarm
             await self.stop_all(shutdown=True)
@@ -507,6 +525,49 @@ class Supervisor:
                          process.namespec)
             self.exit_status = 1
             self.request_shutdown()
+
+    # ---- reexec (core/handover.py) ----
+
+    def reexec_problem(self) -> str:
+        """Why a reexec must wait ('' when it can go ahead now)."""
+        if self.state != SupervisorState.RUNNING:
+            return f"the daemon is {self.state.name}"
+        for process in self.all_processes():
+            if why := handover.unsettled(process):
+                return why
+        return self.hub.busy()
+
+    def request_reexec(self) -> None:
+        """Hand everything to a new daemon process (the caller checked reexec_problem and the new code).
+        The switch waits a moment so the request that asked for it is answered first."""
+        self._reexec = True
+        self.state = SupervisorState.RESTARTING
+        self.systemd.reloading()
+        self.loop.call_later(0.2, self._wake.set)
+
+    def _release(self) -> dict[str, Any]:
+        log.warning("reexec: handing %d processes to the next daemon", len(list(self.all_processes())))
+        return {"processes": {p.namespec: handover.release(p) for p in self.all_processes()},
+                "listeners": self.hub.listener_states(), "silenced": sorted(self.silenced),
+                "started_at": self.started_at}
+
+    def _adopt(self, state: dict[str, Any]) -> None:
+        records: dict[str, Any] = state["processes"]
+        for process in self.all_processes():
+            record = records.get(process.namespec)
+            if record is not None:
+                handover.adopt(process, record)
+        self.hub.restore_listener_states(state["listeners"])
+        self.silenced.update(state["silenced"])
+        gone = sorted(set(records) - {p.namespec for p in self.all_processes()})
+        if gone:
+            log.warning("reexec: %s no longer configured: stopping them", ", ".join(gone))
+            for spec in gone:
+                pid = records[spec]["pid"]
+                if pid:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGTERM)
+        log.warning("reexec: took over %d processes", len(records) - len(gone))
 
     def _booted(self, boot: asyncio.Task[None]) -> None:
         """Autostart programs are started (the sockets listened before): systemd may count on us."""

@@ -1,6 +1,7 @@
 """``procward ctl update --dry-run`` and ``update --precise``: procward's own update (one RPC call,
 ``procward.update``), which restarts only the processes whose own options changed, and can say so
-without doing it. Plain ``update`` keeps supervisorctl's meaning and output."""
+without doing it. Plain ``update`` keeps supervisorctl's meaning and output. ``reexec``: the daemon
+re-executes its code keeping every program running (core/handover.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,23 @@ from procward.protocol import Faults
 
 
 class UpdateCommands(BaseController):
-    """procward's update modes."""
+    """procward's update modes, and reexec."""
+
+    def do_reexec(self, arg: str) -> None:
+        if arg.split():
+            self._usage("reexec accepts no arguments", self.help_reexec)
+            return
+        if not self.upcheck():
+            return
+        try:
+            self.server().procward.reexec()
+        except xmlrpc.client.Fault as exc:
+            self._fail_with(f"ERROR: {exc.faultString}")
+            return
+        self.output("reexec: the daemon is switching to its new code; every program keeps running")
+
+    def help_reexec(self) -> None:
+        self.output("reexec\t\t\tRestart the daemon's own code (upgraded or not); programs keep running")
 
     def procward_update(self, args: list[str]) -> None:
         dry_run = "--dry-run" in args

@@ -189,3 +189,11 @@ class HttpService:
 
     def close(self) -> None:
         self._listeners.close_all()
+
+    def handover(self) -> dict[str, int]:
+        """The listening sockets for the next daemon (a reexec)."""
+        return self._listeners.handover()
+
+    def adopt(self, fds: dict[str, int]) -> None:
+        """The previous daemon's listening sockets, bound by ``bind``."""
+        self._listeners.adopt(fds)

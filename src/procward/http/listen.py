@@ -103,6 +103,20 @@ class Listeners:
 
     def __init__(self) -> None:
         self._open: dict[HttpServerConfig, socket.socket] = {}
+        self._inherited: dict[str, int] = {}  # key -> fd, from the daemon before a reexec
+
+    def handover(self) -> dict[str, int]:
+        """The listening sockets' fds by server, made inheritable (a reexec): clients that connect
+        during the exec wait in the backlog and are answered by the next daemon."""
+        fds = {}
+        for server, sock in self._open.items():
+            sock.set_inheritable(True)
+            fds[_key(server)] = sock.fileno()
+        return fds
+
+    def adopt(self, fds: dict[str, int]) -> None:
+        """Sockets the previous daemon listened on: bind_all takes them instead of binding again."""
+        self._inherited = dict(fds)
 
     def bind_all(self, servers: tuple[HttpServerConfig, ...]) -> list[str]:
         """Open what ``servers`` adds, close what it drops, keep what is unchanged.
@@ -117,6 +131,11 @@ class Listeners:
         errors = []
         for server in servers:
             if server in self._open:
+                continue
+            fd = self._inherited.pop(_key(server), None)
+            if fd is not None:
+                self._open[server] = socket.socket(fileno=fd)
+                self._open[server].set_inheritable(False)
                 continue
             try:
                 self._open[server] = bind(server)
@@ -141,3 +160,8 @@ class Listeners:
         """Close every socket and remove the unix socket files (shutdown)."""
         for server in list(self._open):
             self._close(server)
+
+
+def _key(server: HttpServerConfig) -> str:
+    """What a socket is handed over under: the section and its address."""
+    return f"{server.section} {server.file or f'{server.host}:{server.port}'}"

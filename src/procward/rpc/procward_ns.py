@@ -3,9 +3,12 @@ calls it; ``procward ctl`` does."""
 
 from __future__ import annotations
 
+import shlex
+import sys
 from typing import Any
 
-from procward.core import rolling, update
+from procward.config.model import HealthKind, Script
+from procward.core import health, rolling, update
 from procward.core.process import Process
 from procward.core.supervisor import Supervisor
 from procward.rpc.faults import Faults, RPCError, faults_for
@@ -88,6 +91,21 @@ class ProcwardNamespace:
         if not dry_run:
             await update.apply(self.sup, todo)
         return {**todo.as_dict(), "applied": not dry_run}
+
+    async def reexec(self) -> bool:
+        """Re-execute the daemon (its code possibly upgraded) keeping every program running
+
+        @return boolean result  True: the switch follows this answer. FAILED when a process is STARTING or
+                                STOPPING or a listener holds an event (try again), or when the new code
+                                or the configuration does not load (the daemon keeps running as it is)
+        """
+        if why := self.sup.reexec_problem():
+            raise RPCError(Faults.FAILED, f"not now: {why}; try again in a moment")
+        check = f"{shlex.quote(sys.executable)} -m procward check -c {shlex.quote(self.sup.config.path)} >/dev/null"
+        if reason := await health.run(Script(kind=HealthKind.EXEC, target=check), 120, self.sup.exits):
+            raise RPCError(Faults.FAILED, f"the new code or the configuration does not load: {reason}")
+        self.sup.request_reexec()
+        return True
 
     async def getAlarmState(self) -> dict[str, Any]:
         """Channels, silenced processes and delivery counts

@@ -1,0 +1,115 @@
+"""reexec: the daemon hands its state to its next self, across ``execv``, and every program keeps running.
+
+Before the exec, each process's state (pid, times, counters, restart windows, health, a pending restart
+timer) and the fds the daemon holds for it (its pipes, left open and inheritable) are written to a JSON
+file; what the pipes hold stays in them, so the next daemon reads on where this one stopped: no line lost,
+none read twice. The pid of the daemon does not change, so the programs stay its children and their pidfds,
+sd_notify sockets (named after the daemon's pid) and spawn record still apply. The listening sockets and
+the locked pidfile are handed over the same way by the daemon (core/daemon.py, http/listen.py).
+
+Only settled states are handed over: a process STARTING or STOPPING, or an event listener with an event
+in flight, makes reexec wait (the caller is told which one).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections import Counter
+from typing import Any
+
+from procward.core.counters import ProcessCounters, RestartReason
+from procward.core.health import Health
+from procward.core.notify import NotifySocket
+from procward.core.process import Process
+from procward.core.spawn import Spawned
+from procward.core.states import ProcessState
+from procward.core.stdin import Stdin
+
+S = ProcessState
+SETTLED = (S.RUNNING, S.STOPPED, S.EXITED, S.FATAL, S.BACKOFF)
+
+
+def unsettled(process: Process) -> str:
+    """Why ``process`` cannot be handed over now ('' when it can)."""
+    if process.state not in SETTLED:
+        return f"{process.namespec} is {process.state.name}"
+    if process.waiting:
+        return f"{process.namespec} waits for its dependencies"
+    if process.state == S.RUNNING and not process.pid:
+        return f"{process.namespec} waits for its pidfile"
+    return ""
+
+
+def release(process: Process) -> dict[str, Any]:
+    """``process``'s state, its fds made inheritable; it stops being watched (the exec follows)."""
+    # Friend code of process.py (the handover is part of the state machine), hence the private fields.
+    loop = process.rt.loop
+    timer = process._timer
+    output = process.output.handover()
+    stdin_fd = process._stdin._fd if process._stdin is not None else None
+    fds = [fd for fd in (*output["fds"], stdin_fd) if isinstance(fd, int)]  # type: ignore[misc]
+    for fd in fds:
+        os.set_inheritable(fd, True)
+    if process.pid:
+        process.rt.exits.forget(process.pid)
+    counters = dataclasses.asdict(process.counters)
+    counters["restarts"] = {str(k): v for k, v in process.counters.restarts.items()}
+    restarts = process.restarts
+    return {
+        "state": process.state.name, "pid": process.pid, "laststart": process.laststart,
+        "laststop": process.laststop, "exitstatus": process.exitstatus, "spawnerr": process.spawnerr,
+        "backoff": process.backoff, "starts": process.starts, "token": process.token,
+        "status_text": process.status_text, "following": process._following,
+        "health": process.health.value, "stdin": stdin_fd, "output": output, "counters": counters,
+        "restart_times": list(restarts._times), "crash_streak": restarts._crash_streak,
+        "cores": list(restarts._cores),
+        "timer": None if timer is None else max(0.0, timer.when() - loop.time()),
+        "released_at": time.time(),
+    }
+
+
+def adopt(process: Process, record: dict[str, Any]) -> None:
+    """Take over ``process`` as the previous daemon left it (no state event: nothing changed)."""
+    process.state = ProcessState[record["state"]]
+    process.laststart, process.laststop = record["laststart"], record["laststop"]
+    process.exitstatus, process.spawnerr = record["exitstatus"], record["spawnerr"]
+    process.backoff, process.starts, process.token = record["backoff"], record["starts"], record["token"]
+    process.status_text = record["status_text"]
+    process._following = record["following"]
+    counters = dict(record["counters"])
+    counters["restarts"] = Counter({RestartReason(k): v for k, v in counters["restarts"].items()})
+    process.counters = ProcessCounters(**counters)
+    process.restarts._times.extend(record["restart_times"])
+    process.restarts._crash_streak = record["crash_streak"]
+    process.restarts._cores.extend(record["cores"])
+    output = process.output
+    output.paths.update(record["output"]["paths"])
+    pid = record["pid"]
+    if pid:
+        fds = record["output"]["fds"]
+        spawned = Spawned(pid=pid, popen=None, stdin=record["stdin"], stdout=fds[0],
+                          stderr=fds[1] if len(fds) > 1 else None)
+        for fd in (*fds, record["stdin"]):
+            if isinstance(fd, int):
+                os.set_inheritable(fd, False)
+        process.pid = pid
+        process._spawned = spawned
+        if spawned.stdin is not None:
+            process._stdin = Stdin(process.rt.loop, spawned.stdin, process.namespec)
+        output.adopt(spawned, record["output"]["partials"])
+        process.rt.exits.watch(pid, process._on_exit)
+        if process.config.notify:  # named after the daemon's pid, which the exec kept: the same address
+            process._notify = NotifySocket(process.rt.loop, process.token, process._on_notify)
+        if process.rt.record is not None:
+            process.rt.record.add(process.namespec, process.token, pid)
+        if process.state == S.RUNNING:
+            process._entered_running()
+            if process.health_monitor is not None and record["health"]:
+                process.health_monitor.health = Health(record["health"])
+    if record["timer"] is not None:
+        if process.state == S.BACKOFF:
+            process._schedule(record["timer"], process._retry)
+        elif process.state in (S.EXITED, S.STOPPED):
+            process._schedule(record["timer"], process._spawn_if, process.state)
