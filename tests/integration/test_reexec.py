@@ -111,3 +111,39 @@ def test_refused_while_stopping_or_with_a_broken_file(daemon, tmp_path: Path) ->
     d.rpc().supervisor.stopProcess("slow", False)  # it ignores SIGTERM: end it now, not at teardown
     d.rpc().supervisor.signalProcess("slow", "KILL")
     d.wait_state("slow", "STOPPED")
+
+
+HOLDER = """import sys
+sys.stdout.write("READY\\n"); sys.stdout.flush()
+sys.stdin.readline()  # takes an event and never answers
+sys.stdin.read()
+"""
+
+
+def test_sigusr1_reexecs_and_a_held_event_makes_it_wait(daemon, tmp_path: Path) -> None:
+    import os
+    import signal
+
+    (tmp_path / "holder.py").write_text(HOLDER)
+    d = daemon(f"""
+        [program:sleeper]
+        command=sleep 300
+        startsecs=0
+
+        [eventlistener:holder]
+        command={sys.executable} %(here)s/holder.py
+        events=PROCESS_STATE_STOPPED
+        autostart=false
+        """)
+    pid = d.wait_state("sleeper", "RUNNING")["pid"]
+    os.kill(d.proc.pid, signal.SIGUSR1)
+    wait_until(lambda: "reexec: took over 2 processes" in d.log_text(), what="the SIGUSR1 reexec", timeout=30)
+    wait_until(lambda: d.rpc().supervisor.getState()["statename"] == "RUNNING", what="answering", timeout=30)
+    assert d.rpc().supervisor.getProcessInfo("sleeper")["pid"] == pid
+
+    d.rpc().supervisor.startProcess("holder")
+    d.rpc().supervisor.stopProcess("sleeper")  # the holder takes this event and never answers
+    wait_until(lambda: "is handling an event" in ctl(d, "reexec").stdout, what="reexec refused", timeout=15)
+    os.kill(d.proc.pid, signal.SIGUSR1)
+    d.wait_log("reexec (SIGUSR1) refused: not now: event listener holder is handling an event")
+    d.rpc().supervisor.stopProcess("holder")

@@ -11,15 +11,17 @@ import asyncio
 import contextlib
 import logging
 import os
+import shlex
 import signal
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 from procward.config.beyond import dependency_targets
 from procward.config.diff import ConfigDiff, diff
-from procward.config.model import Config, GroupConfig, GroupKind
-from procward.core import handover
+from procward.config.model import Config, GroupConfig, GroupKind, HealthKind, Script
+from procward.core import handover, health
 from procward.core.alarms import Alarms
 from procward.core.cron import CronStarts
 from procward.core.events import Event, EventBus
@@ -161,6 +163,7 @@ class Supervisor:
         self._pending: Config | None = None
         self._held: dict[Process, asyncio.Task[None]] = {}  # starts waiting for depends_on
         self._holds = TaskSet(loop, "depends_on")  # owns the tasks in _held
+        self._signalled = TaskSet(loop, "signal requests")  # a reexec asked by SIGUSR1
         self.on_reopen_logs: list[Callable[[], None]] = []
         self.reloads = 0  # configuration reads (reloadConfig, SIGHUP), for the metrics
         self.last_reload_ok = True
@@ -431,9 +434,12 @@ class Supervisor:
         elif signum == signal.SIGUSR2:
             log.info("received %s indicating log reopen request", name)
             self.reopen_logs()
+        elif signum == signal.SIGUSR1:
+            log.warning("received %s indicating reexec request", name)
+            self._signalled.start(self._reexec_on_signal(), "reexec")
 
     def _install_signals(self) -> None:
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGUSR2):
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
             self.loop.add_signal_handler(signum, self._on_signal, signum)
         self.exits.install()
 
@@ -459,6 +465,7 @@ class Supervisor:
         finally:
             self.systemd.close()
             await self._holds.aclose()
+            await self._signalled.aclose()
             await self.usage.aclose()
             self.hub.close()
             if self.handover is None:  # at a reexec the children's exits are the next daemon's to collect
@@ -537,9 +544,26 @@ class Supervisor:
                 return why
         return self.hub.busy()
 
+    async def reexec(self) -> str:
+        """Check, then hand everything to a new daemon process (procward.reexec, SIGUSR1); '' when the
+        switch follows, else why not (the daemon carries on unchanged)."""
+        if why := self.reexec_problem():
+            return f"not now: {why}; try again in a moment"
+        quoted = f"{shlex.quote(sys.executable)} -m procward check -c {shlex.quote(self.config.path)} >/dev/null"
+        if reason := await health.run(Script(kind=HealthKind.EXEC, target=quoted), 120, self.exits):
+            return f"the new code or the configuration does not load: {reason}"
+        if why := self.reexec_problem():  # something changed during the check
+            return f"not now: {why}; try again in a moment"
+        self.request_reexec()
+        return ""
+
+    async def _reexec_on_signal(self) -> None:
+        if why := await self.reexec():
+            log.error("reexec (SIGUSR1) refused: %s", why)
+
     def request_reexec(self) -> None:
-        """Hand everything to a new daemon process (the caller checked reexec_problem and the new code).
-        The switch waits a moment so the request that asked for it is answered first."""
+        """Hand everything to a new daemon process (after ``reexec``'s checks). The switch waits a
+        moment so the request that asked for it is answered first."""
         self._reexec = True
         self.state = SupervisorState.RESTARTING
         self.systemd.reloading()

@@ -3,12 +3,9 @@ calls it; ``procward ctl`` does."""
 
 from __future__ import annotations
 
-import shlex
-import sys
 from typing import Any
 
-from procward.config.model import HealthKind, Script
-from procward.core import health, rolling, update
+from procward.core import rolling, update
 from procward.core.process import Process
 from procward.core.supervisor import Supervisor
 from procward.rpc.faults import Faults, RPCError, faults_for
@@ -99,12 +96,8 @@ class ProcwardNamespace:
                                 STOPPING or a listener holds an event (try again), or when the new code
                                 or the configuration does not load (the daemon keeps running as it is)
         """
-        if why := self.sup.reexec_problem():
-            raise RPCError(Faults.FAILED, f"not now: {why}; try again in a moment")
-        check = f"{shlex.quote(sys.executable)} -m procward check -c {shlex.quote(self.sup.config.path)} >/dev/null"
-        if reason := await health.run(Script(kind=HealthKind.EXEC, target=check), 120, self.sup.exits):
-            raise RPCError(Faults.FAILED, f"the new code or the configuration does not load: {reason}")
-        self.sup.request_reexec()
+        if why := await self.sup.reexec():
+            raise RPCError(Faults.FAILED, why)
         return True
 
     async def getAlarmState(self) -> dict[str, Any]:
