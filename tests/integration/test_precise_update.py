@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from support import wait_until
+
 GROUP = """
     [program:a]
     command=sleep {a}
@@ -77,3 +79,29 @@ def test_removed_processes_and_a_bad_file(daemon) -> None:
     assert "ERROR: CANT_REREAD" in bad.stdout
     assert "startsecs" in bad.stdout
     assert pids(d) == {k: v for k, v in before.items() if k not in ("pool:pool_2", "pool:pool_3")}
+
+
+def test_rolling_update_replaces_changed_processes_one_at_a_time(daemon, tmp_path) -> None:
+    pool = """
+        [program:pool]
+        command=sh -c 'trap "rm -f %(here)s/ready.%(process_num)s; exit 0" TERM; sleep 0.2; touch %(here)s/ready.%(process_num)s; while :; do sleep 0.05; done' {version}
+        process_name=%(program_name)s_%(process_num)s
+        numprocs=3
+        startsecs=0
+        healthcheck=exec test -e %(here)s/ready.%(process_num)s
+        healthcheck_interval=0.1
+        healthcheck_retries=1
+        healthcheck_action=report
+        """
+    d = daemon(pool.format(version="v1"))
+    wait_until(lambda: sum(i["health"] == "healthy" for i in d.rpc().supervisor.getAllProcessInfo()) == 3,
+               what="three healthy", timeout=20)
+    d.write(pool.format(version="v2"))
+    done = ctl(d, "update", "--precise", "--rolling")
+    assert done.returncode == 0, done.stdout
+    assert done.stdout.splitlines() == [f"~ pool:pool_{n} (command)" for n in range(3)]
+    log = d.log_text()
+    for n in range(2):  # each replaced only once the one before it was healthy again
+        replaced = log.index(f"update: pool:pool_{n} changed")
+        healthy = log.index(f"health: pool:pool_{n} is healthy", replaced)
+        assert log.index(f"update: pool:pool_{n + 1} changed") > healthy

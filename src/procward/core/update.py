@@ -14,8 +14,9 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from procward.config.model import Config, GroupConfig, GroupKind
+from procward.config.model import Config, GroupConfig, GroupKind, ProcessConfig
 from procward.core.events import Event
+from procward.core.rolling import RollStopped, ready_limit, wait_ready
 from procward.core.states import RUNNING_STATES, STOPPED_STATES
 from procward.core.supervisor import Supervisor
 
@@ -74,8 +75,10 @@ def plan(active: dict[str, GroupConfig], new: Config) -> Plan:
     return result
 
 
-async def apply(sup: Supervisor, todo: Plan) -> None:
-    """Carry ``todo`` out on ``sup`` (its ``parsed`` configuration is the new one)."""
+async def apply(sup: Supervisor, todo: Plan, *, rolling: bool = False) -> None:
+    """Carry ``todo`` out on ``sup`` (its ``parsed`` configuration is the new one). With ``rolling``, the
+    changed processes of a group are replaced one at a time, each ready before the next (RollStopped
+    at the first that is not, the others left as they were)."""
     for name in todo.removed:
         await _stop(sup, name)
         await sup.remove_group(name)
@@ -86,7 +89,7 @@ async def apply(sup: Supervisor, todo: Plan) -> None:
             await sup.remove_group(change.name)
             sup.add_group_by_name(change.name)
         else:
-            await _per_process(sup, change)
+            await _per_process(sup, change, rolling=rolling)
     for name in todo.added:
         sup.add_group_by_name(name)
 
@@ -99,11 +102,23 @@ async def _stop(sup: Supervisor, name: str) -> None:
         await process.wait_state(STOPPED_STATES)
 
 
-async def _per_process(sup: Supervisor, change: GroupChange) -> None:
+async def _per_process(sup: Supervisor, change: GroupChange, *, rolling: bool) -> None:
     group = sup.groups[change.name]
     config = sup.parsed.group(change.name)
     assert config is not None
     fresh = {p.name: p for p in config.processes}
+    group.config = config
+    if rolling:
+        names = list(change.changed)
+        for index, name in enumerate(names):
+            await _replace(sup, change, name, fresh)
+            process = group.processes[name]
+            if process.config.autostart and not await wait_ready(process, ready_limit(process)):
+                sup.bus.publish(Event("PROCWARD_GROUP_CHANGED", f"groupname:{change.name}\n"))
+                left = ", ".join(f"{change.name}:{n}" for n in names[index + 1:]) or "none"
+                raise RollStopped(f"{change.name}:{name} did not become ready: rolling update stopped; "
+                                  f"not replaced yet: {left}")
+        change = dataclasses.replace(change, changed={})
     for name in [*change.removed, *change.changed]:
         process = group.processes[name]
         if process.state in RUNNING_STATES:
@@ -114,10 +129,25 @@ async def _per_process(sup: Supervisor, change: GroupChange) -> None:
         await process.aclose()
         what = f"changed ({', '.join(change.changed[name])})" if name in change.changed else "removed"
         log.info("update: %s:%s %s", change.name, name, what)
-    group.config = config
     for name in [*change.changed, *change.added]:
         process = group.add(fresh[name], sup.rt)
         sup.cron.add(process)
         if process.config.autostart:
             sup.start_process(process)
     sup.bus.publish(Event("PROCWARD_GROUP_CHANGED", f"groupname:{change.name}\n"))
+
+
+async def _replace(sup: Supervisor, change: GroupChange, name: str, fresh: dict[str, ProcessConfig]) -> None:
+    """One changed process: stopped, replaced by its new configuration, started if autostart."""
+    group = sup.groups[change.name]
+    old = group.processes.pop(name)
+    if old.state in RUNNING_STATES:
+        old.stop()
+        await old.wait_state(STOPPED_STATES)
+    sup.cron.remove(old)
+    await old.aclose()
+    log.info("update: %s:%s changed (%s)", change.name, name, ", ".join(change.changed[name]))
+    process = group.add(fresh[name], sup.rt)
+    sup.cron.add(process)
+    if process.config.autostart:
+        sup.start_process(process)

@@ -35,7 +35,7 @@ class UpdateCommands(BaseController):
     def procward_update(self, args: list[str]) -> None:
         dry_run = "--dry-run" in args
         try:
-            result = self.server().procward.update(dry_run)
+            result = self.server().procward.update(dry_run, "--rolling" in args)
         except xmlrpc.client.Fault as exc:
             if exc.faultCode == Faults.UNKNOWN_METHOD:
                 self._fail_with("ERROR: this daemon has no procward.update (use update without options)")

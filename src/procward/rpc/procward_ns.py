@@ -75,10 +75,11 @@ class ProcwardNamespace:
         except rolling.RollStopped as exc:
             raise RPCError(Faults.FAILED, str(exc)) from None
 
-    async def update(self, dry_run: bool = False) -> dict[str, Any]:
+    async def update(self, dry_run: bool = False, roll: bool = False) -> dict[str, Any]:
         """Re-read the configuration and apply it, restarting only the processes whose own options changed
 
         @param boolean dry_run  only say what would be done
+        @param boolean roll  replace the changed processes of a group one at a time, each ready first
         @return struct result  added and removed groups, and per group the processes added, removed and
                                changed (with the options that differ), or "whole" when the group is replaced
         """
@@ -86,7 +87,10 @@ class ProcwardNamespace:
             self.sup.reload_config()
         todo = update.plan({name: g.config for name, g in self.sup.groups.items()}, self.sup.parsed)
         if not dry_run:
-            await update.apply(self.sup, todo)
+            try:
+                await update.apply(self.sup, todo, rolling=roll)
+            except rolling.RollStopped as exc:
+                raise RPCError(Faults.FAILED, str(exc)) from None
         return {**todo.as_dict(), "applied": not dry_run}
 
     async def reexec(self) -> bool:
