@@ -3,12 +3,13 @@ same exposition for the same families (label escaping, label order, number forma
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import CollectorRegistry
 
-from procward.http.metrics import Family, _Collector, _Figures, _LibraryCollector, _Snapshot, text
+from procward.http.metrics import Family, _Collector, _Figures, _LibraryCollector, _Snapshot, render_text, text
 from procward.protocol import ProcessState
 
 
@@ -41,3 +42,18 @@ def test_a_daemons_families() -> None:
     families = list(_Collector(snapshot).families())
     assert text(families) == oracle(families)
     assert b'procward_process_state{group="g",name="worker_0",state="FATAL"} 1.0' in text(families)
+
+
+def test_lines_kept_between_scrapes_are_still_exact() -> None:
+    figures = [_Figures(f"p{i}", f"p{i}", ProcessState.RUNNING, 1700000000.0 + i, (), (0, i), 0, 0, 0, None, True,
+                        True, None, (i, 0)) for i in range(5)]
+    first = _Snapshot(1700000000.0, 1, figures, [], [], 0, True)
+    body, kept = render_text(first, {})
+    assert body == oracle(list(_Collector(first).families()))
+    again, kept = render_text(first, kept)  # every process from the kept lines
+    assert again == body
+    changed = [*figures[:2], dataclasses.replace(figures[2], state=ProcessState.EXITED, exit_code=3), *figures[3:]]
+    second = _Snapshot(1700000000.0, 1, changed[:4], [], [], 1, True)  # one changed, one gone
+    body, kept = render_text(second, kept)
+    assert body == oracle(list(_Collector(second).families()))
+    assert len(kept) == 4

@@ -98,48 +98,83 @@ class Family:
         return family
 
 
-def text(families: list[Family]) -> bytes:
-    """The Prometheus text format (0.0.4) of ``families``, byte for byte what prometheus_client's
-    generate_latest writes for the same families (tests/unit/test_metrics_text.py holds it to that), at
-    a fraction of its cost: one label string per row, escaped once per distinct value, no Sample objects.
-    At 1,000 programs a scrape has ~25,000 samples."""
-    from prometheus_client import utils
+class TextWriter:
+    """The Prometheus text format (0.0.4), byte for byte what prometheus_client's generate_latest writes
+    for the same families (tests/unit/test_metrics_text.py holds it to that), at a fraction of its cost:
+    each label string built once per distinct set of values, each number formatted once per distinct value
+    (with the library's own ``floatToGoString``), no Sample objects."""
 
-    go_float = cast(Callable[[float], str], utils.floatToGoString)  # the library's own number format
-    escaped: dict[str, str] = {}
+    def __init__(self) -> None:
+        from prometheus_client import utils
 
-    def esc(value: str) -> str:
-        found = escaped.get(value)
-        if found is None:
-            found = escaped[value] = value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-        return found
+        self._go_float = cast(Callable[[float], str], utils.floatToGoString)
+        self._escaped: dict[str, str] = {}
+        self._numbers: dict[float, str] = {}  # most values repeat (0, 1, the same start times)
+        self._labelled: dict[tuple[str, ...], dict[tuple[str, ...], str]] = {}  # sorted names -> values -> {..}
 
-    numbers: dict[float, str] = {}  # most values repeat (0, 1, the same start times): formatted once
-    labelled: dict[tuple[str, ...], dict[tuple[str, ...], str]] = {}  # sorted names -> values -> {...}
-    out: list[str] = []
-    for family in families:
-        name = family.name + ("_total" if family.kind == "counter" else "_info" if family.kind == "info" else "")
-        kind = "gauge" if family.kind == "info" else family.kind
+    @staticmethod
+    def _name(family: Family) -> str:
+        return family.name + ("_total" if family.kind == "counter" else "_info" if family.kind == "info" else "")
+
+    def header(self, family: Family) -> str:
+        """The HELP and TYPE lines."""
+        name = self._name(family)
         doc = family.help.replace("\\", "\\\\").replace("\n", "\\n")
-        out.append(f"# HELP {name} {doc}\n# TYPE {name} {kind}\n")
+        return f"# HELP {name} {doc}\n# TYPE {name} {'gauge' if family.kind == 'info' else family.kind}\n"
+
+    def rows(self, family: Family) -> str:
+        """The sample lines."""
+        name = self._name(family)
         order = sorted(range(len(family.labels)), key=lambda i: family.labels[i])
         keys = tuple(family.labels[i] for i in order)
-        cache = labelled.setdefault(keys, {})
+        cache = self._labelled.setdefault(keys, {})
+        out = []
         for values, value in family.rows:
-            number = numbers.get(value)
+            number = "1.0" if family.kind == "info" else self._numbers.get(value)
             if number is None:
-                number = numbers[value] = go_float(value)
-            if family.kind == "info":
-                number = "1.0"
+                number = self._numbers[value] = self._go_float(value)
             if not keys:
                 out.append(f"{name} {number}\n")
                 continue
             labels = cache.get(values)
             if labels is None:
-                inner = ",".join(f'{k}="{esc(values[i])}"' for k, i in zip(keys, order, strict=True))
+                inner = ",".join(f'{k}="{self._esc(values[i])}"' for k, i in zip(keys, order, strict=True))
                 labels = cache[values] = f"{{{inner}}}"
             out.append(f"{name}{labels} {number}\n")
-    return "".join(out).encode()
+        return "".join(out)
+
+    def _esc(self, value: str) -> str:
+        found = self._escaped.get(value)
+        if found is None:
+            found = self._escaped[value] = value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+        return found
+
+
+def text(families: list[Family]) -> bytes:
+    """The Prometheus text format of ``families`` (see TextWriter)."""
+    writer = TextWriter()
+    return "".join(writer.header(f) + writer.rows(f) for f in families).encode()
+
+
+def render_text(snapshot: _Snapshot, cache: dict[_Figures, list[str]]) -> tuple[bytes, dict[_Figures, list[str]]]:
+    """A whole scrape in the text format, and the per-process lines to reuse at the next one: a process
+    whose figures did not change since (most of them, between scrapes) is not rendered again."""
+    writer = TextWriter()
+    collector = _Collector(snapshot)
+    out = [writer.header(f) + writer.rows(f) for f in collector.head()]
+    kept: dict[_Figures, list[str]] = {}
+    per_process = []
+    for figures in snapshot.processes:
+        chunks = cache.get(figures)
+        if chunks is None:
+            chunks = [writer.rows(f) for f in collector.per_process([figures])]
+        kept[figures] = chunks
+        per_process.append(chunks)
+    for index, family in enumerate(collector.per_process([])):
+        out.append(writer.header(family))
+        out.extend(chunks[index] for chunks in per_process)
+    out.extend(writer.header(f) + writer.rows(f) for f in collector.tail())
+    return "".join(out).encode(), kept
 
 
 class Metrics:
@@ -148,6 +183,7 @@ class Metrics:
     def __init__(self, supervisor: Supervisor, rpc_calls: Counter[tuple[str, str]]) -> None:
         self._sup = supervisor
         self.rpc_calls = rpc_calls  # (method, result) -> calls, owned by the HTTP service
+        self._lines: dict[_Figures, list[str]] = {}  # per-process lines of the last text scrape, by figures
 
     async def handle(self, request: Request) -> Response:
         """One scrape."""
@@ -164,11 +200,11 @@ class Metrics:
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
 
         def render() -> bytes:
-            families = list(_Collector(snapshot).families())
             if content_type.startswith("text/plain"):
-                return text(families)  # ~1 us a sample; OpenMetrics below is prometheus_client's (~5 us)
-            registry = CollectorRegistry(auto_describe=False)
-            registry.register(_LibraryCollector(families))
+                body, self._lines = render_text(snapshot, self._lines)
+                return body
+            registry = CollectorRegistry(auto_describe=False)  # OpenMetrics: prometheus_client's own
+            registry.register(_LibraryCollector(list(_Collector(snapshot).families())))
             return bytes(encoder(registry))
 
         # From the snapshot, off the loop: a scrape of 1000 programs (25,000 samples) does not hold up
@@ -196,6 +232,17 @@ class _Collector:
 
     def families(self) -> Iterator[Family]:
         """Every family, in exposition order."""
+        yield from self.head()
+        yield from self.per_process(self._s.processes)
+        yield from self.tail()
+
+    def per_process(self, processes: list[_Figures]) -> Iterator[Family]:
+        """The families with one series (or a few) per process, for ``processes``."""
+        yield from self._processes(processes)
+        yield from self._go_families(processes)
+
+    def head(self) -> Iterator[Family]:
+        """The daemon's families before the per-process ones."""
         snap = self._s
         yield Family("procward_build", "info", "procward's version", ("version",), [((__version__,), 1.0)])
         yield Family("procward_start_time_seconds", "gauge", "When the daemon started (Unix time)",
@@ -210,8 +257,10 @@ class _Collector:
         for state in ProcessState:
             by_state.add((state.name,), per_state.get(state, 0))
         yield by_state
-        yield from self._processes(snap.processes)
-        yield from self._go_families(snap.processes)
+
+    def tail(self) -> Iterator[Family]:
+        """The daemon's families after the per-process ones."""
+        snap = self._s
         queue = Family("procward_listener_queue_length", "gauge", "Events waiting in an event listener pool",
                        ("pool",))
         dropped = Family("procward_listener_events_dropped", "counter", "Events a full pool buffer discarded",
