@@ -15,11 +15,14 @@ import json
 import logging
 import os
 import time
-from email.message import EmailMessage
+from typing import TYPE_CHECKING
 
 from procward.config.model import AlarmConfig, HealthKind, Script
 from procward.core import health, sslgate
 from procward.core.exits import ExitWatcher
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
 
 log = logging.getLogger(__name__)
 RETRY_DELAYS = (1.0, 3.0)  # seconds before the second and third attempts
@@ -127,6 +130,8 @@ def text(alarms: list[dict[str, object]], dropped: int) -> str:
 
 
 def _mail(c: AlarmConfig, alarms: list[dict[str, object]], dropped: int) -> EmailMessage:
+    from email.message import EmailMessage
+
     message = EmailMessage()
     message["To"] = ", ".join(c.mail)
     message["From"] = c.mail_from or f"procward@{alarms[0]['host']}"

@@ -25,7 +25,8 @@ class Leftovers:
         self._loop = loop
         self._exits = exits
         self._tasks = tasks
-        self._terminating: set[int] = set()  # being stopped already: a later sweep leaves them be
+        # Being stopped already: a later sweep leaves them be. A dict as a set: 64 bytes empty, not 216.
+        self._terminating: dict[int, None] = {}
         self._late: asyncio.TimerHandle | None = None
 
     def sweep(self, token: str) -> bool:
@@ -51,11 +52,12 @@ class Leftovers:
         return True
 
     async def _terminate(self, pids: list[int]) -> None:
-        self._terminating.update(pids)
+        self._terminating.update(dict.fromkeys(pids))
         try:
             killed = await tree.terminate(pids, self.config.stopsignal, self.config.stopwaitsecs)
         finally:
-            self._terminating.difference_update(pids)
+            for pid in pids:
+                self._terminating.pop(pid, None)
         if killed:
             log.warning("killed leftover descendants of %s with SIGKILL: %s", self.config.name,
                         ", ".join(map(str, killed)))

@@ -38,6 +38,10 @@ LAST_LINE = 200
 class ProcessOutput:
     """The stdout and stderr of one process: files, listeners, events, followers."""
 
+    # Slots: one per process, thousands in a daemon.
+    __slots__ = ("_bus", "_channels", "_echo_output", "_extra_files", "_files", "_last_line", "_loop", "_strip_ansi",
+                 "_syslogs", "_tasks", "_writers", "config", "group", "logged", "paths", "stdout_taps", "written")
+
     def __init__(self, config: ProcessConfig, group: str, loop: asyncio.AbstractEventLoop, bus: EventBus, *,
                  identifier: str, childlogdir: str, strip_ansi: bool, echo: bool) -> None:
         self.config = config

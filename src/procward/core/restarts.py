@@ -7,7 +7,6 @@ and what to do after an exit that autorestart wants to restart.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 
 from procward.config.model import Backoff, RestartPolicy
@@ -27,9 +26,10 @@ class Restarts:
 
     def __init__(self, policy: RestartPolicy) -> None:
         self.policy = policy
-        self._times: deque[float] = deque()  # times of automatic restarts, for the max_restarts window
+        # Lists, not deques: a few entries at most, and an empty deque costs ~600 bytes a process.
+        self._times: list[float] = []  # times of automatic restarts, for the max_restarts window
         self._crash_streak = 0
-        self._cores: deque[float] = deque()  # times of core dumps, for max_tries_if_coredumped
+        self._cores: list[float] = []  # times of core dumps, for max_tries_if_coredumped
 
     def backoff_delay(self, failures: int) -> float:
         """Seconds before the next attempt after ``failures`` consecutive failures.
@@ -50,14 +50,14 @@ class Restarts:
         policy = self.policy
         if policy.max_cores and core:
             while policy.restart_window and self._cores and now - self._cores[0] > policy.restart_window:
-                self._cores.popleft()
+                del self._cores[0]
             self._cores.append(now)
             if len(self._cores) > policy.max_cores:
                 within = f" within {policy.restart_window}s" if policy.restart_window else ""
                 return GiveUp(f"dumped core {len(self._cores)} times{within} (max_tries_if_coredumped)")
         if policy.max_restarts:
             while policy.restart_window and self._times and now - self._times[0] > policy.restart_window:
-                self._times.popleft()
+                del self._times[0]
             if len(self._times) >= policy.max_restarts:
                 within = f" within {policy.restart_window}s" if policy.restart_window else ""
                 return GiveUp(f"restarted {len(self._times)} times{within} (max_restarts)")

@@ -16,13 +16,12 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from procward.config.beyond import dependency_targets
 from procward.config.diff import ConfigDiff, diff
 from procward.config.model import Config, GroupConfig, GroupKind, HealthKind, Script
 from procward.core import handover, health
-from procward.core.alarms import Alarms
 from procward.core.cron import CronStarts
 from procward.core.events import Event, EventBus
 from procward.core.exits import ExitWatcher
@@ -38,6 +37,9 @@ from procward.core.tree import SpawnRecord
 from procward.core.usage import UsageSampler
 from procward.errors import ConfigError, ProcwardError
 from procward.protocol import split_namespec
+
+if TYPE_CHECKING:
+    from procward.core.alarms import Alarms
 
 log = logging.getLogger(__name__)
 
@@ -483,6 +485,8 @@ class Supervisor:
             self._adopt(self.adopting)
             self.adopting = None
         if self.config.supervisord.alarms is not None:
+            from procward.core.alarms import Alarms  # only with alarm channels: mail and HTTP clients stay out
+
             self.alarms = Alarms(self.config.supervisord.alarms, self._process_of, self.exits, self.loop,
                                  self.silenced)
             self.bus.subscribe(self.alarms.on_event, self.alarms.wants)

@@ -18,17 +18,18 @@ class TaskSet:
     def __init__(self, loop: asyncio.AbstractEventLoop, owner: str) -> None:
         self._loop = loop
         self.owner = owner
-        self._tasks: set[asyncio.Task[Any]] = set()
+        # A dict as an ordered set: an empty one costs 64 bytes, a set 216 (three TaskSets a process).
+        self._tasks: dict[asyncio.Task[Any], None] = {}
 
     def start(self, coroutine: Coroutine[Any, Any, Any], job: str) -> asyncio.Task[Any]:
         """Run ``coroutine`` as a task named ``owner: job``, kept until it ends."""
         task = self._loop.create_task(coroutine, name=f"{self.owner}: {job}")
-        self._tasks.add(task)
+        self._tasks[task] = None
         task.add_done_callback(self._done)
         return task
 
     def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
+        self._tasks.pop(task, None)
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.error("task %s failed: %s: %s", task.get_name(), type(exc).__name__, exc,
                       exc_info=(type(exc), exc, exc.__traceback__))
@@ -39,11 +40,11 @@ class TaskSet:
     async def wait(self) -> None:
         """Wait until every task has ended by itself."""
         while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def cancel(self) -> None:
         """Ask every task to end; ``aclose`` waits for them."""
-        for task in self._tasks:
+        for task in list(self._tasks):
             task.cancel()
 
     async def aclose(self) -> None:
