@@ -13,6 +13,7 @@ in flight, makes reexec wait (the caller is told which one).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -70,8 +71,19 @@ def release(process: Process) -> dict[str, Any]:
     }
 
 
+def close_fds(record: dict[str, Any]) -> None:
+    """Close what was handed over for a process that is not taken over."""
+    for fd in (*record["output"]["fds"], record["stdin"]):
+        if isinstance(fd, int):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
 def adopt(process: Process, record: dict[str, Any]) -> None:
-    """Take over ``process`` as the previous daemon left it (no state event: nothing changed)."""
+    """Take over ``process`` as the previous daemon left it (no state event: nothing changed). OSError,
+    with ``process`` untouched, when its pid no longer exists."""
+    if record["pid"]:
+        os.kill(record["pid"], 0)  # before anything changes: a zombie passes, a pid gone for good raises
     process.state = ProcessState[record["state"]]
     process.laststart, process.laststop = record["laststart"], record["laststop"]
     process.exitstatus, process.spawnerr = record["exitstatus"], record["spawnerr"]

@@ -583,18 +583,25 @@ class Supervisor:
         records: dict[str, Any] = state["processes"]
         for process in self.all_processes():
             record = records.get(process.namespec)
-            if record is not None:
+            if record is None:
+                continue
+            try:
                 handover.adopt(process, record)
+            except OSError as exc:  # its pid is gone: it stays a fresh STOPPED process (autostart applies)
+                log.error("reexec: cannot take over %s (pid %s): %s", process.namespec,  # noqa: TRY400 - no bug
+                          record["pid"], exc.strerror)
+                handover.close_fds(record)
         self.hub.restore_listener_states(state["listeners"])
         self.silenced.update(state["silenced"])
+        self.started_at = state["started_at"]
         gone = sorted(set(records) - {p.namespec for p in self.all_processes()})
         if gone:
             log.warning("reexec: %s no longer configured: stopping them", ", ".join(gone))
             for spec in gone:
-                pid = records[spec]["pid"]
-                if pid:
+                handover.close_fds(records[spec])
+                if pid := records[spec]["pid"]:
                     with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGTERM)
+                        os.kill(pid, signal.SIGTERM)  # an orphan now: the reaper collects its exit
         log.warning("reexec: took over %d processes", len(records) - len(gone))
 
     def _booted(self, boot: asyncio.Task[None]) -> None:
