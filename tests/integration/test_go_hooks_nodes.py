@@ -215,7 +215,7 @@ def test_nodename_and_remotes_answer_gos_node_routes(daemon, tmp_path: Path) -> 
         assert _get(alpha_port, "POST", "/program/start/gone/far")[0] == 502
         status, body = _get(alpha_port, "GET", "/program/info/beta/nothing")
         assert status == 404
-        assert "BAD_NAME" in json.loads(body)["error"]
+        assert json.loads(body)["error"] == "BAD_NAME: nothing"
         assert b"alpha (pid" in _get(alpha_port, "GET", "/")[1]  # the web page names this node
     finally:
         beta.stop()

@@ -117,8 +117,9 @@ class Rest:
             try:
                 return await nodes.call(config, method, *params)
             except nodes.NodeFault as exc:
-                raise RPCError(Faults(exc.code) if exc.code in Faults._value2member_map_ else Faults.FAILED,
-                               exc.text) from None
+                fault = _fault(exc.code)  # its text is "NAME: extra" already: keep the extra only
+                raise RPCError(fault, exc.text.removeprefix(f"{fault.name}: ") if fault.name != exc.text else None
+                               ) from None
             except nodes.NodeError as exc:
                 raise HttpError(502, f"node {node} does not answer: {exc}") from None
         return call
@@ -255,6 +256,14 @@ class Rest:
                 return Response(200, handle.read(), content_type=_TEXT)
         except OSError:
             raise HttpError(404, "its configuration file cannot be read") from None
+
+
+def _fault(code: int) -> Faults:
+    """Another daemon's fault code, as one of ours (FAILED for a code Supervisor does not have)."""
+    try:
+        return Faults(code)
+    except ValueError:
+        return Faults.FAILED
 
 
 def _json(value: Any, status: int = 200) -> Response:
