@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -62,9 +63,9 @@ INIT_SCRIPT = """\
 # Description:       procward ({conf}), a supervisord-compatible process supervisor
 ### END INIT INFO
 
-DAEMON={exec}
-CONF={conf}
-PIDFILE={pidfile}
+DAEMON=({exec_words})
+CONF={conf_sh}
+PIDFILE={pidfile_sh}
 STOP_TIMEOUT={stop_timeout}
 
 running() {{
@@ -74,7 +75,7 @@ running() {{
 case "$1" in
     start)
         if running; then echo "{name} is already running (pid $(cat "$PIDFILE"))"; exit 0; fi
-        $DAEMON -c "$CONF" || exit 1
+        "${{DAEMON[@]}}" -c "$CONF" || exit 1
         echo "{name} started"
         ;;
     stop)
@@ -164,8 +165,10 @@ def _run(args: argparse.Namespace) -> int:
 
 def _fields(config: Config, conf: str, name: str) -> dict[str, object]:
     waits = [p.stopwaitsecs for g in config.groups for p in g.processes]
-    executable = shutil.which("procward") or f"{sys.executable} -m procward"
-    return {"conf": conf, "name": name, "exec": executable, "pidfile": config.supervisord.pidfile,
+    found = shutil.which("procward")
+    words = [found] if found else [sys.executable, "-m", "procward"]
+    return {"conf": conf, "name": name, "exec": " ".join(words), "exec_words": " ".join(map(shlex.quote, words)),
+            "conf_sh": shlex.quote(conf), "pidfile_sh": shlex.quote(config.supervisord.pidfile),
             "stop_timeout": max(waits, default=10) + 30, "nofile": max(config.supervisord.minfds, 1024)}
 
 
