@@ -113,37 +113,55 @@ def test_refused_while_stopping_or_with_a_broken_file(daemon, tmp_path: Path) ->
     d.wait_state("slow", "STOPPED")
 
 
-HOLDER = """import sys
-sys.stdout.write("READY\\n"); sys.stdout.flush()
-sys.stdin.readline()  # takes an event and never answers
-sys.stdin.read()
+HOLDER = """import os, sys, time
+go = sys.argv[1]
+while True:
+    sys.stdout.write("READY\\n"); sys.stdout.flush()
+    header = dict(x.split(":") for x in sys.stdin.readline().split())
+    payload = sys.stdin.read(int(header["len"]))
+    with open(go + ".got", "a") as f:
+        f.write(payload.split()[0] + "\\n")
+    while not os.path.exists(go):  # holds the event until the test lets it go
+        time.sleep(0.02)
+    os.unlink(go)
+    sys.stdout.write("RESULT 2\\nOK"); sys.stdout.flush()
 """
 
 
-def test_sigusr1_reexecs_and_a_held_event_makes_it_wait(daemon, tmp_path: Path) -> None:
+def test_sigusr1_reexec_with_an_event_held_and_one_queued(daemon, tmp_path: Path) -> None:
+    """A listener holding an event and one more queued: both survive the reexec, the held one's answer
+    (written after the switch) is read by the new daemon, and the queued one goes out then."""
     import os
     import signal
 
+    go = tmp_path / "go"
     (tmp_path / "holder.py").write_text(HOLDER)
     d = daemon(f"""
-        [program:sleeper]
+        [program:a]
+        command=sleep 300
+        startsecs=0
+
+        [program:b]
         command=sleep 300
         startsecs=0
 
         [eventlistener:holder]
-        command={sys.executable} %(here)s/holder.py
+        command={sys.executable} %(here)s/holder.py {go}
         events=PROCESS_STATE_STOPPED
-        autostart=false
         """)
-    pid = d.wait_state("sleeper", "RUNNING")["pid"]
+    d.wait_state("b", "RUNNING")
+    wait_until(lambda: d.rpc().supervisor.getProcessInfo("holder")["statename"] == "RUNNING", what="listener")
+    d.rpc().supervisor.stopProcess("a")  # the holder takes this one and holds it
+    wait_until(lambda: Path(f"{go}.got").exists(), what="the first event taken")
+    d.rpc().supervisor.stopProcess("b")  # this one waits in the pool's queue
     os.kill(d.proc.pid, signal.SIGUSR1)
-    wait_until(lambda: "reexec: took over 2 processes" in d.log_text(), what="the SIGUSR1 reexec", timeout=30)
+    wait_until(lambda: "reexec: took over 3 processes" in d.log_text(), what="the SIGUSR1 reexec", timeout=30)
     wait_until(lambda: d.rpc().supervisor.getState()["statename"] == "RUNNING", what="answering", timeout=30)
-    assert d.rpc().supervisor.getProcessInfo("sleeper")["pid"] == pid
-
-    d.rpc().supervisor.startProcess("holder")
-    d.rpc().supervisor.stopProcess("sleeper")  # the holder takes this event and never answers
-    wait_until(lambda: "is handling an event" in ctl(d, "reexec").stdout, what="reexec refused", timeout=15)
-    os.kill(d.proc.pid, signal.SIGUSR1)
-    d.wait_log("reexec (SIGUSR1) refused: not now: event listener holder is handling an event")
+    assert Path(f"{go}.got").read_text() == "processname:a\n"
+    go.write_text("")  # the held event is answered now, to the new daemon
+    wait_until(lambda: Path(f"{go}.got").read_text() == "processname:a\nprocessname:b\n",
+               what="the queued event sent after the answer", timeout=15)
+    go.write_text("")
+    wait_until(lambda: not go.exists(), what="the second answer")
+    assert d.rpc().supervisor.getProcessInfo("b")["statename"] == "STOPPED"
     d.rpc().supervisor.stopProcess("holder")

@@ -7,8 +7,10 @@ none read twice. The pid of the daemon does not change, so the programs stay its
 sd_notify sockets (named after the daemon's pid) and spawn record still apply. The listening sockets and
 the locked pidfile are handed over the same way by the daemon (core/daemon.py, http/listen.py).
 
-Only settled states are handed over: a process STARTING or STOPPING, or an event listener with an event
-in flight, makes reexec wait (the caller is told which one).
+The event listener pools go over as they are: queued events stay queued, a listener holding an event
+still holds it (its answer waits in its pipe for the next daemon), with the serials. Only processes in a
+settled state are handed over: one STARTING, STOPPING, held by depends_on or waiting for its pidfile
+makes reexec wait (the caller is told which one).
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from procward.config.eventnames import ancestry
 from procward.config.model import GroupConfig
@@ -294,27 +295,45 @@ class EventHub:
         self._schedule_ticks()
         return pool
 
-    def busy(self) -> str:
-        """Why the pools cannot be handed to the next daemon now ('' when they can): an event out or queued."""
-        for pool in self.pools.values():
-            if pool.buffer:
-                return f"event listener pool {pool.name} has {len(pool.buffer)} events queued"
-            for listener in pool.listeners.values():
-                if listener.state == ListenerState.BUSY:
-                    return f"event listener {listener.process.namespec} is handling an event"
-        return ""
+    def handover(self) -> dict[str, object]:
+        """The pools' state for the next daemon (a reexec): the global serial, each pool's queue and
+        counters, each listener's protocol state with the event it holds and what it began to answer."""
+        def pending(p: Pending | None) -> list[object] | None:
+            return None if p is None else [p.event.name, p.event.payload, p.serial, p.pool_serial]
 
-    def listener_states(self) -> dict[str, str]:
-        """Each listener's protocol state by namespec (READY ones need no new READY after a reexec)."""
-        return {listener.process.namespec: listener.state.name for pool in self.pools.values()
-                for listener in pool.listeners.values()}
+        return {
+            "serial": self.serials.last,
+            "pools": {name: {"pool_serial": pool.pool_serial, "dropped": pool.dropped,
+                             "buffer": [pending(p) for p in pool.buffer]} for name, pool in self.pools.items()},
+            "listeners": {listener.process.namespec: {
+                "state": listener.state.name, "pending": pending(listener.pending), "buffer": listener.buffer.hex(),
+                "result_len": listener.result_len, "result": listener.result.hex()}
+                for pool in self.pools.values() for listener in pool.listeners.values()},
+        }
 
-    def restore_listener_states(self, states: dict[str, str]) -> None:
-        """Take the protocol states the previous daemon left (its listeners said READY to it)."""
+    def adopt(self, state: dict[str, Any]) -> None:
+        """Go on where the previous daemon stopped: queued events stay queued, a listener holding one
+        still holds it (its answer is waiting in its pipe), READY ones are sent events at once."""
+        def pending(item: list[Any] | None) -> Pending | None:
+            return None if item is None else Pending(Event(item[0], item[1]), item[2], item[3])
+
+        self.serials.last = max(self.serials.last, state["serial"])
+        for name, saved in state["pools"].items():
+            pool = self.pools.get(name)
+            if pool is None:
+                continue
+            pool.pool_serial, pool.dropped = saved["pool_serial"], saved["dropped"]
+            pool.buffer.extend(p for p in map(pending, saved["buffer"]) if p is not None)
         for pool in self.pools.values():
             for listener in pool.listeners.values():
-                if states.get(listener.process.namespec) == ListenerState.READY.name:
-                    listener.state = ListenerState.READY
+                saved = state["listeners"].get(listener.process.namespec)
+                if saved is None:
+                    continue
+                listener.state = ListenerState[saved["state"]]
+                listener.pending = pending(saved["pending"])
+                listener.buffer = bytes.fromhex(saved["buffer"])
+                listener.result_len = saved["result_len"]
+                listener.result = bytes.fromhex(saved["result"])
             pool.dispatch()
 
     def remove_pool(self, name: str) -> None:

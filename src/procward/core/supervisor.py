@@ -546,7 +546,7 @@ class Supervisor:
         for process in self.all_processes():
             if why := handover.unsettled(process):
                 return why
-        return self.hub.busy()
+        return ""
 
     async def reexec(self) -> str:
         """Check, then hand everything to a new daemon process (procward.reexec, SIGUSR1); '' when the
@@ -576,7 +576,7 @@ class Supervisor:
     def _release(self) -> dict[str, Any]:
         log.warning("reexec: handing %d processes to the next daemon", len(list(self.all_processes())))
         return {"processes": {p.namespec: handover.release(p) for p in self.all_processes()},
-                "listeners": self.hub.listener_states(), "silenced": sorted(self.silenced),
+                "listeners": self.hub.handover(), "silenced": sorted(self.silenced),
                 "started_at": self.started_at}
 
     def _adopt(self, state: dict[str, Any]) -> None:
@@ -591,7 +591,7 @@ class Supervisor:
                 log.error("reexec: cannot take over %s (pid %s): %s", process.namespec,  # noqa: TRY400 - no bug
                           record["pid"], exc.strerror)
                 handover.close_fds(record)
-        self.hub.restore_listener_states(state["listeners"])
+        self.hub.adopt(state["listeners"])
         self.silenced.update(state["silenced"])
         self.started_at = state["started_at"]
         gone = sorted(set(records) - {p.namespec for p in self.all_processes()})

@@ -97,8 +97,8 @@ class ProcwardNamespace:
         """Re-execute the daemon (its code possibly upgraded) keeping every program running
 
         @return boolean result  True: the switch follows this answer. FAILED when a process is STARTING or
-                                STOPPING or a listener holds an event (try again), or when the new code
-                                or the configuration does not load (the daemon keeps running as it is)
+                                STOPPING (try again), or when the new code or the configuration does not
+                                load (the daemon keeps running as it is)
         """
         if why := await self.sup.reexec():
             raise RPCError(Faults.FAILED, why)
