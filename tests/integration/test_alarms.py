@@ -320,3 +320,16 @@ def test_mail_over_smtp(daemon, tmp_path: Path) -> None:
     finally:
         sink.server.shutdown()
         sink.server.server_close()
+
+
+def test_check_prints_the_alarm_settings_without_the_smtp_password(tmp_path: Path) -> None:
+    from test_beyond import procward_check
+
+    conf = tmp_path / "supervisord.conf"
+    conf.write_text("[supervisord]\nalarm_mail=ops@example.com\nalarm_smtp=mail.example.com:587\n"
+                    "alarm_smtp_username=bot\nalarm_smtp_password=s3cret-Pa55\n[program:a]\ncommand=sleep 1\n")
+    check = procward_check(conf)
+    assert check.returncode == 0, check.stderr
+    assert "alarms.smtp_password = <hidden>" in check.stdout
+    assert "s3cret-Pa55" not in check.stdout
+    assert "alarms.mail = ops@example.com" in check.stdout

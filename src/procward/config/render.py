@@ -6,7 +6,7 @@ import dataclasses
 from enum import Enum
 from typing import Any
 
-from procward.config.model import Config, GroupConfig, LogConfig, ProcessConfig
+from procward.config.model import Config, GroupConfig, HealthKind, LogConfig, ProcessConfig, Script
 
 
 def _value(value: Any) -> str:
@@ -16,9 +16,30 @@ def _value(value: Any) -> str:
         return str(value.value).upper() if value.value in ("auto", "none") else str(value.value)
     if isinstance(value, tuple | list):
         return ",".join(str(v) for v in value)
+    if isinstance(value, set | frozenset):
+        return ",".join(sorted(_value(v) for v in value))
     if isinstance(value, dict):
         return ",".join(f'{k}="{v}"' for k, v in value.items())
     return "" if value is None else str(value)
+
+
+def _lines(key: str, value: Any) -> list[str]:
+    """``key = value``, or for a nested setting (a health check, the alarms) one ``key.field`` line each;
+    secrets are hidden."""
+    if isinstance(value, Script):
+        spec = value.target if value.kind != HealthKind.EXEC else f"exec {value.target}"
+        return [f"{key} = {spec}" + "".join(f" -H '{n}: {v}'" for n, v in value.headers)
+                + (" -d <data>" if value.data else "")]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        lines = []
+        for field in dataclasses.fields(value):
+            sub = getattr(value, field.name)
+            if "password" in field.name and sub is not None:
+                lines.append(f"{key}.{field.name} = <hidden>")
+            else:
+                lines.extend(_lines(f"{key}.{field.name}", sub))
+        return lines
+    return [f"{key} = {_value(value)}"]
 
 
 def _process(cfg: ProcessConfig) -> list[str]:
@@ -34,7 +55,7 @@ def _process(cfg: ProcessConfig) -> list[str]:
                 key = key.replace("capture_logfile_maxbytes", "capture_maxbytes")
                 lines.append(f"{key} = {_value(getattr(value, sub.name))}")
             continue
-        lines.append(f"{field.name} = {_value(value)}")
+        lines.extend(_lines(field.name, value))
     return lines
 
 
@@ -57,7 +78,7 @@ def render(config: Config) -> str:
     out = [f"; effective configuration of {config.path}", f"; files read: {', '.join(config.files)}", "",
            "[supervisord]"]
     for field in dataclasses.fields(config.supervisord):
-        out.append(f"{field.name} = {_value(getattr(config.supervisord, field.name))}")
+        out.extend(_lines(field.name, getattr(config.supervisord, field.name)))
     out.append("")
     for server in config.servers:
         out.append(f"[{server.section}]")
