@@ -69,9 +69,11 @@ class StatusDirService:
         self._registry: Registry | None = None
         self._entries: dict[str, _Entry] = {}
         self._tasks: TaskSet | None = None
+        self._bound = False  # bind ran once: a later failure (a reload) is a log line, not a refusal
 
     def bind(self, config: Config) -> list[str]:
         """Make the base directory (an error at the first start refuses it, later it is a log line)."""
+        first, self._bound = not self._bound, True
         self._base = config.supervisord.supervise_dir
         if self._base is None:
             return []
@@ -80,7 +82,7 @@ class StatusDirService:
         except OSError as exc:
             message = f"[supervisord] supervise_dir: cannot make {self._base}: {exc.strerror}"
             self._base = None
-            if not self._entries and self._sup is None:
+            if first:
                 raise StatusDirError(message) from None
             return [message]
         return []

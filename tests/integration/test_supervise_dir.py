@@ -67,3 +67,22 @@ def test_unusable_supervise_dir_refuses_the_start(tmp_path: Path) -> None:
     assert run.returncode == 2
     assert "supervise_dir: cannot make" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_a_reload_onto_an_unusable_supervise_dir_is_a_log_line(daemon, tmp_path: Path) -> None:
+    import os
+    import signal
+
+    d = daemon("""
+        [program:web]
+        command=sleep 300
+        startsecs=0
+        """)
+    pid = d.wait_state("web", "RUNNING")["pid"]
+    (tmp_path / "file").write_text("")
+    d.conf.write_text(d.conf.read_text().replace("[supervisord]\n", f"[supervisord]\nsupervise_dir={tmp_path}/file/s\n"))
+    os.kill(d.proc.pid, signal.SIGHUP)
+    d.wait_log("supervise_dir: cannot make")
+    wait_until(lambda: d.rpc().supervisor.getProcessInfo("web")["statename"] == "RUNNING", what="running again")
+    assert d.proc.poll() is None
+    assert d.rpc().supervisor.getProcessInfo("web")["pid"] != pid  # SIGHUP restarts everything, as supervisord
