@@ -1,5 +1,7 @@
-"""/metrics: the daemon's state in the Prometheus text format (OpenMetrics when the scraper asks), made by
-the official prometheus_client from a custom collector that reads live state at scrape time.
+"""/metrics: the daemon's state in the Prometheus text format (OpenMetrics when the scraper asks), from a
+collector of light families built from a snapshot of live state at scrape time. OpenMetrics is written
+by the official prometheus_client; the text format by TextWriter, byte for byte the same as the library's
+(tests/unit/test_metrics_text.py), with each process's lines kept between scrapes until its figures change.
 
 Nothing runs between scrapes: no thread, no timer. Process trees' CPU and memory come from the core's
 usage sampler (a worker-thread scan, reused for MAX_AGE), so a scrape never waits on /proc except the
