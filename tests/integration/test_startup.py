@@ -113,3 +113,31 @@ def test_tcp_port_in_use_is_named(tmp_path: Path) -> None:
     assert f"[inet_http_server] port: cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "procward.sock").exists()
+
+
+def test_too_few_descriptors_for_every_program_is_said_at_start(tmp_path: Path) -> None:
+    """A hard open-files limit below what every program needs is one warning at start, with the numbers."""
+    import resource
+    import subprocess
+    import sys
+
+    from support import wait_until
+
+    programs = "".join(f"[program:p{i}]\ncommand=sleep 300\nautostart=false\n" for i in range(100))
+    conf = tmp_path / "supervisord.conf"
+    conf.write_text(f"[supervisord]\nlogfile={tmp_path}/main.log\npidfile={tmp_path}/pw.pid\nnodaemon=true\nminfds=100\n"
+                    f"[unix_http_server]\nfile={tmp_path}/pw.sock\n{programs}")
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (300, 300))
+
+    proc = subprocess.Popen([sys.executable, "-m", "procward", "-n", "-c", str(conf)], preexec_fn=low_limit,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        log = tmp_path / "main.log"
+        wait_until(lambda: log.exists() and "open files at once" in log.read_text(), what="the warning")
+        assert "100 processes need about 464 open files at once and the limit is 300" in log.read_text()
+        assert "about 59 can run" in log.read_text()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -69,6 +69,22 @@ def _open_files_to_hard_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
+FDS_PER_PROCESS = 4  # what the daemon holds for a running program: stdin, stdout, stderr pipes, a pidfd
+FDS_SPARE = 64  # the daemon's own: logs, sockets, clients
+
+
+def _warn_descriptors(config: Config) -> None:
+    """Say at start when the open-files limit cannot hold every program running at once (each start past
+    it fails with "Too many open files"), rather than leave the operator to find FATAL programs."""
+    processes = sum(len(group.processes) for group in config.groups)
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = processes * FDS_PER_PROCESS + FDS_SPARE
+    if soft != resource.RLIM_INFINITY and needed > soft:
+        log.warning("%d processes need about %d open files at once and the limit is %d (the hard limit too): "
+                    "about %d can run; raise the hard limit (LimitNOFILE=, ulimit -Hn) to start them all",
+                    processes, needed, soft, max(0, (soft - FDS_SPARE) // FDS_PER_PROCESS))
+
+
 def _drop_privileges(user: str) -> None:
     try:
         entry = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
@@ -210,6 +226,7 @@ def run(config: Config, opts: DaemonOptions, loader: ConfigLoader, services: Seq
                          "in the config file to avoid this message.")
         if not become_subreaper() and os.getpid() != 1:
             log.warning("could not become a child subreaper; orphans of programs will not be reaped by procward")
+        _warn_descriptors(config)
         log.info("procward %s (supervisord-compatible) started with pid %s", __version__, os.getpid())
         log.info("supervisord started with pid %s", os.getpid())
         status, state = asyncio.run(_main(config, loader, services, handlers, adopting))
