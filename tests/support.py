@@ -159,6 +159,11 @@ class Daemon:
     def rpc(self) -> Any:
         return rpc_client(self.sock, self.auth)
 
+    def ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``procward ctl -c CONF ARGS``, run to completion, its output as text."""
+        return subprocess.run([sys.executable, "-m", "procward", "ctl", "-c", str(self.conf), *args],
+                              capture_output=True, text=True, timeout=120, check=False)
+
     def log_text(self) -> str:
         return self.mainlog.read_text(errors="replace") if self.mainlog.exists() else ""
 

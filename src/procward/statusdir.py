@@ -26,7 +26,6 @@ from procward.core.states import ProcessState
 from procward.core.supervisor import Supervisor
 from procward.core.tasks import TaskSet
 from procward.errors import ProcwardError
-from procward.protocol import namespec
 from procward.rpc import api
 from procward.rpc.faults import RPCError
 from procward.rpc.registry import Registry
@@ -173,8 +172,7 @@ class StatusDirService:
         if event.name.startswith(("PROCESS_GROUP_", "PROCWARD_GROUP_")):
             self._follow_groups()
             return
-        fields = dict(item.split(":", 1) for item in event.payload.split("\n", 1)[0].split() if ":" in item)
-        spec = namespec(fields.get("groupname", ""), fields.get("processname", ""))
+        spec = event.namespec
         entry = self._entries.get(spec)
         if entry is not None:
             _group, process = self._sup.lookup(spec)

@@ -156,8 +156,7 @@ def test_silence_resume_test_and_status_from_ctl(daemon, tmp_path: Path, receive
         """, supervisord_extra=channels(tmp_path, receiver.url) + "\nsupervise_dir=%(here)s/status")
 
     def ctl(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([PY, "-m", "procward", "ctl", "-c", str(d.conf), "alarm", *args],
-                              capture_output=True, text=True, timeout=60, check=False)
+        return d.ctl("alarm", *args)
 
     assert ctl("silence", "dies").stdout == "dies: alarms silenced\n"
     status = json.loads(ctl("status", "--json").stdout)
@@ -174,8 +173,7 @@ def test_silence_resume_test_and_status_from_ctl(daemon, tmp_path: Path, receive
     assert nothing.returncode != 0
     assert "nothing: ERROR (no such process)" in nothing.stdout
 
-    helped = subprocess.run([PY, "-m", "procward", "ctl", "-c", str(d.conf), "help", "alarm"], capture_output=True,
-                            text=True, timeout=60, check=False)
+    helped = d.ctl("help", "alarm")
     assert "alarm test\t\tSend a test alarm through every configured channel" in helped.stdout
 
     control(tmp_path / "status" / "dies", "s")  # supervise's "s" is the same request

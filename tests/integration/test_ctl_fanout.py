@@ -4,17 +4,10 @@ credentials, lines prefixed with the server; a daemon that does not answer is re
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from support import Daemon
 from test_beyond import free_port
-
-
-def ctl(conf: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "procward", "ctl", "-c", str(conf), *args], capture_output=True,
-                          text=True, timeout=120, check=False)
 
 
 def test_one_command_on_many_daemons(daemon, tmp_path: Path) -> None:
@@ -42,22 +35,22 @@ def test_one_command_on_many_daemons(daemon, tmp_path: Path) -> None:
             serverurl=http://127.0.0.1:{dead}
             """)
         d.wait_state("near", "RUNNING")
-        status = ctl(d.conf, "--nodes", "status")
+        status = d.ctl("--nodes", "status")
         lines = status.stdout.splitlines()
         assert any(line.startswith("local: near") and "RUNNING" in line for line in lines), lines
         assert any(line.startswith("beta: far") and "STOPPED" in line for line in lines), lines
         assert f"gone: http://127.0.0.1:{dead} refused connection" in lines
         assert status.returncode == 4  # the worst: a daemon that does not answer
 
-        started = ctl(d.conf, "-s", "beta", "-s", f"unix://{d.sock}", "start", "far", "near")
+        started = d.ctl("-s", "beta", "-s", f"unix://{d.sock}", "start", "far", "near")
         assert "beta: far: started" in started.stdout.splitlines()
         assert f"unix://{d.sock}: near: ERROR (already started)" in started.stdout.splitlines()
         assert beta.state("far") == "RUNNING"
 
-        listed = json.loads(ctl(d.conf, "-s", "beta", "-s", f"unix://{d.sock}", "status", "--json").stdout)
+        listed = json.loads(d.ctl("-s", "beta", "-s", f"unix://{d.sock}", "status", "--json").stdout)
         assert {(item["node"], item["name"]) for item in listed} == {("beta", "far"), (f"unix://{d.sock}", "near")}
 
-        bad = ctl(d.conf, "-s", "beta", "-s", "nowhere", "status")
+        bad = d.ctl("-s", "beta", "-s", "nowhere", "status")
         assert bad.returncode == 2
         assert "'nowhere' is neither a URL nor a node" in bad.stderr
     finally:

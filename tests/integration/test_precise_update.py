@@ -3,9 +3,6 @@ processes whose own configuration changed (supervisord replaces the whole group)
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 from support import wait_until
 
 GROUP = """
@@ -29,10 +26,6 @@ GROUP = """
     """
 
 
-def ctl(d, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "procward", "ctl", "-c", str(d.conf), *args], capture_output=True,
-                          text=True, timeout=60, check=False)
-
 
 def pids(d) -> dict[str, int]:
     return {f"{i['group']}:{i['name']}": i["pid"] for i in d.rpc().supervisor.getAllProcessInfo()}
@@ -45,13 +38,13 @@ def test_dry_run_then_precise_update(daemon) -> None:
     before = pids(d)
     d.write(GROUP.format(a=301, n=6, extra="[program:new]\n    command=sleep 300\n    startsecs=0"))
 
-    dry = ctl(d, "update", "--dry-run")
+    dry = d.ctl("update", "--dry-run")
     assert dry.returncode == 0, dry.stdout
     assert dry.stdout.splitlines() == ["+ new (group added)", "~ g:a (command)", "+ pool:pool_4",
                                        "+ pool:pool_5"]
     assert pids(d) == before  # nothing applied
 
-    done = ctl(d, "update", "--precise")
+    done = d.ctl("update", "--precise")
     assert done.returncode == 0, done.stdout
     assert done.stdout == dry.stdout
     for name in ("g:a", "new:new", "pool:pool_4", "pool:pool_5"):
@@ -59,7 +52,7 @@ def test_dry_run_then_precise_update(daemon) -> None:
     after = pids(d)
     assert after["g:a"] != before["g:a"]
     assert {k: after[k] for k in before if k != "g:a"} == {k: v for k, v in before.items() if k != "g:a"}
-    assert ctl(d, "update", "--dry-run").stdout == "no changes\n"
+    assert d.ctl("update", "--dry-run").stdout == "no changes\n"
     d.wait_log("update: g:a changed (command)")
 
 
@@ -69,12 +62,12 @@ def test_removed_processes_and_a_bad_file(daemon) -> None:
         d.wait_state(f"pool:pool_{n}", "RUNNING")
     before = pids(d)
     d.write(GROUP.format(a=300, n=2, extra=""))
-    done = ctl(d, "update", "--precise")
+    done = d.ctl("update", "--precise")
     assert done.stdout.splitlines() == ["- pool:pool_2", "- pool:pool_3"]
     assert pids(d) == {k: v for k, v in before.items() if k not in ("pool:pool_2", "pool:pool_3")}
 
     d.write(GROUP.format(a="x", n=2, extra="startsecs=ten"))
-    bad = ctl(d, "update", "--precise")
+    bad = d.ctl("update", "--precise")
     assert bad.returncode == 1
     assert "ERROR: CANT_REREAD" in bad.stdout
     assert "startsecs" in bad.stdout
@@ -97,7 +90,7 @@ def test_rolling_update_replaces_changed_processes_one_at_a_time(daemon, tmp_pat
     wait_until(lambda: sum(i["health"] == "healthy" for i in d.rpc().supervisor.getAllProcessInfo()) == 3,
                what="three healthy", timeout=20)
     d.write(pool.format(version="v2"))
-    done = ctl(d, "update", "--precise", "--rolling")
+    done = d.ctl("update", "--precise", "--rolling")
     assert done.returncode == 0, done.stdout
     assert done.stdout.splitlines() == [f"~ pool:pool_{n} (command)" for n in range(3)]
     log = d.log_text()

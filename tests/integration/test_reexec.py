@@ -4,7 +4,6 @@ settled, and code or configuration that does not load, refuse it with the daemon
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -26,14 +25,10 @@ while True:
 """
 
 
-def ctl(d, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "procward", "ctl", "-c", str(d.conf), *args], capture_output=True,
-                          text=True, timeout=120, check=False)
-
 
 def reexec(d) -> None:
     before = d.log_text().count("reexec: took over")
-    run = ctl(d, "reexec")
+    run = d.ctl("reexec")
     assert run.returncode == 0, run.stdout
     wait_until(lambda: d.log_text().count("reexec: took over") == before + 1, what="the new daemon took over",
                timeout=30)
@@ -95,14 +90,14 @@ def test_refused_while_stopping_or_with_a_broken_file(daemon, tmp_path: Path) ->
         """)
     pid = d.wait_state("slow", "RUNNING")["pid"]
     d.rpc().supervisor.stopProcess("slow", False)
-    busy = ctl(d, "reexec")
+    busy = d.ctl("reexec")
     assert busy.returncode == 1
     assert "not now: slow is STOPPING" in busy.stdout
     d.rpc().supervisor.signalProcess("slow", "KILL")
     d.wait_state("slow", "STOPPED")
     d.rpc().supervisor.startProcess("slow")
     d.conf.write_text(d.conf.read_text() + "\n[program:broken]\ncommand=sleep 1\nstartsecs=ten\n")
-    broken = ctl(d, "reexec")
+    broken = d.ctl("reexec")
     assert broken.returncode == 1
     assert "the new code or the configuration does not load" in broken.stdout
     assert "startsecs" in broken.stdout

@@ -3,8 +3,6 @@ moment; a new process that never becomes ready stops the roll with the old ones 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -23,10 +21,6 @@ POOL = """
     healthcheck_action=report
     """
 
-
-def ctl(d, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "procward", "ctl", "-c", str(d.conf), *args], capture_output=True,
-                          text=True, timeout=120, check=False)
 
 
 def healthy(sock: str) -> int:
@@ -48,7 +42,7 @@ def test_rolling_restart_keeps_three_of_four_ready(daemon, tmp_path: Path) -> No
     sampler = threading.Thread(target=sample)
     sampler.start()
     try:
-        run = ctl(d, "restart", "--rolling", "pool")
+        run = d.ctl("restart", "--rolling", "pool")
     finally:
         stop.set()
         sampler.join(timeout=30)
@@ -65,8 +59,7 @@ def test_roll_stops_at_a_process_that_never_becomes_ready(daemon, tmp_path: Path
     wait_until(lambda: healthy(d.sock) == 4, what="four healthy", timeout=20)
     before = {i["name"]: i["pid"] for i in d.rpc().supervisor.getAllProcessInfo()}
     (tmp_path / "broken").write_text("")  # the new code never gets ready
-    run = subprocess.run([sys.executable, "-m", "procward", "ctl", "-c", str(d.conf), "restart", "--rolling",
-                          "pool"], capture_output=True, text=True, timeout=120, check=False)
+    run = d.ctl("restart", "--rolling", "pool")
     assert run.returncode == 1
     assert "pool:pool_0 did not become ready" in run.stdout
     assert "not restarted, still running: pool:pool_1, pool:pool_2, pool:pool_3" in run.stdout

@@ -26,7 +26,6 @@ from procward.core.exits import ExitWatcher
 from procward.core.process import Process
 from procward.core.states import ProcessState
 from procward.core.tasks import TaskSet
-from procward.protocol import namespec
 
 log = logging.getLogger(__name__)
 TAIL_BYTES = 2048  # of each log, in a message
@@ -98,8 +97,7 @@ class Alarms:
 
     def on_event(self, event: Event) -> None:
         """A bus subscriber."""
-        fields = dict(item.split(":", 1) for item in event.payload.split("\n", 1)[0].split() if ":" in item)
-        spec = namespec(fields.get("groupname", ""), fields.get("processname", ""))
+        fields, spec = event.fields, event.namespec
         process = self._lookup(spec)
         if process is None:
             return

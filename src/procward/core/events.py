@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from procward.config.eventnames import ancestry
+from procward.protocol import namespec
 
 log = logging.getLogger(__name__)
 
@@ -17,6 +18,17 @@ class Event:
 
     name: str
     payload: str
+
+    @property
+    def fields(self) -> dict[str, str]:
+        """The ``key:value`` tokens of the payload's first line (processname, groupname, pid, ...)."""
+        return dict(item.split(":", 1) for item in self.payload.split("\n", 1)[0].split() if ":" in item)
+
+    @property
+    def namespec(self) -> str:
+        """The process a process event is about, as a namespec (from its groupname and processname)."""
+        fields = self.fields
+        return namespec(fields.get("groupname", ""), fields.get("processname", ""))
 
     def matches(self, subscribed: frozenset[str]) -> bool:
         """True when the type or one of its parents is subscribed."""

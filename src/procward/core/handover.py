@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import os
+import signal
 import time
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from procward.core.counters import ProcessCounters, RestartReason
 from procward.core.health import Health
@@ -30,6 +32,10 @@ from procward.core.spawn import Spawned
 from procward.core.states import ProcessState
 from procward.core.stdin import Stdin
 
+if TYPE_CHECKING:
+    from procward.core.supervisor import Supervisor
+
+log = logging.getLogger(__name__)
 S = ProcessState
 SETTLED = (S.RUNNING, S.STOPPED, S.EXITED, S.FATAL, S.BACKOFF)
 
@@ -127,3 +133,37 @@ def adopt(process: Process, record: dict[str, Any]) -> None:
             process._schedule(record["timer"], process._retry)
         elif process.state in (S.EXITED, S.STOPPED):
             process._schedule(record["timer"], process._spawn_if, process.state)
+
+
+def release_all(sup: Supervisor) -> dict[str, Any]:
+    """The whole daemon's state for the next one: every process, the listener pools, silenced alarms."""
+    log.warning("reexec: handing %d processes to the next daemon", len(list(sup.all_processes())))
+    return {"processes": {p.namespec: release(p) for p in sup.all_processes()},
+            "listeners": sup.hub.handover(), "silenced": sorted(sup.silenced), "started_at": sup.started_at}
+
+
+def adopt_all(sup: Supervisor, state: dict[str, Any]) -> None:
+    """Take over what ``release_all`` handed over; a process no longer configured is stopped."""
+    records: dict[str, Any] = state["processes"]
+    for process in sup.all_processes():
+        record = records.get(process.namespec)
+        if record is None:
+            continue
+        try:
+            adopt(process, record)
+        except OSError as exc:  # its pid is gone: it stays a fresh STOPPED process (autostart applies)
+            log.error("reexec: cannot take over %s (pid %s): %s", process.namespec,  # noqa: TRY400 - no bug
+                      record["pid"], exc.strerror)
+            close_fds(record)
+    sup.hub.adopt(state["listeners"])
+    sup.silenced.update(state["silenced"])
+    sup.started_at = state["started_at"]
+    gone = sorted(set(records) - {p.namespec for p in sup.all_processes()})
+    if gone:
+        log.warning("reexec: %s no longer configured: stopping them", ", ".join(gone))
+        for spec in gone:
+            close_fds(records[spec])
+            if pid := records[spec]["pid"]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)  # an orphan now: the reaper collects its exit
+    log.warning("reexec: took over %d processes", len(records) - len(gone))

@@ -8,9 +8,7 @@ knows nothing of them. They are started through the ``Service`` protocol.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
 import shlex
 import signal
 import sys
@@ -475,14 +473,17 @@ class Supervisor:
             self.exits.close()
 
     def _process_of(self, spec: str) -> Process | None:
-        group = self.groups.get(split_namespec(spec)[0])
-        return group.processes.get(split_namespec(spec)[1] or "") if group is not None else None
+        """``lookup``'s process, None instead of BadName (for event subscribers)."""
+        try:
+            return self.lookup(spec)[1]
+        except BadName:
+            return None
 
     async def _run_once(self, services: Sequence[Service]) -> None:
         for group_config in self.config.groups:
             self.add_group(group_config)
         if self.adopting is not None:
-            self._adopt(self.adopting)
+            handover.adopt_all(self, self.adopting)
             self.adopting = None
         if self.config.supervisord.alarms is not None:
             from procward.core.alarms import Alarms  # only with alarm channels: mail and HTTP clients stay out
@@ -506,7 +507,7 @@ class Supervisor:
                 await asyncio.gather(boot, return_exceptions=True)
             if self._reexec:
                 await self._close_alarms()
-                self.handover = self._release()
+                self.handover = handover.release_all(self)
                 return
             self.bus.publish(Event("SUPERVISOR_STATE_CHANGE_STOPPING", ""))
             await self._close_alarms()  # what the shutdown itself does to the programs is no alarm
@@ -526,12 +527,10 @@ class Supervisor:
         chosen = self.config.supervisord.exit_on_fatal
         if event.name != "PROCESS_STATE_FATAL" or not chosen:  # the bus hands every subscriber every event
             return
-        fields = dict(item.split(":", 1) for item in event.payload.split() if ":" in item)
-        group, name = fields.get("groupname", ""), fields.get("processname", "")
-        process = self._process_of(f"{group}:{name}")
+        process = self._process_of(event.namespec)
         if process is None or self.state != SupervisorState.RUNNING:
             return
-        if "*" in chosen or {process.config.program, group, process.namespec} & set(chosen):
+        if "*" in chosen or {process.config.program, process.group, process.namespec} & set(chosen):
             log.critical("%s entered FATAL and is listed in exit_on_fatal: stopping everything, exit status 1",
                          process.namespec)
             self.exit_status = 1
@@ -572,37 +571,6 @@ class Supervisor:
         self.state = SupervisorState.RESTARTING
         self.systemd.reloading()
         self.loop.call_later(0.2, self._wake.set)
-
-    def _release(self) -> dict[str, Any]:
-        log.warning("reexec: handing %d processes to the next daemon", len(list(self.all_processes())))
-        return {"processes": {p.namespec: handover.release(p) for p in self.all_processes()},
-                "listeners": self.hub.handover(), "silenced": sorted(self.silenced),
-                "started_at": self.started_at}
-
-    def _adopt(self, state: dict[str, Any]) -> None:
-        records: dict[str, Any] = state["processes"]
-        for process in self.all_processes():
-            record = records.get(process.namespec)
-            if record is None:
-                continue
-            try:
-                handover.adopt(process, record)
-            except OSError as exc:  # its pid is gone: it stays a fresh STOPPED process (autostart applies)
-                log.error("reexec: cannot take over %s (pid %s): %s", process.namespec,  # noqa: TRY400 - no bug
-                          record["pid"], exc.strerror)
-                handover.close_fds(record)
-        self.hub.adopt(state["listeners"])
-        self.silenced.update(state["silenced"])
-        self.started_at = state["started_at"]
-        gone = sorted(set(records) - {p.namespec for p in self.all_processes()})
-        if gone:
-            log.warning("reexec: %s no longer configured: stopping them", ", ".join(gone))
-            for spec in gone:
-                handover.close_fds(records[spec])
-                if pid := records[spec]["pid"]:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGTERM)  # an orphan now: the reaper collects its exit
-        log.warning("reexec: took over %d processes", len(records) - len(gone))
 
     def _booted(self, boot: asyncio.Task[None]) -> None:
         """Autostart programs are started (the sockets listened before): systemd may count on us."""

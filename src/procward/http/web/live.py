@@ -58,8 +58,7 @@ class LiveHub:
                 stream.groups_changed = True
                 stream.wake.set()
             return
-        fields = dict(item.split(":", 1) for item in event.payload.split("\n", 1)[0].split() if ":" in item)
-        name = namespec(fields.get("groupname", ""), fields.get("processname", ""))
+        name = event.namespec
         for stream in self._streams:
             stream.changed.add(name)
             stream.wake.set()
