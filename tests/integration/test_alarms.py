@@ -114,15 +114,18 @@ def test_many_programs_failing_at_once_send_one_message(daemon, tmp_path: Path, 
         command=sh -c 'exit 1'
         startsecs=5
         startretries=0
+        autostart=false
         """ for i in range(6))
-    d = daemon(programs, supervisord_extra=channels(tmp_path, receiver.url, alarm_batch="1"))
+    programs += "\n        [group:g]\n        programs=" + ",".join(f"p{i}" for i in range(6)) + "\n"
+    d = daemon(programs, supervisord_extra=channels(tmp_path, receiver.url, alarm_batch="3"))
+    d.rpc().supervisor.startProcessGroup("g", False)  # six failures at once, as at a host's boot
     for i in range(6):
-        d.wait_state(f"p{i}", "FATAL")
+        d.wait_state(f"g:p{i}", "FATAL")
     wait_until(lambda: len(receiver.alarms()) == 6, what="six alarms")
     assert len(receiver.bodies) == 1  # one message
     [mail] = wait_until(lambda: mails(tmp_path), what="one mail")
     assert "and 5 more" in mail
-    assert sorted(a["program"] for a in receiver.alarms()) == [f"p{i}" for i in range(6)]
+    assert sorted(a["program"] for a in receiver.alarms()) == [f"g:p{i}" for i in range(6)]
 
 
 def test_repeats_within_the_interval_are_counted_not_sent(daemon, tmp_path: Path, receiver: Receiver) -> None:
