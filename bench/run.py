@@ -58,6 +58,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK
 
 
+def read_io(pid: int) -> tuple[int, int]:
+    """(read syscalls, bytes read) of a process so far, from /proc/<pid>/io."""
+    fields = dict(line.split(": ") for line in Path(f"/proc/{pid}/io").read_text().splitlines())
+    return int(fields["syscr"]), int(fields["rchar"])
+
+
 def status_field(pid: int, name: str) -> int:
     with open(f"/proc/{pid}/status") as handle:
         for line in handle:
@@ -314,17 +320,23 @@ def s7_writers(kind: str, seconds: float) -> dict[str, float]:
     with daemon(kind, conf) as d:
         wait_all(d, 50)
         cpu0, t0 = cpu_seconds(d.proc.pid), time.monotonic()
+        sw0, io0 = switches(d.proc.pid), read_io(d.proc.pid)
         # Polled slowly: answering getAllProcessInfo 100 times a second would be part of the CPU measured.
         wait_all(d, 50, state="EXITED", timeout=seconds * 10 + 60, poll=0.5)
         cpu = cpu_seconds(d.proc.pid) - cpu0
         elapsed = time.monotonic() - t0
+        wakeups = (switches(d.proc.pid) - sw0) / elapsed
+        io = read_io(d.proc.pid)
+        reads, read_bytes = io[0] - io0[0], io[1] - io0[1]
         lost = dup = 0
         for i in range(50):
             numbers = [int(line.split(b" ", 1)[0]) for line in (d.dir / f"w{i:02d}.log").read_bytes().splitlines()]
             expected = numbers[-1] + 1 if numbers else 0
             lost += expected - len(set(numbers))
             dup += len(numbers) - len(set(numbers))
-    return {"S7 daemon CPU % (50 writers)": 100 * cpu / elapsed, "S7 lines lost": lost, "S7 lines duplicated": dup}
+    return {"S7 daemon CPU % (50 writers)": 100 * cpu / elapsed, "S7 lines lost": lost, "S7 lines duplicated": dup,
+            "S7 daemon wake-ups/s": wakeups, "S7 reads/s": reads / elapsed,
+            "S7 KB per read": read_bytes / max(reads, 1) / 1000}
 
 
 def s9_web(kind: str, n: int, browsers: int, idle: float) -> dict[str, float]:

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from procward import __version__
-from procward.config.model import Config
+from procward.config.model import Config, ProcessConfig
+from procward.config.values import LogTarget
 from procward.core import mainlog, tree
 from procward.core.exits import become_subreaper
 from procward.core.logs import remove_old_autologs
@@ -57,7 +58,7 @@ def _raise_limit(which: int, minimum: int, name: str, option: str) -> None:
 
 
 def _open_files_to_hard_limit() -> None:
-    """Each program holds up to four descriptors (three pipes, a pidfd): 1024 runs out near 250 programs.
+    """Each program holds up to five descriptors (three pipes, two log files): 1024 runs out near 200.
 
     Raising the soft limit to the hard one is always allowed. Children inherit it, as supervisord's
     inherit minfds.
@@ -69,20 +70,27 @@ def _open_files_to_hard_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
-FDS_PER_PROCESS = 4  # what the daemon holds for a running program: stdin, stdout, stderr pipes, a pidfd
 FDS_SPARE = 64  # the daemon's own: logs, sockets, clients
+
+
+def _descriptors(process: ProcessConfig) -> int:
+    """What the daemon holds for one running process: its pipes (stdin, stdout, and stderr unless
+    redirected; its exit comes by SIGCHLD, no pidfd) and its open log files."""
+    channels = [process.stdout] if process.redirect_stderr else [process.stdout, process.stderr]
+    files = sum(len(c.extra_files) + (c.target not in (LogTarget.NONE, LogTarget.SYSLOG)) for c in channels)
+    return 1 + len(channels) + files
 
 
 def _warn_descriptors(config: Config) -> None:
     """Say at start when the open-files limit cannot hold every program running at once (each start past
     it fails with "Too many open files"), rather than leave the operator to find FATAL programs."""
-    processes = sum(len(group.processes) for group in config.groups)
+    each = [_descriptors(process) for group in config.groups for process in group.processes]
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    needed = processes * FDS_PER_PROCESS + FDS_SPARE
+    needed = sum(each) + FDS_SPARE
     if soft != resource.RLIM_INFINITY and needed > soft:
         log.warning("%d processes need about %d open files at once and the limit is %d (the hard limit too): "
                     "about %d can run; raise the hard limit (LimitNOFILE=, ulimit -Hn) to start them all",
-                    processes, needed, soft, max(0, (soft - FDS_SPARE) // FDS_PER_PROCESS))
+                    len(each), needed, soft, max(0, (soft - FDS_SPARE) * len(each) // sum(each)))
 
 
 def _drop_privileges(user: str) -> None:

@@ -1,8 +1,12 @@
-"""Exit watching: pidfd per supervised child, and the child-subreaper duties (reap every orphan).
+"""Exit watching: SIGCHLD for the daemon's own children, a pidfd for a pid it follows, and the
+child-subreaper duties (reap every orphan).
 
-A pidfd becomes readable the moment its process exits, so the event loop learns of a crash with no
-polling and no timer. As child subreaper, procward also inherits every orphan of its programs'
-trees (double-forked daemons); SIGCHLD tells us to reap those, so no zombie is ever left.
+SIGCHLD tells the loop (through its wakeup fd) that some child exited, with no polling and no timer;
+one pass then collects every exited child: a watched one goes to its owner, any other is an orphan of a
+program's tree (procward is a child subreaper, so double-forked daemons end up here) and is reaped, so
+no zombie is ever left. A child's pid cannot be reused before it is reaped, so a watched child needs no
+descriptor: 5000 programs hold 15000 descriptors, not 20000. A pid followed from a pidfile or MAINPID=
+may not be a child (yet), so it is watched through a pidfd, which becomes readable when it exits.
 """
 
 from __future__ import annotations
@@ -68,12 +72,15 @@ class ExitWatcher:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, on_orphan: OnOrphan | None = None) -> None:
         self._loop = loop
-        self._watched: dict[int, tuple[int, OnExit]] = {}  # pid -> (pidfd, callback)
+        self._watched: dict[int, tuple[int | None, OnExit]] = {}  # pid -> (pidfd or None for a child, callback)
         self._on_orphan = on_orphan
 
     def install(self) -> None:
-        """Start reaping orphans on SIGCHLD."""
-        self._loop.add_signal_handler(signal.SIGCHLD, self.reap_orphans)
+        """Start collecting exits on SIGCHLD, and look once at once: a child adopted across a reexec may
+        have exited while no handler was there (its SIGCHLD was discarded); the look runs after the
+        synchronous adoption that follows this call."""
+        self._loop.add_signal_handler(signal.SIGCHLD, self.reap)
+        self._loop.call_soon(self.reap)
 
     def close(self) -> None:
         """Stop watching; pidfds are closed."""
@@ -81,11 +88,19 @@ class ExitWatcher:
         for pid in list(self._watched):
             self._forget(pid)
 
-    def watch(self, pid: int, on_exit: OnExit) -> None:
-        """Call ``on_exit`` once, from the loop, when ``pid`` (our child) exits; it is then reaped."""
+    def watch(self, pid: int, on_exit: OnExit, *, child: bool = True) -> None:
+        """Call ``on_exit`` once, from the loop, when ``pid`` exits; it is then reaped.
+
+        ``child``: this daemon's own child (spawned by it, or by the daemon before a reexec), watched
+        through SIGCHLD. Otherwise a pid followed from elsewhere, watched through a pidfd. Called in the
+        same callback as the spawn: the SIGCHLD of a child that is already gone is handled after it.
+        """
+        if child:
+            self._watched[pid] = (None, on_exit)
+            return
         pidfd = os.pidfd_open(pid)
         self._watched[pid] = (pidfd, on_exit)
-        self._loop.add_reader(pidfd, self._on_pidfd, pid)
+        self._loop.add_reader(pidfd, self._collect, pid)
 
     @property
     def watched(self) -> KeysView[int]:
@@ -100,17 +115,20 @@ class ExitWatcher:
         """Stop watching ``pid`` (it is handed to the next daemon at a reexec)."""
         self._forget(pid)
 
-    def _forget(self, pid: int) -> tuple[int, OnExit] | None:
+    def _forget(self, pid: int) -> tuple[int | None, OnExit] | None:
         entry = self._watched.pop(pid, None)
-        if entry is not None:
+        if entry is not None and entry[0] is not None:
             self._loop.remove_reader(entry[0])
             os.close(entry[0])
         return entry
 
-    def _on_pidfd(self, pid: int) -> None:
+    def _collect(self, pid: int) -> None:
         pidfd, _ = self._watched[pid]
         try:
-            result = os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)
+            if pidfd is None:
+                result = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG)
+            else:
+                result = os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)
         except ChildProcessError:
             result = None  # already reaped elsewhere: report an unknown status rather than hang
             status = ExitStatus(code=None, signal=0)
@@ -122,7 +140,7 @@ class ExitWatcher:
         if entry is not None:
             entry[1](status)
 
-    def reap_orphans(self) -> None:
+    def reap(self) -> None:
         """Reap every exited child; watched ones are handed to their owner, others are orphans."""
         while True:
             try:
@@ -132,7 +150,7 @@ class ExitWatcher:
             if peek is None:
                 return
             if peek.si_pid in self._watched:
-                self._on_pidfd(peek.si_pid)
+                self._collect(peek.si_pid)
                 continue
             try:
                 os.waitpid(peek.si_pid, os.WNOHANG)

@@ -3,9 +3,10 @@
 Before the exec, each process's state (pid, times, counters, restart windows, health, a pending restart
 timer) and the fds the daemon holds for it (its pipes, left open and inheritable) are written to a JSON
 file; what the pipes hold stays in them, so the next daemon reads on where this one stopped: no line lost,
-none read twice. The pid of the daemon does not change, so the programs stay its children and their pidfds,
-sd_notify sockets (named after the daemon's pid) and spawn record still apply. The listening sockets and
-the locked pidfile are handed over the same way by the daemon (core/daemon.py, http/listen.py).
+none read twice. The pid of the daemon does not change, so the programs stay its children (their exits
+come as its SIGCHLDs), sd_notify sockets (named after the daemon's pid) and spawn record still apply. The
+listening sockets and the locked pidfile are handed over the same way by the daemon (core/daemon.py,
+http/listen.py).
 
 The event listener pools go over as they are: queued events stay queued, a listener holding an event
 still holds it (its answer waits in its pipe for the next daemon), with the serials. Only processes in a
@@ -24,6 +25,7 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from procward.core import tree
 from procward.core.counters import ProcessCounters, RestartReason
 from procward.core.health import Health
 from procward.core.notify import NotifySocket
@@ -119,7 +121,7 @@ def adopt(process: Process, record: dict[str, Any]) -> None:
         if spawned.stdin is not None:
             process._stdin = Stdin(process.rt.loop, spawned.stdin, process.namespec)
         output.adopt(spawned, record["output"]["partials"])
-        process.rt.exits.watch(pid, process._on_exit)
+        process.rt.exits.watch(pid, process._on_exit, child=tree.is_child(pid))  # a followed pid may not be
         if process.config.notify:  # named after the daemon's pid, which the exec kept: the same address
             process._notify = NotifySocket(process.rt.loop, process.token, process._on_notify)
         if process.rt.record is not None:

@@ -1,7 +1,7 @@
 """One supervised OS process and its state machine.
 
 Everything that changes a Process's state is a method of that Process, run on the event loop: requests
-(start, stop, signal), the exit callback from the pidfd, and the single pending timer (startsecs in
+(start, stop, signal), the exit callback (SIGCHLD), and the single pending timer (startsecs in
 STARTING, the backoff delay in BACKOFF, stopwaitsecs in STOPPING). ``_enter`` is the only writer of
 ``state``; it checks the transition table, publishes the event and wakes waiters.
 """
@@ -471,7 +471,7 @@ class Process:
         if adoptable(pid, self.token):
             self._following = True  # its own exit is the program's exit, whatever the code
             self.pid = pid
-            self.rt.exits.watch(pid, self._on_exit)
+            self.rt.exits.watch(pid, self._on_exit, child=False)
             log.info("%s: following pid %s from pidfile %s", self.name, pid, path)
             if self.state == S.STARTING:
                 remaining = self.config.startsecs - (time.time() - self.laststart)
@@ -508,7 +508,7 @@ class Process:
             return
         log.info("%s: main pid is now %s (MAINPID=)", self.name, pid)
         self.pid = pid
-        self.rt.exits.watch(pid, self._on_exit)
+        self.rt.exits.watch(pid, self._on_exit, child=False)
 
     def _on_ready_timeout(self) -> None:
         if self.state == S.STARTING and self.pid:
@@ -610,7 +610,7 @@ class Process:
                     target = -group
             self.rt.kill(target, sig)
         except ProcessLookupError:
-            pass  # it exited already; its pidfd will say so
+            pass  # it exited already; its SIGCHLD will say so
 
     def _on_stop_timeout(self) -> None:
         if self.state == S.STOPPING and self.pid:

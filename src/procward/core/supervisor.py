@@ -469,7 +469,7 @@ class Supervisor:
             await self.usage.aclose()
             self.hub.close()
             if self.handover is None:  # at a reexec the children's exits are the next daemon's to collect
-                self.exits.reap_orphans()
+                self.exits.reap()
             self.exits.close()
 
     def _process_of(self, spec: str) -> Process | None:

@@ -58,6 +58,16 @@ def subtree(root: int) -> list[int]:
     return order
 
 
+def is_child(pid: int) -> bool:
+    """True if ``pid`` is this process's child now (its parent pid, from /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return False
+    return int(fields[1]) == os.getpid()
+
+
 def token_of(pid: int) -> str | None:
     """The PROCWARD_TREE token in ``pid``'s environment (None if absent or unreadable)."""
     try:
@@ -79,7 +89,7 @@ def _children_this_iteration() -> set[int]:
 
     A mass stop handles hundreds of exits in one iteration, each asking what it left behind; one read
     serves them all. It is complete for them: the kernel re-parents a dying process's children before
-    it wakes the pidfd that reported the exit.
+    it notifies the parent of the exit (SIGCHLD, pidfd).
     """
     global _own_children
     if _own_children is None:
