@@ -152,17 +152,17 @@ def test_a_running_program_holds_three_descriptors_and_its_exit_is_still_seen(da
     d = daemon(programs)
     rpc = d.rpc().supervisor
 
-    def fds() -> int:
-        return len(os.listdir(f"/proc/{d.proc.pid}/fd"))
+    def held() -> tuple[int, int]:  # (pipes, pidfds); client connections come and go, so not counted
+        links = [os.readlink(f"/proc/{d.proc.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{d.proc.pid}/fd")]
+        return sum(link.startswith("pipe:") for link in links), sum("pidfd" in link for link in links)
 
-    rpc.getState()
-    before = fds()
+    before = held()
     for i in range(20):
         rpc.startProcess(f"p{i}", True)
-    after = before + 3 * 20
-    wait_until(lambda: fds() == after, what=f"{after} descriptors (3 a program; last seen)")
+    after = (before[0] + 3 * 20, 0)
+    wait_until(lambda: held() == after, what=f"{after} (pipes, pidfds): 3 pipes a program")
     pid = rpc.getProcessInfo("p7")["pid"]
     os.kill(pid, signal.SIGKILL)
     wait_until(lambda: rpc.getProcessInfo("p7")["pid"] not in (0, pid)
                and rpc.getProcessInfo("p7")["statename"] == "RUNNING", what="p7 restarted")
-    wait_until(lambda: fds() == after, what="the same descriptors after the restart")
+    wait_until(lambda: held() == after, what="the same pipes and no pidfd after the restart")

@@ -176,6 +176,30 @@ def test_rotation_under_load_and_sigusr2_loses_no_line(daemon, tmp_path: Path) -
     assert seen == list(range(len(seen))), "a line was lost or duplicated"
 
 
+def test_busy_writers_read_in_step_lose_no_line(daemon, tmp_path: Path) -> None:
+    """Twenty writers of different rates: their pipes rest and are read together (logs.Rests), some
+    exit while resting, the rest are stopped; every log holds every line once, in order."""
+    rates = [(50, 0.01), (20, 0.01), (200, 0.005), (5, 0.02)]
+    d = daemon("".join(f"""
+        [program:w{i}]
+        command={counter(*rates[i % 4])}
+        startsecs=0
+        autorestart=false
+        stdout_logfile=%(here)s/w{i}.log
+        """ for i in range(20)))
+    logs = [tmp_path / f"w{i}.log" for i in range(20)]
+    wait_until(lambda: all(log.exists() and log.stat().st_size > 100_000 for log in logs),
+               what="100 KB in every log", timeout=60)
+    for i in range(0, 20, 3):  # killed while their pipes may rest: what the pipe holds is still copied
+        pid = d.rpc().supervisor.getProcessInfo(f"w{i}")["pid"]
+        os.kill(pid, signal.SIGKILL)
+    d.rpc().supervisor.stopAllProcesses()
+    for log in logs:
+        seen = numbers([log])
+        assert seen == list(range(len(seen))), f"{log.name}: a line was lost or duplicated"
+        assert len(seen) > 1000
+
+
 def test_crash_storm_comes_back_without_leaks(daemon) -> None:
     """20 programs SIGKILLed at ~20/s for 10 s: all RUNNING again, no zombie, descriptors and RSS flat."""
     programs = "".join(f"[program:p{i:02d}]\ncommand=sleep 300\nstartsecs=0\nautorestart=true\n" for i in range(20))

@@ -11,6 +11,7 @@ import os
 import re
 import stat
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -258,23 +259,76 @@ class LogSink(Protocol):
     def write(self, data: bytes) -> None: ...
 
 
+class Rests:
+    """Pipes resting until the same moment are read in one wake-up of the loop.
+
+    A rest ends on a grid: COALESCE seconds for a full rest, halves of it for shorter ones (the grids
+    nest), never later than the channel asked. Busy pipes so fall into step: 50 writers at 2 MB/s wake
+    the daemon ~20 times a second instead of ~1000 (docs/performance.md, S7). When a rest ends the pipe
+    is read at once, without the event loop's poller; only a pipe found empty goes back to it, so an
+    idle daemon has no timer.
+    """
+
+    UNIT = COALESCE / 32  # the finest grid
+
+    def __init__(self) -> None:
+        # No reference to the loop: the loop is the key of the weak mapping below.
+        self._slots: dict[int, list[OutputChannel]] = {}  # due time in UNITs -> channels to read then
+
+    def add(self, loop: asyncio.AbstractEventLoop, channel: OutputChannel, pause: float) -> int | None:
+        """Rest ``channel`` for at most ``pause`` seconds; its slot, or None when too short to be worth it."""
+        grid = 32
+        while grid > 1 and grid * self.UNIT > pause:
+            grid //= 2
+        if grid * self.UNIT > pause:
+            return None
+        now = loop.time()
+        slot = int((now + pause) / self.UNIT) // grid * grid
+        members = self._slots.get(slot)
+        if members is None:
+            members = self._slots[slot] = []
+            loop.call_at(max(slot * self.UNIT, now), self._end, slot)
+        members.append(channel)
+        return slot
+
+    def _end(self, slot: int) -> None:
+        for channel in self._slots.pop(slot, ()):
+            channel.rested(slot)
+
+
+# One per loop: all the daemon's pipes share it (weak: the loops of tests come and go).
+_rests: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Rests] = weakref.WeakKeyDictionary()
+
+
+def _rests_of(loop: asyncio.AbstractEventLoop) -> Rests:
+    rests = _rests.get(loop)
+    if rests is None:
+        rests = _rests[loop] = Rests()
+    return rests
+
+
 class OutputChannel:
     """One child pipe (stdout or stderr) copied to its log file and to any listeners.
 
-    Each read takes the whole pipe. A pipe that comes in full (or would, during a rest) is grown to
+    Each read takes the whole pipe. After a read the pipe rests (Rests) so a writer's next writes
+    gather in it, unless it came in full. A pipe that comes in full (or would, during a rest) is grown to
     GROWN_PIPE once, so a busy writer wakes the daemon 4 times less often; pipes of quiet programs keep
     the default size (the kernel's per-user budget for pipe buffers is shared by every program).
     Measured and rejected (docs/performance.md): splice(2) pipe -> file, which on ext4 copies too and
     cost 2-3 times the kernel time of read + write; pipes of 1 MiB, which no longer fit the CPU cache.
     """
 
+    __slots__ = ("_capture", "_coalesce", "_last", "_last_read", "_listeners", "_listening", "_logfile", "_loop",
+                 "_pipe_size", "_rests", "_slot", "_strip_ansi", "_wakers", "fd")
+
     def __init__(self, loop: asyncio.AbstractEventLoop, fd: int, logfile: LogSink | None, *,
                  strip_ansi: bool = False, listeners: tuple[DataListener, ...] = (),
                  wakers: tuple[Callable[[], None], ...] = (), capture: CaptureSpec | None = None,
                  coalesce: float = COALESCE) -> None:
         self._loop = loop
+        self._rests = _rests_of(loop)
         self._coalesce = coalesce
-        self._resume: asyncio.TimerHandle | None = None
+        self._slot: int | None = None  # the rest it is in
         self.fd: int | None = fd
         self._logfile = logfile
         self._strip_ansi = strip_ansi
@@ -286,6 +340,7 @@ class OutputChannel:
         self._last = 0  # bytes of the last read
         self._last_read = loop.time()
         loop.add_reader(fd, self._on_readable)
+        self._listening = True  # registered with the loop's poller
 
     def _on_readable(self) -> None:
         if self.fd is None:
@@ -294,10 +349,31 @@ class OutputChannel:
         if step is False:
             self.close()
         elif step:
-            pause = self._pause(self.fd)
-            if pause >= MIN_PAUSE:
-                self._loop.remove_reader(self.fd)
-                self._resume = self._loop.call_later(pause, self._listen)
+            self._after_read(self.fd)
+
+    def rested(self, slot: int) -> None:
+        """The rest is over: read what gathered (a pipe found empty goes back to the poller)."""
+        if slot != self._slot or self.fd is None:
+            return  # closed or handed over meanwhile
+        self._slot = None
+        step = self._step()
+        if step is False:
+            self.close()
+        elif step:
+            self._after_read(self.fd)
+        else:
+            self._listen()
+
+    def _after_read(self, fd: int) -> None:
+        pause = self._pause(fd)
+        slot = self._rests.add(self._loop, self, pause) if pause >= MIN_PAUSE else None
+        if slot is None:
+            self._listen()
+            return
+        self._slot = slot
+        if self._listening:
+            self._loop.remove_reader(fd)
+            self._listening = False
 
     def _pause(self, fd: int) -> float:
         """How long the pipe may rest before the next read: the writer's next writes gather in it
@@ -315,9 +391,9 @@ class OutputChannel:
         return min(self._coalesce, self._pipe_size / 2 / rate)
 
     def _listen(self) -> None:
-        self._resume = None
-        if self.fd is not None:
+        if self.fd is not None and not self._listening:
             self._loop.add_reader(self.fd, self._on_readable)
+            self._listening = True
 
     def _step(self) -> bool | None:
         """Move one block. True: moved some; None: nothing there now; False: end of output."""
@@ -367,25 +443,18 @@ class OutputChannel:
         daemon, so nothing is lost and nothing read twice."""
         if self._capture is not None:
             self._capture.flush()
-        if self._resume is not None:
-            self._resume.cancel()
-            self._resume = None
+        self._slot = None
         fd, self.fd = self.fd, None
-        if fd is not None:
+        if fd is not None and self._listening:
             self._loop.remove_reader(fd)
+        self._listening = False
         return fd
 
     def close(self) -> None:
         """Stop reading and close the pipe."""
-        if self._capture is not None:
-            self._capture.flush()
-        if self._resume is not None:
-            self._resume.cancel()
-            self._resume = None
-        if self.fd is not None:
-            self._loop.remove_reader(self.fd)
-            os.close(self.fd)
-            self.fd = None
+        fd = self.release()
+        if fd is not None:
+            os.close(fd)
 
 
 def _pipe_size(fd: int) -> int:
