@@ -29,9 +29,9 @@ _CONTROL = bytes([*range(0x00, 0x09), *range(0x0B, 0x20)])
 
 
 class Sink(Protocol):
-    """Where formatted bytes go (a RotatingFile)."""
+    """Where formatted bytes go (a RotatingFile): whole lines, as bytes or a view."""
 
-    def write(self, data: bytes) -> None: ...
+    def write(self, data: bytes | memoryview) -> None: ...
 
 
 def stamp(fmt: TimeFormat, now: float) -> str:
@@ -44,16 +44,23 @@ def stamp(fmt: TimeFormat, now: float) -> str:
     return datetime.datetime.fromtimestamp(now, datetime.UTC).isoformat()
 
 
-def _has_long_line(block: bytes) -> bool:
-    """Whether some line of ``block`` is longer than MAX_LINE: one rfind per MAX_LINE bytes, from the end
-    of each window (a regex for it costs a scan per byte)."""
-    start, size = 0, len(block)
+def _has_long_line(block: bytes, start: int = 0, size: int | None = None) -> bool:
+    """Whether some line of ``block[start:size]`` is longer than MAX_LINE: one rfind per MAX_LINE bytes,
+    from the end of each window (a regex for it costs a scan per byte)."""
+    size = len(block) if size is None else size
     while size - start > MAX_LINE:
         newline = block.rfind(b"\n", start, start + MAX_LINE + 1)
         if newline < 0:
             return True
         start = newline + 1
     return False
+
+
+def _plain_json(block: bytes) -> bool:
+    """Whether ``block`` goes into a JSON string as it is: ASCII with no quote, backslash or control byte
+    but newlines (memchr scans and one translate(), no per-byte Python)."""
+    return (block.isascii() and block.find(b'"') < 0 and block.find(b"\\") < 0 and block.find(b"\t") < 0
+            and len(block.translate(None, _CONTROL)) == len(block))
 
 
 class LineWriter:
@@ -83,6 +90,8 @@ class LineWriter:
 
     def write(self, data: bytes) -> None:
         """Take a block of output; write the lines it completes."""
+        if self._fast(data):
+            return
         block = self._partial + data if self._partial else data
         last = block.rfind(b"\n")
         complete, rest = (block[:last], block[last + 1:]) if last >= 0 else (b"", block)
@@ -98,6 +107,38 @@ class LineWriter:
             self._idle = None
         if rest:
             self._idle = self._loop.call_later(IDLE_FLUSH, self.flush)
+
+    def _fast(self, data: bytes) -> bool:
+        """The common block (lines that need no per-line work) with one copy: one replace() of the whole
+        read inserts every line's head (and, for JSON, the previous line's end); the lines are then
+        written from a view of it, without the partial line that follows (kept for the next read).
+        False (nothing done) when the block needs the general path."""
+        last = data.rfind(b"\n")
+        if last < 0 or self._fmt == LineFormat.CONTAINER:
+            return False
+        first = data.find(b"\n")
+        partial = self._partial
+        if (len(partial) + first > MAX_LINE or len(data) - last - 1 > MAX_LINE or _has_long_line(data, first + 1, last)
+                or data.find(b"\r") >= 0 or partial.find(b"\r") >= 0):
+            return False
+        if self._fmt == LineFormat.TEXT:
+            head, end = self._text_head(), b"\n"
+        elif _plain_json(data) and _plain_json(partial):
+            head, end = self._json_ends()
+        else:
+            return False
+        joined = data.replace(b"\n", end + head)
+        rest = data[last + 1:]
+        self._partial = rest
+        self._sink.write(head + partial + joined[:first + len(end)])
+        if first < last:  # the lines after the first, from the head of the second to the end of the last
+            self._sink.write(memoryview(joined)[first + len(end):len(joined) - len(head) - len(rest)])
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        if rest:
+            self._idle = self._loop.call_later(IDLE_FLUSH, self.flush)
+        return True
 
     def flush(self) -> None:
         """Write a partial line now, flagged (idle for IDLE_FLUSH, or the process exited)."""

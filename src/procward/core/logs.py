@@ -99,7 +99,7 @@ class RotatingFile:
             return self._current() if self._fd is not None else None
         return st.st_size
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         """Append ``data``, rotating so that the file never exceeds maxbytes.
 
         A block that would cross the limit is split at its last newline before the limit, and the rest
@@ -120,7 +120,7 @@ class RotatingFile:
                 if room <= 0 and size and self._rotated_away():
                     continue  # a file already at its limit (an earlier, larger maxbytes) rotates first
                 if 0 < room < end - start:
-                    newline = data.rfind(b"\n", start, start + room)
+                    newline = _rfind_newline(data, start, start + room)
                     if newline < 0 and size and self._rotated_away():
                         continue  # the line starts the next file whole
                     stop, full = (newline + 1 if newline >= 0 else start + room), True
@@ -137,7 +137,7 @@ class RotatingFile:
         size = self._current()
         return size is not None and size < self.maxbytes
 
-    def _write_all(self, data: bytes, start: int, stop: int) -> bool:
+    def _write_all(self, data: bytes | memoryview, start: int, stop: int) -> bool:
         assert self._fd is not None
         view = memoryview(data)[start:stop]
         try:
@@ -455,6 +455,13 @@ class OutputChannel:
         fd = self.release()
         if fd is not None:
             os.close(fd)
+
+
+def _rfind_newline(data: bytes | memoryview, start: int, stop: int) -> int:
+    if isinstance(data, memoryview):  # a line writer's view (logs.linelog): a copy, once per rotation
+        found = bytes(data[start:stop]).rfind(b"\n")
+        return found if found < 0 else start + found
+    return data.rfind(b"\n", start, stop)
 
 
 def _pipe_size(fd: int) -> int:
