@@ -1,8 +1,13 @@
 """What the machine and the interpreter allow, to put bench/run.py's figures in context.
 
   - raw spawn cost: a bare loop of subprocess.Popen(["sleep", "3600"]) holding what procward holds per
-    program (three pipes and a pidfd). Every spawn copies the parent's descriptor table, so the cost per
-    spawn grows with the number of programs already running: N programs cost more than N times one.
+    program (three pipes). Every spawn copies the parent's descriptor table, so the cost per spawn grows
+    with the number of programs already running: N programs cost more than N times one.
+  - raw restart: SIGKILL a child, wait for it (blocking waitpid: the fastest detection there is), spawn
+    the next: the floor under S3, which adds a supervisor's bookkeeping and a client's polling.
+  - RPC floor: the S5 round trip (a fresh connection, one POST of a getProcessInfo call, the answer read
+    by http.client) against an asyncio server that parses nothing and answers a canned 1.5 KB body: what
+    the client, the kernel and asyncio's streams cost before any HTTP parsing or XML-RPC work.
   - RSS floor: a bare interpreter, then the daemon's imports one group at a time (ssl blocked, as in the
     daemon)
 
@@ -14,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -28,14 +34,13 @@ IMPORT_STEPS = [
 
 def raw_spawn(n: int) -> float:
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(4 * n + 64, 1024), hard))
-    children, pidfds = [], []
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(3 * n + 64, 1024), hard))
+    children = []
     t0 = time.perf_counter()
     for _ in range(n):
         child = subprocess.Popen(["sleep", "3600"], process_group=0, stdin=subprocess.PIPE,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         children.append(child)
-        pidfds.append(os.pidfd_open(child.pid))
     elapsed = time.perf_counter() - t0
     for child in children:
         child.kill()
@@ -44,9 +49,72 @@ def raw_spawn(n: int) -> float:
         for pipe in (child.stdin, child.stdout, child.stderr):
             assert pipe is not None
             pipe.close()
-    for fd in pidfds:
-        os.close(fd)
     return elapsed
+
+
+def raw_restart(kills: int) -> list[float]:
+    """Seconds from SIGKILL to the next child spawned, ``kills`` times."""
+    samples = []
+    child = subprocess.Popen(["sleep", "3600"], process_group=0, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    for _ in range(kills):
+        t0 = time.perf_counter()
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        for pipe in (child.stdin, child.stdout, child.stderr):
+            assert pipe is not None
+            pipe.close()
+        child = subprocess.Popen(["sleep", "3600"], process_group=0, stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        samples.append(time.perf_counter() - t0)
+    child.kill()
+    child.wait()
+    return samples
+
+
+def rpc_floor(calls: int) -> list[float]:
+    """Seconds per round trip against a canned-answer asyncio server in a child process."""
+    import tempfile
+
+    from run import UnixHTTPConnection
+
+    server = """
+import asyncio, sys
+ANSWER = b"HTTP/1.1 200 OK\\r\\nContent-Type: text/xml\\r\\nContent-Length: 1500\\r\\n\\r\\n" + b"x" * 1500
+async def serve(reader, writer):
+    head = await reader.readuntil(b"\\r\\n\\r\\n")
+    length = int(head.lower().split(b"content-length:")[1].split(b"\\r\\n")[0])
+    await reader.readexactly(length)
+    writer.write(ANSWER)
+    await writer.drain()
+    writer.close()
+async def main():
+    server = await asyncio.start_unix_server(serve, sys.argv[1])
+    print("ready", flush=True)
+    await server.serve_forever()
+asyncio.run(main())
+"""
+    with tempfile.TemporaryDirectory() as directory:
+        path = os.path.join(directory, "floor.sock")
+        child = subprocess.Popen([sys.executable, "-c", server, path], stdout=subprocess.PIPE, text=True)
+        try:
+            assert child.stdout is not None
+            if child.stdout.readline().strip() != "ready":
+                raise RuntimeError("the floor server did not start")
+            body = b"<?xml version='1.0'?>\n<methodCall>\n<methodName>supervisor.getProcessInfo</methodName>\n" \
+                   b"<params>\n<param>\n<value><string>p0001</string></value>\n</param>\n</params>\n</methodCall>\n"
+            samples = []
+            for _ in range(calls):
+                t0 = time.perf_counter()
+                conn = UnixHTTPConnection(path)
+                conn.request("POST", "/RPC2", body, {"Content-Type": "text/xml"})
+                conn.getresponse().read()
+                conn.close()
+                samples.append(time.perf_counter() - t0)
+            return samples
+        finally:
+            child.kill()
+            child.wait()
 
 
 def import_rss() -> list[tuple[str, float]]:
@@ -61,7 +129,14 @@ def import_rss() -> list[tuple[str, float]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="500,1000,2000")
+    parser.add_argument("--kills", type=int, default=300)
     args = parser.parse_args()
+    floor = sorted(rpc_floor(300))
+    print(f"RPC floor (fresh connection, canned answer, asyncio streams) x300: median "
+          f"{1000 * floor[len(floor) // 2]:.3f} ms, p95 {1000 * floor[int(0.95 * len(floor))]:.3f} ms")
+    samples = sorted(raw_restart(args.kills))
+    print(f"raw restart (SIGKILL, waitpid, Popen) x{args.kills}: median {1000 * samples[len(samples) // 2]:.3f} ms, "
+          f"p95 {1000 * samples[int(0.95 * len(samples))]:.3f} ms")
     for n in (int(s) for s in args.sizes.split(",")):
         elapsed = raw_spawn(n)
         print(f"raw Popen x{n}: {elapsed:.3f} s ({1000 * elapsed / n:.2f} ms each)")
