@@ -274,7 +274,7 @@ def s3_restart(kind: str, kills: int) -> dict[str, float]:
             t0 = time.perf_counter()
             os.kill(old, signal.SIGKILL)
             while not direct_children(tasks) - before:
-                time.sleep(0.0001)  # reading /proc in a tight loop slows the daemon's fork (tasklist lock)
+                time.sleep(0.0001)  # read in a tight loop, it slowed the restart it measures (1.9 vs 0.9 ms)
                 if time.perf_counter() - t0 > 30:
                     raise RuntimeError(f"{kind}: {name} not restarted")
             unpolled.append(time.perf_counter() - t0)
