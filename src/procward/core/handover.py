@@ -121,7 +121,9 @@ def adopt(process: Process, record: dict[str, Any]) -> None:
         if spawned.stdin is not None:
             process._stdin = Stdin(process.rt.loop, spawned.stdin, process.namespec)
         output.adopt(spawned, record["output"]["partials"])
-        process.rt.exits.watch(pid, process._on_exit, child=tree.is_child(pid))  # a followed pid may not be
+        # A followed pid (pidfile, MAINPID=) may not be the daemon's child: then it is watched by pidfd.
+        child = tree.start_time(pid, parent=os.getpid()) is not None
+        process.rt.exits.watch(pid, process._on_exit, child=child)
         if process.config.notify:  # named after the daemon's pid, which the exec kept: the same address
             process._notify = NotifySocket(process.rt.loop, process.token, process._on_notify)
         if process.rt.record is not None:

@@ -102,11 +102,7 @@ class LineWriter:
         self._partial = rest
         if out:
             self._sink.write(out)
-        if self._idle is not None:
-            self._idle.cancel()
-            self._idle = None
-        if rest:
-            self._idle = self._loop.call_later(IDLE_FLUSH, self.flush)
+        self._wait_for_end(rest)
 
     def _fast(self, data: bytes) -> bool:
         """The common block (lines that need no per-line work) with one copy: one replace() of the whole
@@ -133,12 +129,16 @@ class LineWriter:
         self._sink.write(head + partial + joined[:first + len(end)])
         if first < last:  # the lines after the first, from the head of the second to the end of the last
             self._sink.write(memoryview(joined)[first + len(end):len(joined) - len(head) - len(rest)])
+        self._wait_for_end(rest)
+        return True
+
+    def _wait_for_end(self, rest: bytes) -> None:
+        """Restart the idle clock of the partial line ``rest`` (none when the block ended a line)."""
         if self._idle is not None:
             self._idle.cancel()
             self._idle = None
         if rest:
             self._idle = self._loop.call_later(IDLE_FLUSH, self.flush)
-        return True
 
     def flush(self) -> None:
         """Write a partial line now, flagged (idle for IDLE_FLUSH, or the process exited)."""

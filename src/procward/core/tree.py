@@ -70,15 +70,6 @@ def subtree(root: int) -> list[int]:
     return order
 
 
-def is_child(pid: int) -> bool:
-    """True if ``pid`` is this process's child now (its parent pid, from /proc)."""
-    try:
-        fields = _read_small(f"/proc/{pid}/stat").rsplit(b")", 1)[1].split()
-    except OSError:
-        return False
-    return int(fields[1]) == os.getpid()
-
-
 def token_of(pid: int) -> str | None:
     """The PROCWARD_TREE token in ``pid``'s environment (None if absent or unreadable)."""
     try:
