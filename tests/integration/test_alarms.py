@@ -334,3 +334,21 @@ def test_check_prints_the_alarm_settings_without_the_smtp_password(tmp_path: Pat
     assert "alarms.smtp_password = <hidden>" in check.stdout
     assert "s3cret-Pa55" not in check.stdout
     assert "alarms.mail = ops@example.com" in check.stdout
+
+
+def test_metrics_still_scrape_after_an_alarm_went_out_first(daemon, receiver: Receiver) -> None:
+    """The webhook's HTTP client is imported before anything else needs one; /metrics (whose library
+    wants HTTPS support in that client) must not be left without it."""
+    from test_metrics import samples
+
+    d = daemon("""
+        [program:dies]
+        command=sh -c 'exit 3'
+        startsecs=5
+        startretries=0
+        """, supervisord_extra=f"alarm_webhook={receiver.url}\nalarm_batch=0.1")
+    d.wait_state("dies", "FATAL")
+    wait_until(lambda: receiver.alarms(), what="the webhook alarm, before any scrape")
+    found = samples(d)  # asserts 200
+    assert any(name == "procward_process_state" for name, _ in found)
+    assert samples(d)  # and the next scrape too

@@ -4,8 +4,7 @@ STARTTLS). Each attempt is bounded by ``timeout``; a failed one is retried twice
 are logged at most once a minute per channel, with a count.
 
 The command and sendmail run as the daemon's other helpers do (spawned, reaped through their pidfd);
-webhooks and SMTP run in a worker thread with the standard library, which brings in OpenSSL only when
-https or STARTTLS is configured (sslgate).
+webhooks and SMTP run in a worker thread with the standard library, imported at the first alarm.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ import time
 from typing import TYPE_CHECKING
 
 from procward.config.model import AlarmConfig, HealthKind, Script
-from procward.core import health, sslgate
+from procward.core import health
 from procward.core.exits import ExitWatcher
 
 if TYPE_CHECKING:
@@ -37,8 +36,6 @@ class Sender:
         self._exits = exits
         self._last_failure_log: dict[str, float] = {}
         self._unlogged: dict[str, int] = {}
-        if (config.webhook or "").startswith("https://") or (config.smtp and config.smtp_starttls):
-            sslgate.let_in()
 
     def channels(self) -> list[str]:
         """The configured channels, by name."""
@@ -142,7 +139,7 @@ def _mail(c: AlarmConfig, alarms: list[dict[str, object]], dropped: int) -> Emai
 
 def _post(url: str, body: bytes, timeout: float) -> str | None:
     """POST ``body`` (in a worker thread); None on a 2xx answer, else why not."""
-    import urllib.error  # imported here, after sslgate.let_in: https needs ssl at import time
+    import urllib.error  # imported on first use: most configurations send no webhook
     import urllib.request
 
     request = urllib.request.Request(url, data=body, method="POST",  # noqa: S310 - the configured webhook

@@ -16,8 +16,10 @@ import ctypes
 import logging
 import os
 import signal
-from collections.abc import Callable, KeysView
+from collections.abc import Callable, KeysView, Sequence
 from dataclasses import dataclass
+
+from procward.core import tree
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +125,13 @@ class ExitWatcher:
         return entry
 
     def _collect(self, pid: int) -> None:
+        """A followed pid's pidfd is readable: it exited."""
+        taken = self._take(pid)
+        if taken is not None:
+            self._dispatch([taken])
+
+    def _take(self, pid: int) -> tuple[OnExit, ExitStatus] | None:
+        """Collect the watched ``pid`` if it has exited: its owner's callback and its status."""
         pidfd, _ = self._watched[pid]
         try:
             if pidfd is None:
@@ -134,29 +143,52 @@ class ExitWatcher:
             status = ExitStatus(code=None, signal=0)
         else:
             if result is None:
-                return  # spurious wake-up; the pidfd stays registered
+                return None  # spurious wake-up; the pidfd stays registered
             status = _status_from_waitid(result)
         entry = self._forget(pid)
-        if entry is not None:
-            entry[1](status)
+        return None if entry is None else (entry[1], status)
 
     def reap(self) -> None:
-        """Reap every exited child; watched ones are handed to their owner, others are orphans."""
+        """Reap every exited child; watched ones are handed to their owner, others are orphans.
+
+        Every exit of the pass is collected before any owner hears of one: an owner looks for what its
+        process left behind among the daemon's children, and a process that exits later in the pass has
+        its children re-parented to the daemon only when it exits. Listing the daemon's children after
+        the whole pass (the listing is made anew for each pass) finds every one of them.
+        """
+        exits: list[tuple[OnExit, ExitStatus]] = []
+        orphans: list[tuple[int, ExitStatus]] = []
         while True:
             try:
                 peek = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
             except ChildProcessError:
-                return
+                break
             if peek is None:
-                return
+                break
             if peek.si_pid in self._watched:
-                self._collect(peek.si_pid)
-                continue
+                taken = self._take(peek.si_pid)
+                if taken is not None:
+                    exits.append(taken)
+                    continue
+                break  # not collectable after all (a race with another waiter): the next SIGCHLD tells
             try:
                 os.waitpid(peek.si_pid, os.WNOHANG)
             except ChildProcessError:
                 continue
             status = _status_from_waitid(peek)
             log.debug("reaped unknown pid %s (%s)", peek.si_pid, status.describe())
-            if self._on_orphan is not None:
-                self._on_orphan(peek.si_pid, status)
+            orphans.append((peek.si_pid, status))
+        if exits or orphans:
+            self._dispatch(exits, orphans)
+
+    def _dispatch(self, exits: list[tuple[OnExit, ExitStatus]],
+                  orphans: Sequence[tuple[int, ExitStatus]] = ()) -> None:
+        tree.children_changed()
+        for on_exit, status in exits:
+            try:
+                on_exit(status)
+            except Exception:  # one owner's bug must not lose the other exits of the pass
+                log.exception("handling an exit (%s) failed", status.describe())
+        if self._on_orphan is not None:
+            for pid, status in orphans:
+                self._on_orphan(pid, status)

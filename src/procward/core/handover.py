@@ -50,6 +50,8 @@ def unsettled(process: Process) -> str:
         return f"{process.namespec} waits for its dependencies"
     if process.state == S.RUNNING and not process.pid:
         return f"{process.namespec} waits for its pidfile"
+    if process.leftovers.busy:
+        return f"what {process.namespec} left behind is being stopped"
     return ""
 
 

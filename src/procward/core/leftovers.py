@@ -17,17 +17,24 @@ LATE_SWEEP = 0.2  # seconds after an exit when what the process left behind is l
 
 
 class Leftovers:
-    """The sweeps of one program's leftovers; their tasks belong to the program's TaskSet."""
+    """The sweeps of one program's leftovers. Their tasks are their own: tearing the program down
+    (reload, update, remove, shutdown) waits for them instead of cancelling them, so nothing it left
+    escapes because its group went away."""
 
     def __init__(self, config: ProcessConfig, loop: asyncio.AbstractEventLoop, exits: ExitWatcher,
-                 tasks: TaskSet) -> None:
+                 owner: str) -> None:
         self.config = config
-        self._loop = loop
         self._exits = exits
-        self._tasks = tasks
+        self._tasks = TaskSet(loop, owner)
         # Being stopped already: a later sweep leaves them be. A dict as a set: 64 bytes empty, not 216.
         self._terminating: dict[int, None] = {}
-        self._late: asyncio.TimerHandle | None = None
+        self._late: asyncio.Task[None] | None = None
+
+    @property
+    def busy(self) -> bool:
+        """True while what a sweep found is being stopped (a reexec waits for that; a pending late sweep
+        it does not wait for)."""
+        return bool(self._terminating)
 
     def sweep(self, token: str) -> bool:
         """Stop what the spawn with ``token`` left behind; True if anything was found now."""
@@ -35,10 +42,11 @@ class Leftovers:
         # (so no token) for that instant, and one may still be forking.
         if self._late is not None:
             self._late.cancel()
-        self._late = self._loop.call_later(LATE_SWEEP, self._sweep_late, token)
+        self._late = self._tasks.start(self._sweep_late(token), "late leftover sweep")
         return self._stop(token)
 
-    def _sweep_late(self, token: str) -> None:
+    async def _sweep_late(self, token: str) -> None:
+        await asyncio.sleep(LATE_SWEEP)
         self._late = None
         self._stop(token)
 
@@ -48,11 +56,11 @@ class Leftovers:
             return False
         log.info("%s left %d process(es) behind (pids %s); sending them signal %s", self.config.name, len(left),
                  ", ".join(map(str, left)), signal.Signals(self.config.stopsignal).name)
+        self._terminating.update(dict.fromkeys(left))
         self._tasks.start(self._terminate(left), "stop leftovers")
         return True
 
     async def _terminate(self, pids: list[int]) -> None:
-        self._terminating.update(dict.fromkeys(pids))
         try:
             killed = await tree.terminate(pids, self.config.stopsignal, self.config.stopwaitsecs)
         finally:
@@ -62,8 +70,11 @@ class Leftovers:
             log.warning("killed leftover descendants of %s with SIGKILL: %s", self.config.name,
                         ", ".join(map(str, killed)))
 
-    def close(self) -> None:
-        """Call off the late sweep (the program is being removed)."""
-        if self._late is not None:
-            self._late.cancel()
-            self._late = None
+    async def wait(self) -> None:
+        """Wait for the pending sweep and for what sweeps found to be gone (at most stopwaitsecs, then
+        SIGKILL)."""
+        await self._tasks.wait()
+
+    async def aclose(self) -> None:
+        """The program is being torn down: finish sweeping (not cancelled), then release."""
+        await self._tasks.wait()

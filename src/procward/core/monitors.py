@@ -14,7 +14,7 @@ import signal
 from collections.abc import Coroutine, Iterator
 from typing import TYPE_CHECKING, Any
 
-from procward.core import sslgate, tree
+from procward.core import tree
 from procward.core.counters import RestartReason
 from procward.core.events import Event
 from procward.core.spawn import SpawnError, resolve
@@ -93,7 +93,6 @@ def _targets(process: Process) -> tuple[list[str], Any, set[str]]:
 
 
 async def watch_files(process: Process) -> None:
-    sslgate.let_in()  # anyio, under watchfiles, imports ssl unconditionally
     import watchfiles  # imported on first use: most configurations never need it
 
     directories, wanted, binary = _targets(process)

@@ -94,7 +94,7 @@ class Process:
         self._while_running = TaskSet(rt.loop, self.namespec)
         self.health_monitor = (HealthMonitor(config.healthcheck, rt.exits, self._while_running, self._on_health)
                                if config.healthcheck else None)
-        self.leftovers = Leftovers(config, rt.loop, rt.exits, self.tasks)
+        self.leftovers = Leftovers(config, rt.loop, rt.exits, self.namespec)
         self._notify: NotifySocket | None = None
         self._watchdog = (Watchdog(rt.loop, config.watchdog_sec, self._on_watchdog_timeout)
                           if config.notify and config.watchdog_sec else None)
@@ -220,6 +220,7 @@ class Process:
     async def settle(self) -> None:
         """Wait for background work to finish (stopping what the process left behind)."""
         await self.tasks.wait()
+        await self.leftovers.wait()
 
     async def aclose(self) -> None:
         """Cancel and await every task, release timers and log files (the group is being removed)."""
@@ -227,9 +228,9 @@ class Process:
         self._close_notify()
         if self._watchdog is not None:
             self._watchdog.cancel()
-        self.leftovers.close()
         await self._while_running.aclose()
         await self.tasks.aclose()
+        await self.leftovers.aclose()  # after the tasks: a pre_stop hook's or health action's own leftovers
         await self.output.aclose()
 
     # ---- the state machine ----

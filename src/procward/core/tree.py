@@ -87,26 +87,27 @@ _unwatched_children: set[int] | None = None
 
 def _unwatched_this_iteration(exclude: Container[int]) -> set[int]:
     """The daemon's direct children not in ``exclude`` (its programs' main pids), read once per event-loop
-    iteration (callers drop the dead).
+    iteration and once per pass of collected exits (callers drop the dead).
 
-    A mass stop handles hundreds of exits in one iteration, each asking what it left behind; one read
-    and one pass over the children serve them all (a pass per exit made stopping 5000 programs
-    quadratic). It is complete for them: the kernel re-parents a dying process's children before it
-    notifies the parent of the exit (SIGCHLD, pidfd). A main pid that leaves ``exclude`` later in the
-    iteration has exited, so it is not missed.
+    A mass stop handles hundreds of exits in one pass, each asking what it left behind; one read and one
+    pass over the children serve them all (a pass per exit made stopping 5000 programs quadratic). It is
+    complete for them: the kernel re-parents a dying process's children before its exit can be
+    collected, and the exit watcher collects a whole pass before it tells any owner
+    (``children_changed``), so the listing is made after every exit it is asked about.
     """
     global _unwatched_children
     if _unwatched_children is None:
         found = {pid for pid in children(os.getpid()) if pid not in exclude}
         try:
-            asyncio.get_running_loop().call_soon(_forget_unwatched)
+            asyncio.get_running_loop().call_soon(children_changed)
         except RuntimeError:  # no loop (tools, tests): nothing would invalidate a cached copy
             return found
         _unwatched_children = found
     return _unwatched_children
 
 
-def _forget_unwatched() -> None:
+def children_changed() -> None:
+    """Processes may have been re-parented to the daemon since its children were last listed."""
     global _unwatched_children
     _unwatched_children = None
 

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from procward import __version__
-from procward.core import sslgate
 from procward.core.process import Process
 from procward.core.supervisor import Supervisor
 from procward.core.usage import Usage
@@ -189,7 +188,6 @@ class Metrics:
 
     async def handle(self, request: Request) -> Response:
         """One scrape."""
-        sslgate.let_in()  # prometheus_client's exposition module imports ssl unconditionally
         from prometheus_client.exposition import choose_encoder
         from prometheus_client.registry import CollectorRegistry
 

@@ -1,0 +1,70 @@
+"""Tearing groups down (a SIGHUP reload, update, remove, shutdown) leaves no descendant running and
+loses no event."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+from pathlib import Path
+
+from support import Daemon, pid_alive, wait_until
+
+
+def marked(marker: str) -> list[int]:
+    """Live processes whose command line carries ``marker`` (a full /proc scan, test side only)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if marker.encode() in argv and pid_alive(int(entry)):
+            found.append(int(entry))
+    return found
+
+
+def forking_programs(marker: str, forkers: int, plain: int) -> str:
+    """``forkers`` programs that leave a ``sleep MARKER`` grandchild (no stopasgroup), ``plain`` ones that don't."""
+    sections = [f"[program:fork{i}]\ncommand=sh -c 'sleep {marker} & exec sleep 3600'\nstartsecs=0\n"
+                "stopwaitsecs=5\n" for i in range(forkers)]
+    sections += [f"[program:plain{i}]\ncommand=sleep 3600\nstartsecs=0\n" for i in range(plain)]
+    return "\n".join(sections)
+
+
+def all_running(d: Daemon, count: int) -> bool:
+    infos = d.rpc().supervisor.getAllProcessInfo()
+    return len(infos) == count and all(i["statename"] == "RUNNING" for i in infos)
+
+
+def test_sighup_reloads_leave_no_grandchild_running(daemon) -> None:
+    marker = f"3600.{random.randrange(10**6):06d}"  # sleep takes fractions: unique to this run
+    d = daemon(forking_programs(marker, forkers=4, plain=10))
+    assert d.proc is not None
+    for reload in range(8):
+        wait_until(lambda: all_running(d, 14), what=f"every program running before reload {reload}", timeout=20)
+        wait_until(lambda: len(marked(marker)) == 4, what="one grandchild per forking program", timeout=10)
+        reloads = d.log_text().count("received SIGHUP")
+        d.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: d.log_text().count("received SIGHUP") > reloads, what="the reload under way")
+    wait_until(lambda: all_running(d, 14), what="every program running after the last reload", timeout=20)
+    # Each reload stopped four forkers: each of their grandchildren was stopped with them.
+    assert len(marked(marker)) == 4, marked(marker)
+    d.stop()
+    assert marked(marker) == []
+
+
+def test_update_that_removes_a_program_stops_what_it_left(daemon) -> None:
+    marker = f"3600.{random.randrange(10**6):06d}"
+    d = daemon(forking_programs(marker, forkers=2, plain=1))
+    wait_until(lambda: all_running(d, 3), what="every program running")
+    wait_until(lambda: len(marked(marker)) == 2, what="one grandchild per forking program")
+    d.write(forking_programs(marker, forkers=0, plain=1))
+    update = d.ctl("update")
+    assert update.returncode == 0, update.stderr
+    assert "fork0: stopped" in update.stdout and "fork0: removed process group" in update.stdout, update.stdout
+    # Removing a group waits until what its processes left has exited: nothing is left to a later sweep.
+    assert marked(marker) == []
+    assert "fork0 left 1 process(es) behind" in d.log_text()
