@@ -125,6 +125,23 @@ def test_a_process_killed_from_outside_changes_its_row(web_daemon, page) -> None
     assert page.text_content("tr[data-name=talk] .restarts") == "1"
 
 
+def test_the_page_reconnects_after_a_sighup_reload(web_daemon, page) -> None:
+    """A reload closes every connection; the page says so, reconnects by itself and follows changes made
+    after it (a process stopped once the reload is done)."""
+    d = web_daemon(PROGRAMS)
+    old = d.wait_state("talk", "RUNNING")["pid"]
+    live(page, d.url)
+    assert d.proc is not None
+    d.proc.send_signal(signal.SIGHUP)
+    new = wait_until(lambda: (i := d.rpc().supervisor.getProcessInfo("talk"))["statename"] == "RUNNING"
+                     and i["pid"] != old and i["pid"], what="talk started again by the reload", timeout=15)
+    page.wait_for_function("pid => document.querySelector('tr[data-name=talk]').dataset.pid === String(pid)",
+                           arg=new, timeout=10_000)
+    page.wait_for_function(LIVE)
+    d.rpc().supervisor.stopProcess("talk")
+    wait_row(page, "talk", "STOPPED")
+
+
 def test_log_view_follows_new_lines(web_daemon, page) -> None:
     """The log page shows the file's end, then lines written after it opened; stderr and the main log too."""
     d = web_daemon(PROGRAMS)

@@ -68,3 +68,45 @@ def test_update_that_removes_a_program_stops_what_it_left(daemon) -> None:
     # Removing a group waits until what its processes left has exited: nothing is left to a later sweep.
     assert marked(marker) == []
     assert "fork0 left 1 process(es) behind" in d.log_text()
+
+
+LISTENER = Path(__file__).resolve().parents[1] / "listener.py"
+
+
+def received(record: Path) -> list[dict]:
+    import json
+
+    return [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
+
+
+def test_events_raised_during_a_reload_reach_the_listener_after_it(daemon, tmp_path: Path) -> None:
+    """A SIGHUP reload stops the listener with everything else: what happens meanwhile is queued and sent
+    to its successor, with its serials (no gap in serial or poolserial across five reloads)."""
+    import sys
+
+    record = tmp_path / "events.jsonl"
+    d = daemon(f"""
+        [eventlistener:watch]
+        command={sys.executable} {LISTENER} {record}
+        events=PROCESS_STATE
+        buffer_size=1000
+        [program:flap]
+        command=sh -c 'sleep 0.1; exit 0'
+        startsecs=0
+        autorestart=true
+        """)
+    assert d.proc is not None
+    for reload in range(5):
+        seen = len(received(record))
+        wait_until(lambda: len(received(record)) > seen + 8, what=f"events flowing before reload {reload}")
+        reloads = d.log_text().count("received SIGHUP")
+        d.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: d.log_text().count("received SIGHUP") > reloads, what="the reload under way")
+    seen = len(received(record))
+    wait_until(lambda: len(received(record)) > seen + 8, what="events flowing after the last reload")
+    events = received(record)
+    serials = [int(e["serial"]) for e in events]
+    pool_serials = [int(e["poolserial"]) for e in events]
+    assert serials == list(range(serials[0], serials[0] + len(serials))), "a serial is missing or repeated"
+    assert pool_serials == list(range(pool_serials[0], pool_serials[0] + len(pool_serials)))
+    assert d.log_text().count("received SIGHUP") == 5

@@ -276,6 +276,9 @@ class EventHub:
         self.identifier = identifier
         self.serials = Serials()
         self.pools: dict[str, ListenerPool] = {}
+        # Pools of a reload in progress: their listeners are gone, their queues take events until the
+        # new configuration's pool of the same name takes them over (drop_parked ends the rest).
+        self._parked: dict[str, ListenerPool] = {}
         self._clock = clock
         self._ticks: dict[int, asyncio.TimerHandle] = {}
         self._last_tick: dict[int, int] = {}
@@ -287,11 +290,19 @@ class EventHub:
 
     def _pools_for(self, name: str) -> list[ListenerPool]:
         names = ancestry(name)
-        return [pool for pool in self.pools.values() if any(n in pool.subscribed for n in names)]
+        pools = [*self.pools.values(), *self._parked.values()] if self._parked else self.pools.values()
+        return [pool for pool in pools if any(n in pool.subscribed for n in names)]
 
     def add_pool(self, config: GroupConfig, processes: list[Process]) -> ListenerPool:
         pool = ListenerPool(config, processes, self.identifier, self.serials)
         self.pools[config.name] = pool
+        parked = self._parked.pop(config.name, None)
+        if parked is not None:
+            # The same pool after a reload: its queue, with each event's serials, goes on where it was.
+            pool.pool_serial, pool.dropped = parked.pool_serial, parked.dropped
+            for pending in parked.buffer:
+                if any(n in pool.subscribed for n in ancestry(pending.event.name)):
+                    pool._buffer(pending, head=False)
         self._schedule_ticks()
         return pool
 
@@ -336,9 +347,21 @@ class EventHub:
                 listener.result = bytes.fromhex(saved["result"])
             pool.dispatch()
 
-    def remove_pool(self, name: str) -> None:
-        self.pools.pop(name, None)
+    def remove_pool(self, name: str, *, park: bool = False) -> None:
+        """The pool's group is gone. With ``park`` (a reload: the pool may come back), its queue keeps
+        what it holds and takes new events until ``add_pool`` of the same name or ``drop_parked``."""
+        pool = self.pools.pop(name, None)
+        if park and pool is not None:
+            pool.listeners.clear()  # their processes are closed: nothing is sent until the new pool's
+            self._parked[name] = pool
         self._schedule_ticks()
+
+    def drop_parked(self) -> None:
+        """The reload is done: pools the new configuration does not have lose their queues."""
+        for name, pool in self._parked.items():
+            if pool.buffer:
+                log.warning("pool %s is gone after the reload: %d queued event(s) discarded", name, len(pool.buffer))
+        self._parked.clear()
 
     def close(self) -> None:
         for handle in self._ticks.values():

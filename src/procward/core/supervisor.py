@@ -482,6 +482,7 @@ class Supervisor:
     async def _run_once(self, services: Sequence[Service]) -> None:
         for group_config in self.config.groups:
             self.add_group(group_config)
+        self.hub.drop_parked()  # the pools of a reload found their successors above
         if self.adopting is not None:
             handover.adopt_all(self, self.adopting)
             self.adopting = None
@@ -518,8 +519,9 @@ class Supervisor:
             await self._close_alarms()
             for service in reversed(started):
                 await service.stop()
+            reloading = self._pending is not None and self.state == SupervisorState.RESTARTING
             for name in list(self.groups):
-                await self._drop_group(name)
+                await self._drop_group(name, park=reloading)
 
     def _exit_on_fatal(self, event: Event) -> None:
         """[supervisord] exit_on_fatal: a listed program gave up, so the daemon (a container's PID 1) stops
@@ -583,10 +585,10 @@ class Supervisor:
             self.bus.unsubscribe(alarms.on_event)
             await alarms.aclose()
 
-    async def _drop_group(self, name: str) -> None:
+    async def _drop_group(self, name: str, *, park: bool = False) -> None:
         group = self.groups.pop(name)  # gone for lookups at once; its tasks are awaited below
         for process in group.in_start_order():
             self.cron.remove(process)
-        self.hub.remove_pool(name)
+        self.hub.remove_pool(name, park=park)
         await group.aclose()
 

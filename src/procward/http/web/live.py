@@ -4,8 +4,8 @@ each process whose state or health changed, the moment the core publishes it.
 Nothing polls. The hub subscribes to the core's event bus only while some browser is connected; an
 event marks its process changed and wakes the streams, which send the changed rows once per loop pass
 (a mass stop of 500 processes is a few messages, not 500 per browser). With nothing changing, connected
-browsers cost the daemon nothing: no timer, no keep-alive. EventSource reconnects by itself; a reconnect
-gets a fresh snapshot.
+browsers cost the daemon nothing: no timer, no keep-alive. EventSource reconnects by itself (after a
+SIGHUP reload, which closes every connection, within a second); a reconnect gets a fresh snapshot.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from procward.http.server import Request
 from procward.protocol import ProcessInfo, namespec
 from procward.rpc.info import process_info
 
+RECONNECT_MS = 1000  # EventSource's wait before reconnecting (browsers default to about 3 s)
 MAX_STREAMS = 1000  # past this, the oldest stream is told to go (it reconnects later)
 _WATCHED = ("PROCESS_STATE", "PROCWARD_HEALTH", "PROCESS_GROUP", "PROCWARD_GROUP")
 
@@ -96,7 +97,8 @@ class LiveHub:
         stream = self._attach()
         disconnected = asyncio.ensure_future(request.disconnected.wait())
         try:
-            yield _message("snapshot", self._rows(lambda _: True))
+            # A reload closes the daemon's connections with its servers: the page reconnects a second later.
+            yield b"retry: %d\n" % RECONNECT_MS + _message("snapshot", self._rows(lambda _: True))
             while not stream.closed:
                 woke = asyncio.ensure_future(stream.wake.wait())
                 await asyncio.wait([woke, disconnected], return_when=asyncio.FIRST_COMPLETED)
