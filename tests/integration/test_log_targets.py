@@ -57,6 +57,29 @@ def test_syslog_over_udp(daemon, tmp_path: Path) -> None:
     assert err[0].startswith("<155>")  # local3 (19) * 8 + err (3)
 
 
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_syslog_over_udp_sends_the_first_line_of_each_stream(daemon, host: str) -> None:
+    """The first line of each stream arrives, for a written-out address (nothing to resolve) and for a
+    name (resolved off the loop while the lines wait)."""
+    family, _, _, _, address = socket.getaddrinfo(host, 0, type=socket.SOCK_DGRAM)[0]  # where the daemon sends
+    receiver = socket.socket(family, socket.SOCK_DGRAM)
+    receiver.bind((address[0], 0))
+    receiver.settimeout(10)
+    port = receiver.getsockname()[1]
+    try:
+        daemon(f"""
+            [program:w]
+            command=sh -c 'echo out-1; echo err-1 >&2; echo out-2; echo err-2 >&2; exec sleep 300'
+            startsecs=0
+            stdout_logfile=syslog @udp:{host}:{port}
+            stderr_logfile=syslog @udp:{host}:{port}
+            """)
+        seen = {receiver.recv(4096).decode().rsplit(": ", 1)[1] for _ in range(4)}
+    finally:
+        receiver.close()
+    assert seen == {"out-1", "out-2", "err-1", "err-2"}
+
+
 def test_syslog_over_tcp_waits_for_its_server_and_never_blocks_the_program(daemon, tmp_path: Path) -> None:
     """syslog @tcp: the server is down at first (one error line, the program runs on), then comes up:
     messages arrive octet-counted, and the log says it is written again."""

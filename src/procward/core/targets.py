@@ -22,7 +22,7 @@ from procward.core.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
-QUEUE_BYTES = 1 << 20  # what a TCP target holds while its server is away
+QUEUE_BYTES = 1 << 20  # what a TCP target holds while its server is away, a UDP one while its name resolves
 _ERROR_INTERVAL = 60.0
 MAX_MESSAGE = 8192  # bytes of one syslog line; longer lines are cut (syslog servers cut at 1-8 KiB anyway)
 
@@ -35,6 +35,17 @@ def _datagram(family: int, address: tuple[Any, ...] | str) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def _literal_family(host: str) -> int | None:
+    """AF_INET or AF_INET6 when ``host`` is an address written out (nothing to resolve), else None."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+        except OSError:
+            continue
+        return family
+    return None
 
 
 class LineSplitter:
@@ -81,11 +92,13 @@ class Syslog:
             if self._sock is None:
                 if self.target.transport == "local":
                     self._sock = _datagram(socket.AF_UNIX, self.target.address)
-                elif self._connector is None:
-                    # A host name is resolved off the loop (getaddrinfo blocks); lines until then are dropped.
-                    self._connector = self._tasks.start(self._resolve(), f"syslog {self.target.host}")
-                    return
+                elif (family := _literal_family(self.target.host)) is not None:
+                    self._sock = _datagram(family, (self.target.host, self.target.port))
                 else:
+                    # A host name is resolved off the loop (getaddrinfo blocks); lines wait meanwhile.
+                    self._hold(message)
+                    if self._connector is None:
+                        self._connector = self._tasks.start(self._resolve(), f"syslog {self.target.host}")
                     return
             self._sock.send(message)
         except BlockingIOError:
@@ -96,23 +109,33 @@ class Syslog:
                 self._sock = None
             self._report(exc)
 
+    def _hold(self, message: bytes) -> None:
+        """Keep ``message`` for later (a bounded queue: the oldest go first)."""
+        self._queue.append(message)
+        self._queued += len(message)
+        while self._queued > QUEUE_BYTES:
+            self._queued -= len(self._queue.popleft())
+
     async def _resolve(self) -> None:
         try:
             infos = await self._loop.getaddrinfo(self.target.host, self.target.port, type=socket.SOCK_DGRAM)
             family, _, _, _, address = infos[0]
             self._sock = _datagram(family, address)
         except OSError as exc:
+            self._queue.clear()
+            self._queued = 0
             self._report(exc)
             await asyncio.sleep(30)  # no new attempt for a while: each line would ask the resolver again
+        else:
+            held, self._queue = self._queue, collections.deque()
+            self._queued = 0
+            for message in held:
+                self._send_datagram(message)
         finally:
             self._connector = None
 
     def _send_tcp(self, message: bytes) -> None:
-        framed = b"%d %s" % (len(message), message)  # RFC 6587 octet counting
-        self._queue.append(framed)
-        self._queued += len(framed)
-        while self._queued > QUEUE_BYTES:
-            self._queued -= len(self._queue.popleft())
+        self._hold(b"%d %s" % (len(message), message))  # RFC 6587 octet counting
         if self._writer is not None:
             self._flush()
         else:
