@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -347,16 +348,21 @@ def test_other_daemons_appear_as_sections_of_the_page(web_daemon, page, tmp_path
     other.start()
     port = free_port()
     classic = ClassicSupervisord(tmp_path_factory.mktemp("classic"), port)
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(8)  # accepts (the kernel does) and never answers
     try:
         d = web_daemon(PROGRAMS, supervisord_extra=(
             f"\n[node:other]\nserverurl=unix://{other.sock}\n"
             f"[node:classic]\nserverurl=http://127.0.0.1:{port}\nusername=ops\npassword=classic\n"
-            f"[node:gone]\nserverurl=unix://{tmp_path_factory.mktemp('gone')}/nobody.sock\n"))
+            f"[node:gone]\nserverurl=unix://{tmp_path_factory.mktemp('gone')}/nobody.sock\n"
+            f"[node:hung]\nserverurl=http://127.0.0.1:{hung.getsockname()[1]}\n"))
         other.wait_state("remote", "RUNNING")
         live(page, d.url)
         assert page.text_content("section[data-node=other] tr[data-name=remote] .state") == "RUNNING"
         assert page.text_content("section[data-node=classic] tr[data-name=classic_prog] .state") == "RUNNING"
         assert "not answering" in page.text_content("section[data-node=gone]")
+        assert "no answer within" in page.text_content("section[data-node=hung]")
         assert rows(page)["talk"]  # this daemon's own table is intact
         page.click("section[data-node=classic] tr[data-name=classic_prog] button.stop")
         page.wait_for_function(
@@ -369,6 +375,7 @@ def test_other_daemons_appear_as_sections_of_the_page(web_daemon, page, tmp_path
             "?.textContent === 'STOPPED'")
         assert other.state("remote") == "STOPPED"
     finally:
+        hung.close()
         classic.close()
         other.stop()
 

@@ -55,3 +55,39 @@ def test_one_command_on_many_daemons(daemon, tmp_path: Path) -> None:
         assert "'nowhere' is neither a URL nor a node" in bad.stderr
     finally:
         beta.stop()
+
+
+def test_a_host_that_accepts_but_never_answers_costs_its_timeout_only(daemon, tmp_path: Path) -> None:
+    """A TCP port that accepts and never answers: the other daemon's lines are printed, the hung one is
+    one line, and the command returns (4, as for a daemon that refused)."""
+    import socket
+
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(8)  # the kernel completes connections; nobody ever reads or answers
+    port = hung.getsockname()[1]
+    try:
+        d = daemon(f"""
+            [program:near]
+            command=sleep 300
+            startsecs=0
+
+            [node:hung]
+            serverurl=http://127.0.0.1:{port}
+            """)
+        d.wait_state("near", "RUNNING")
+        status = d.ctl("-s", f"unix://{d.sock}", "-s", "hung", "--timeout", "2", "status")
+        lines = status.stdout.splitlines()
+        assert any(line.startswith(f"unix://{d.sock}: near") and "RUNNING" in line for line in lines), lines
+        assert "hung: ERROR: no answer within 2s" in lines
+        assert status.returncode == 4
+
+        listed = json.loads(d.ctl("--nodes", "--timeout", "1", "status", "--json").stdout)
+        assert {"node": "hung", "error": "ERROR: no answer within 1s"} in listed
+        assert any(item.get("name") == "near" for item in listed)
+
+        bad = d.ctl("--nodes", "--timeout", "soon", "status")
+        assert bad.returncode == 2
+        assert "--timeout takes a number of seconds > 0, got 'soon'" in bad.stderr
+    finally:
+        hung.close()

@@ -28,6 +28,8 @@ Options:
 -s more than once -- run the command on every server given (a URL, or the name of a [node:x]
      section or a Go remotes= entry, which carries its credentials), each line prefixed with the server
 --nodes -- run the command on this daemon and every [node:x] of the configuration file
+--timeout SECONDS -- with several servers, how long each may take to answer (default 30); one that
+     has not answered by then is one line saying so, and the others' answers are printed as they come
 
 action [arguments] -- see below
 
@@ -36,6 +38,9 @@ specified on the command line, a "shell" interpreting actions typed
 interactively is started. Use the action "help" to find out about available
 actions. Read-only actions take --json for machine-readable output.
 """
+
+
+FANOUT_TIMEOUT = 30.0
 
 
 class UsageError(ProcwardError):
@@ -53,6 +58,7 @@ class CtlOptions:
     show_version: bool = False
     args: list[str] = field(default_factory=list)
     fanout: list[tuple[str, CtlConfig]] = field(default_factory=list)  # (label, server): more than one daemon
+    timeout: float = FANOUT_TIMEOUT  # seconds each server of a fan-out has to answer
 
 
 def parse(argv: Sequence[str], search: Sequence[str]) -> CtlOptions:
@@ -60,13 +66,20 @@ def parse(argv: Sequence[str], search: Sequence[str]) -> CtlOptions:
     try:
         flags, args = getopt.getopt(list(argv), "c:hivs:u:p:r:", [
             "configuration=", "help", "interactive", "version", "serverurl=", "username=", "password=",
-            "history-file=", "history_file=", "nodes"])
+            "history-file=", "history_file=", "nodes", "timeout="])
     except getopt.GetoptError as exc:
         raise UsageError(str(exc)) from None
     given = dict(flags)
     opts = CtlOptions(args=args)
     opts.show_help = "-h" in given or "--help" in given
     opts.show_version = "-v" in given or "--version" in given
+    if "--timeout" in given:
+        try:
+            opts.timeout = float(given["--timeout"])
+        except ValueError:
+            opts.timeout = -1.0
+        if not 0 < opts.timeout < float("inf"):
+            raise UsageError(f"--timeout takes a number of seconds > 0, got {given['--timeout']!r}")
     config_file = given.get("-c") or given.get("--configuration")
     if config_file is None:
         config_file = next((p for p in search if os.path.exists(p)), None)
