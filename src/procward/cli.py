@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from procward import SUPERVISOR_COMPAT_VERSION, __version__
@@ -17,7 +18,7 @@ from procward.config import values
 from procward.config.beyond import read_env_file
 from procward.config.build import BuildOptions, load
 from procward.config.model import Config
-from procward.errors import ConfigError, ProcwardError
+from procward.errors import ConfigError, OutputClosed, ProcwardError
 
 USAGE_ERROR = 2
 
@@ -200,6 +201,21 @@ def run_check(argv: Sequence[str]) -> int:
     return 0
 
 
+def _quiet_on_closed_output(command: Callable[[Sequence[str] | None], int]) -> Callable[[Sequence[str] | None], int]:
+    """A command whose stdout reader went away (``| head``) exits 0 with no traceback, as supervisorctl does;
+    stdout is pointed at /dev/null so the interpreter's last flush does not fail again."""
+    @functools.wraps(command)
+    def run(argv: Sequence[str] | None = None) -> int:
+        try:
+            return command(argv)
+        except (OutputClosed, BrokenPipeError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+
+    return run
+
+
+@_quiet_on_closed_output
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``procward``."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -222,6 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_daemon(args)
 
 
+@_quiet_on_closed_output
 def ctl_main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``procward ctl`` / ``procwardctl``."""
     from procward.ctl.main import main as ctl

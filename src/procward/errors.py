@@ -7,6 +7,10 @@ class ProcwardError(Exception):
     """Base of every error procward raises on purpose."""
 
 
+class OutputClosed(ProcwardError):
+    """Standard output's reader went away (``procward ctl tail -f x | head``): the command ends quietly."""
+
+
 class ConfigError(ProcwardError):
     """A configuration problem, located by file, line, section and option when known."""
 

@@ -240,3 +240,28 @@ def test_go_supervisord_spellings(daemon) -> None:
     version = subprocess.run([sys.executable, "-m", "procward", "version"], capture_output=True, text=True,
                              timeout=60, check=True)
     assert version.stdout.startswith("procward ")
+
+
+def test_go_logtail_prints_the_end_of_the_log_and_exits(daemon) -> None:
+    """Go's ``ctl logtail NAME`` prints the last 10 KiB (tailProcessStdoutLog(name, 0, 10240)) and exits 0;
+    ``-t stderr`` / ``--type stderr`` reads stderr. A Go user's script does not hang on it."""
+    d = daemon("""
+        [program:chatty]
+        command=sh -c 'i=0; while [ $i -lt 3000 ]; do i=$((i+1)); echo "out $i"; done; echo "err 1" >&2; exec sleep 300'
+        startsecs=0
+        """)
+    d.wait_state("chatty", "RUNNING")
+    wait_until(lambda: "out 3000" in d.rpc().supervisor.tailProcessStdoutLog("chatty", 0, 100)[0], what="3000 lines")
+    out = d.ctl("logtail", "chatty")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.endswith("out 3000\n")
+    assert len(out.stdout.encode()) == 10240  # the last 10 KiB of a 26 KiB log
+    for flag in ("-t", "--type"):
+        err = d.ctl("logtail", flag, "stderr", "chatty")
+        assert (err.returncode, err.stdout) == (0, "err 1\n"), err
+    unknown = d.ctl("logtail", "nosuch")
+    assert unknown.returncode == 1
+    assert "nosuch: ERROR (no such process name)" in unknown.stdout
+    bad = d.ctl("logtail", "-t", "both", "chatty")
+    assert bad.returncode == 1
+    assert "bad log type 'both'" in bad.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import selectors
+import shlex
 import signal
 import socket
 import subprocess
@@ -140,3 +141,16 @@ def test_fg_sends_input_and_shows_output(target: list[str]) -> None:
         ctl.wait_for("echo: héllo wörld")
         ctl.send("second\n")
         ctl.wait_for("echo: second")
+
+
+@pytest.mark.parametrize("command", [["tail", "-f", "talk"], ["tail", "-f", "talk", "stderr"], ["maintail"],
+                                     ["status"], ["avail"], ["logtail", "talk"]])
+def test_a_closed_pipe_ends_procward_ctl_quietly(target: list[str], command: list[str]) -> None:
+    """``procward ctl tail -f x | head -1`` (and any command whose reader goes away) exits 0 with nothing on
+    stderr, as supervisorctl does: no BrokenPipeError traceback. (A follower learns that its reader went away
+    at its next write, so each stream followed here is one that keeps growing.)"""
+    ctl = " ".join(map(shlex.quote, [sys.executable, "-m", "procward", "ctl", *target, *command]))
+    run = subprocess.run(["bash", "-c", f"{ctl} | head -c 1 >/dev/null; echo ${{PIPESTATUS[0]}}"],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert run.stdout == "0\n", (run.stdout, run.stderr)
+    assert run.stderr == ""

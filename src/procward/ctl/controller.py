@@ -15,6 +15,7 @@ from typing import IO, Any
 from procward import API_VERSION
 from procward.ctl.options import CtlOptions
 from procward.ctl.transport import server_proxy
+from procward.errors import OutputClosed
 from procward.protocol import Faults, ProcessInfo
 
 
@@ -60,8 +61,11 @@ class BaseController(cmd.Cmd):
 
     def output(self, message: str) -> None:
         """One line on stdout, flushed: scripts read it through pipes."""
-        self.stdout.write(message + "\n")
-        self.stdout.flush()
+        try:
+            self.stdout.write(message + "\n")
+            self.stdout.flush()
+        except BrokenPipeError:
+            raise OutputClosed from None
 
     def supervisor(self) -> Any:
         """The ``supervisor.*`` namespace of the current server."""
@@ -256,7 +260,7 @@ def run(controller: BaseController, options: CtlOptions) -> int:
 
 
 # Go supervisord's ctl spellings, read as supervisorctl's commands: (command, suffix of each name).
-_GO_COMMANDS = {"start-group": ("start", ":*"), "stop-group": ("stop", ":*"), "logtail": ("tail -f", "")}
+_GO_COMMANDS = {"start-group": ("start", ":*"), "stop-group": ("stop", ":*")}
 
 
 def _go_spelling(line: str) -> str:

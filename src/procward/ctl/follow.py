@@ -10,9 +10,11 @@ from typing import Any
 
 from procward.ctl.controller import BaseController, Exit
 from procward.ctl.transport import LogStream
+from procward.errors import OutputClosed
 from procward.protocol import Faults, ProcessState
 
 DEFAULT_TAIL_BYTES = 1600
+GO_LOGTAIL_BYTES = 10240
 
 _LOG_ERRORS: dict[int, str] = {Faults.NO_FILE: "no log file", Faults.FAILED: "unknown error reading log",
                                Faults.BAD_NAME: "no such process name"}
@@ -54,6 +56,40 @@ class LogCommands(BaseController):
                     "\t\t\tCtrl-C to exit.\n"
                     "tail -100 <name>\tlast 100 *bytes* of process stdout\n"
                     "tail <name> stderr\tlast 1600 *bytes* of process stderr")
+
+    def do_logtail(self, arg: str) -> None:
+        """Go supervisord's ``ctl logtail [-t stdout|stderr] NAME``: the last 10 KiB of the log, then exit
+        (what Go's client asks for: tailProcessStdoutLog(name, 0, 10240))."""
+        if not self.upcheck():
+            return
+        args = arg.split()
+        channel = "stdout"
+        for flag in ("-t", "--type"):
+            if flag in args:
+                at = args.index(flag)
+                channel = args[at + 1].lower() if at + 1 < len(args) else ""
+                del args[at:at + 2]
+        if channel not in ("stdout", "stderr"):
+            self._fail_with(f"Error: bad log type {channel!r} (stdout or stderr)")
+            return
+        if len(args) != 1:
+            self._usage("logtail takes one process name", self.help_logtail)
+            return
+        tail = "tailProcessStdoutLog" if channel == "stdout" else "tailProcessStderrLog"
+        try:
+            text, _offset, _overflow = getattr(self.supervisor(), tail)(args[0], 0, GO_LOGTAIL_BYTES)
+        except xmlrpc.client.Fault as exc:
+            self._log_fault(exc, args[0])
+            return
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            raise OutputClosed from None
+
+    def help_logtail(self) -> None:
+        self.output("logtail [-t stdout|stderr] <name>\tthe last 10 KiB of the process's log (Go supervisord's "
+                    "spelling; tail -f follows)")
 
     def do_maintail(self, arg: str) -> None:
         if not self.upcheck():
@@ -114,6 +150,9 @@ class LogCommands(BaseController):
             for chunk in stream.chunks():
                 sys.stdout.buffer.write(chunk)
                 sys.stdout.buffer.flush()
+        except BrokenPipeError:
+            stream.close()
+            raise OutputClosed from None
         except KeyboardInterrupt:
             stream.close()
             self.output("")
@@ -176,6 +215,9 @@ class LogCommands(BaseController):
 
 
 def _copy(stream: LogStream) -> None:
-    for chunk in stream.chunks():
-        sys.stdout.buffer.write(chunk)
-        sys.stdout.buffer.flush()
+    try:
+        for chunk in stream.chunks():
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.buffer.flush()
+    except BrokenPipeError:  # the reader of stdout went away: this copy ends, quietly
+        stream.close()
