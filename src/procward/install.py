@@ -68,8 +68,17 @@ CONF={conf_sh}
 PIDFILE={pidfile_sh}
 STOP_TIMEOUT={stop_timeout}
 
+# A zombie has exited (it only waits for its parent to collect it): it is not running.
+alive() {{
+    if [ -r "/proc/$1/stat" ]; then
+        [ "$(sed 's/.*) //; s/ .*//' "/proc/$1/stat" 2>/dev/null)" != Z ]
+    else
+        kill -0 "$1" 2>/dev/null
+    fi
+}}
+
 running() {{
-    [ -s "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null
+    [ -s "$PIDFILE" ] && alive "$(cat "$PIDFILE")"
 }}
 
 case "$1" in
@@ -83,7 +92,8 @@ case "$1" in
         pid=$(cat "$PIDFILE")
         kill -TERM "$pid"
         for _ in $(seq $((STOP_TIMEOUT * 10))); do
-            kill -0 "$pid" 2>/dev/null || {{ echo "{name} stopped"; exit 0; }}
+            # Gone, a zombie, or its pidfile removed (the daemon's last act): stopped.
+            if ! alive "$pid" || [ ! -s "$PIDFILE" ]; then echo "{name} stopped"; exit 0; fi
             sleep 0.1
         done
         echo "{name} did not stop within $STOP_TIMEOUT s"; exit 1
@@ -104,6 +114,10 @@ case "$1" in
         ;;
 esac
 """
+
+
+LSB_NOT_RUNNING = 3
+LSB_UNKNOWN = 4
 
 
 class InstallError(Exception):
@@ -134,10 +148,7 @@ def _run(args: argparse.Namespace) -> int:
     path = os.path.join(dest, f"{args.name}.service" if systemd else args.name)
     manage = args.dest is None and not args.no_start
     if args.action == "status":
-        print(f"{args.name}: {'installed at ' + path if os.path.exists(path) else 'not installed'}")
-        if systemd and shutil.which("systemctl"):
-            subprocess.run(["systemctl", "--no-pager", "status", args.name], check=False)
-        return 0 if os.path.exists(path) else 3
+        return _status(args.name, path, os.path.abspath(args.configuration), systemd=systemd)
     if args.dest is None and os.geteuid() != 0:
         raise InstallError(f"writing {dest} needs root (or give --dest DIR)")
     if args.action == "uninstall":
@@ -161,6 +172,39 @@ def _run(args: argparse.Namespace) -> int:
     if manage:
         _enable(args.name, systemd=systemd)
     return 0
+
+
+def _status(name: str, path: str, conf: str, *, systemd: bool) -> int:
+    """LSB status codes, as the init script answers: 0 running, 3 not running, 4 unknown (the
+    configuration, which names the pidfile, does not load)."""
+    print(f"{name}: {'installed at ' + path if os.path.exists(path) else 'not installed'}")
+    if systemd and shutil.which("systemctl"):
+        subprocess.run(["systemctl", "--no-pager", "status", name], check=False)
+    try:
+        pidfile = load(conf).supervisord.pidfile
+    except ConfigError as exc:
+        print(f"{name}: status unknown: the configuration does not load: {exc}")
+        return LSB_UNKNOWN
+    pid = _daemon_pid(pidfile)
+    if pid is None:
+        print(f"{name}: not running (no live process in {pidfile})")
+        return LSB_NOT_RUNNING
+    print(f"{name}: running (pid {pid})")
+    return 0
+
+
+def _daemon_pid(pidfile: str) -> int | None:
+    """The pid in ``pidfile`` if that process is alive (not a zombie) and is procward."""
+    try:
+        with open(pidfile) as handle:
+            pid = int(handle.read().strip())
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            if handle.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                return None
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return pid if b"procward" in handle.read() else None  # not a pid reused by another program
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _fields(config: Config, conf: str, name: str) -> dict[str, object]:

@@ -90,16 +90,26 @@ def test_init_script_headers_syntax_and_a_real_start_stop(tmp_path: Path) -> Non
     def do(action: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(script), action], capture_output=True, text=True, timeout=60, check=False)
 
+    def status() -> int:
+        """``procward service status``: LSB codes, as the script's own status."""
+        return service("status", "-c", str(conf), "--init", "sysv", "--dest", str(tmp_path / "init.d"),
+                       "--name", "pwtest").returncode
+
     assert do("status").returncode == 3
+    assert status() == 3
     started = do("start")
     assert started.returncode == 0, started.stdout + started.stderr
     try:
         wait_until(lambda: rpc_client(str(tmp_path / "pw.sock")).supervisor.getProcessInfo("sleeper")["statename"]
                    == "RUNNING", what="the daemon's program running", timeout=20)
         assert do("status").returncode == 0
+        assert status() == 0
         assert do("reload").returncode == 0
     finally:
         stopped = do("stop")
     assert stopped.returncode == 0, stopped.stdout
     assert do("status").returncode == 3
+    assert status() == 3
     assert do("bogus").returncode == 2
+    conf.write_text(conf.read_text() + "\n[program:broken]\ncommand=sleep 1\nstartsecs=ten\n")
+    assert status() == 4  # the configuration names the pidfile: without it the status is unknown

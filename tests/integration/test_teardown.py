@@ -110,3 +110,25 @@ def test_events_raised_during_a_reload_reach_the_listener_after_it(daemon, tmp_p
     assert serials == list(range(serials[0], serials[0] + len(serials))), "a serial is missing or repeated"
     assert pool_serials == list(range(pool_serials[0], pool_serials[0] + len(pool_serials)))
     assert d.log_text().count("received SIGHUP") == 5
+
+
+def test_sigterm_during_a_sighup_reload_shuts_the_daemon_down(daemon, tmp_path: Path) -> None:
+    """An init script's ``reload`` then ``stop``: the SIGTERM that arrives while the reload is stopping the
+    programs is not lost (the daemon exits instead of coming back up)."""
+    stopping, release = tmp_path / "stopping", tmp_path / "release"
+    d = daemon(f"""
+        [program:slow]
+        command=sh -c 'trap "touch {stopping}; while [ ! -e {release} ]; do sleep 0.05; done; exit 0" TERM; while true; do sleep 0.05; done'
+        startsecs=0
+        stopwaitsecs=30
+        """)
+    assert d.proc is not None
+    d.wait_state("slow", "RUNNING")
+    d.proc.send_signal(signal.SIGHUP)
+    wait_until(stopping.exists, what="the reload stopping the program")  # it stays STOPPING until released
+    d.proc.send_signal(signal.SIGTERM)
+    d.wait_log("received SIGTERM indicating exit request")
+    release.touch()
+    assert d.proc.wait(timeout=30) == 0
+    d.proc = None
+    assert d.log_text().count("spawned: 'slow'") == 1, d.log_text()

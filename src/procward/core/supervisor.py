@@ -386,9 +386,12 @@ class Supervisor:
     # ---- daemon lifecycle ----
 
     def request_shutdown(self) -> None:
-        """Stop everything and exit (SIGTERM, the shutdown RPC)."""
-        if self.state == SupervisorState.RUNNING:
+        """Stop everything and exit (SIGTERM, the shutdown RPC). During a reload it ends the reload: the
+        programs it is stopping stay stopped and the daemon exits (an init script's ``stop`` right after
+        ``reload``). A reexec under way goes on: the new daemon is the one to stop."""
+        if self.state == SupervisorState.RUNNING or (self.state == SupervisorState.RESTARTING and not self._reexec):
             self.state = SupervisorState.SHUTDOWN
+            self._pending = None
             self.systemd.stopping()
             self._wake.set()
 
