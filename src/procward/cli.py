@@ -11,7 +11,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from procward import SUPERVISOR_COMPAT_VERSION, __version__
 from procward.config import values
@@ -201,18 +201,21 @@ def run_check(argv: Sequence[str]) -> int:
     return 0
 
 
-def _quiet_on_closed_output(command: Callable[[Sequence[str] | None], int]) -> Callable[[Sequence[str] | None], int]:
+_Command = TypeVar("_Command", bound=Callable[..., int])
+
+
+def _quiet_on_closed_output(command: _Command) -> _Command:
     """A command whose stdout reader went away (``| head``) exits 0 with no traceback, as supervisorctl does;
     stdout is pointed at /dev/null so the interpreter's last flush does not fail again."""
     @functools.wraps(command)
-    def run(argv: Sequence[str] | None = None) -> int:
+    def run(*args: Any, **kwargs: Any) -> int:
         try:
-            return command(argv)
+            return int(command(*args, **kwargs))
         except (OutputClosed, BrokenPipeError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
 
-    return run
+    return cast(_Command, run)
 
 
 @_quiet_on_closed_output

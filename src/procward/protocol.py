@@ -4,6 +4,7 @@ daemon (core, rpc) both import it, and neither imports the other."""
 
 from __future__ import annotations
 
+import signal
 from enum import IntEnum
 from typing import TypedDict
 
@@ -85,6 +86,20 @@ class ProcessInfo(_ProcessInfoBase, total=False):
     cpu_percent: float  # of one CPU, the process tree, since the previous sample
     rss_kb: int  # resident memory of the process tree
     tree_processes: int
+    last_exit_code: int  # the exit procward saw (exitstatus is 0 after a failed start, as in supervisord)
+    last_exit_signal: int  # the signal that ended the last run, 0 if it exited
+
+
+def exit_text(info: ProcessInfo) -> str:
+    """The last exit as a person reads it: the code, or the signal's name (another daemon's process,
+    without procward's keys: its exitstatus)."""
+    sig = info.get("last_exit_signal", 0)
+    if sig:
+        try:
+            return signal.Signals(sig).name
+        except ValueError:
+            return f"signal {sig}"
+    return str(info.get("last_exit_code", info["exitstatus"]))
 
 
 def namespec(group: str, name: str) -> str:

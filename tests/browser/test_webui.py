@@ -388,3 +388,29 @@ def test_rows_show_the_last_line_of_output(web_daemon, page) -> None:
     live(page, d.url)
     page.wait_for_function("() => /^(out é|err ü) \\d+$/.test("
                            "document.querySelector('tr[data-name=talk] .output').textContent)")
+
+
+def test_the_exit_column_shows_the_exit_procward_saw(web_daemon, page) -> None:
+    """A program that exits 2 before startsecs goes FATAL with getProcessInfo's exitstatus 0 (supervisord's
+    value); the page shows 2. A process ended by SIGKILL shows the signal, live and after a reload."""
+    d = web_daemon("""
+        [program:broken]
+        command=sh -c 'exit 2'
+        startsecs=5
+        startretries=0
+        [program:victim]
+        command=sleep 300
+        startsecs=0
+        autorestart=false
+        """)
+    assert d.wait_state("broken", "FATAL")["exitstatus"] == 0
+    pid = d.wait_state("victim", "RUNNING")["pid"]
+    live(page, d.url)
+    assert page.text_content("tr[data-name=broken] .exit") == "2"
+    os.kill(pid, signal.SIGKILL)
+    wait_row(page, "victim", "EXITED")
+    assert page.text_content("tr[data-name=victim] .exit") == "SIGKILL"
+    page.reload()
+    page.wait_for_function(LIVE)
+    assert page.text_content("tr[data-name=victim] .exit") == "SIGKILL"
+    assert page.text_content("tr[data-name=broken] .exit") == "2"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -348,7 +349,34 @@ def test_metrics_still_scrape_after_an_alarm_went_out_first(daemon, receiver: Re
         startretries=0
         """, supervisord_extra=f"alarm_webhook={receiver.url}\nalarm_batch=0.1")
     d.wait_state("dies", "FATAL")
-    wait_until(lambda: receiver.alarms(), what="the webhook alarm, before any scrape")
+    [alarm] = wait_until(lambda: receiver.alarms(), what="the webhook alarm, before any scrape")
+    assert (alarm["exit"], alarm["exit_code"], alarm["signal"]) == ("exit status 3", 3, None)
     found = samples(d)  # asserts 200
     assert any(name == "procward_process_state" for name, _ in found)
-    assert samples(d)  # and the next scrape too
+    found = wait_until(lambda: (f := samples(d)).get(("procward_alarms_total", (
+        ("channel", "webhook"), ("event", "fatal"), ("result", "delivered")))) == 1 and f,
+        what="the delivered alarm counted")
+    assert found["procward_process_last_exit_code", (("group", "dies"), ("name", "dies"))] == 3
+
+
+def test_alarms_carry_a_signal_as_a_number_and_failures_are_counted(daemon) -> None:
+    """An exit by signal: ``signal`` 9 and no ``exit_code``; a webhook answering 500 counts as failed."""
+    from test_metrics import samples
+
+    failing = Receiver(status=500)
+    try:
+        d = daemon("""
+            [program:victim]
+            command=sleep 300
+            startsecs=0
+            autorestart=false
+            """, supervisord_extra=f"alarm_webhook={failing.url}\nalarm_batch=0.1\nalarm_events=exit")
+        pid = d.wait_state("victim", "RUNNING")["pid"]
+        os.kill(pid, signal.SIGKILL)
+        [alarm] = wait_until(lambda: failing.alarms(), what="the exit alarm")
+        assert (alarm["event"], alarm["exit_code"], alarm["signal"]) == ("exit", None, 9)
+        key = ("procward_alarms_total", (("channel", "webhook"), ("event", "exit"), ("result", "failed")))
+        wait_until(lambda: samples(d).get(key) == 1, what="the failed alarm counted (after its retries)", timeout=20)
+    finally:
+        failing.server.shutdown()
+        failing.server.server_close()

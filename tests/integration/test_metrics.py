@@ -135,3 +135,51 @@ def test_metrics_need_the_credentials_unless_opened(daemon, tmp_path) -> None:
     finally:
         conn.close()
     d.wait_log("serves /metrics without credentials (metrics_auth = false)")
+
+
+@pytest.fixture
+def prometheus_of(tmp_path):
+    """A real Prometheus scraping a daemon's [inet_http_server] every second; stopped at teardown."""
+    from engines import Prometheus
+
+    started: list[Prometheus] = []
+
+    def make(port: int, auth: tuple[str, str] | None = None) -> Prometheus:
+        server = Prometheus(tmp_path / "prometheus", [f"127.0.0.1:{port}"], auth=auth)
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+def test_a_real_prometheus_sees_the_first_restart_and_the_real_exit_code(daemon, prometheus_of) -> None:
+    """Every restart reason has a series from the start, so increase() over the first restart is not 0;
+    the exit code gauge is the exit procward saw (3), not getProcessInfo's exitstatus (0 for a failed start)."""
+    from engines import free_port
+
+    port = free_port()
+    d = daemon("""
+        [program:web]
+        command=sleep 300
+        startsecs=0
+        autorestart=true
+        [program:broken]
+        command=sh -c 'exit 3'
+        startsecs=5
+        startretries=0
+        """, supervisord_extra=f"[inet_http_server]\nport=127.0.0.1:{port}\nusername=prom\npassword=scrape")
+    prometheus = prometheus_of(port, auth=("prom", "scrape"))
+    restarts = 'procward_process_restarts_total{name="web",reason="exit"}'
+    wait_until(lambda: prometheus.value(restarts) == 0, what="a scraped 0 before any restart", timeout=30)
+    pid = d.wait_state("web", "RUNNING")["pid"]
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: prometheus.value(restarts) == 1, what="the first restart scraped", timeout=30)
+    assert (prometheus.value(f"increase({restarts}[1m])") or 0) > 0
+
+    assert d.wait_state("broken", "FATAL")["exitstatus"] == 0  # supervisord's RPC value, kept
+    wait_until(lambda: prometheus.value('procward_process_last_exit_code{name="broken"}') == 3,
+               what="the real exit code in Prometheus", timeout=30)
+    assert prometheus.value('node_supervisord_exit_status{name="broken"}') == 3
+    assert prometheus.value('up{job="procward"}') == 1

@@ -4,7 +4,7 @@ loses no event."""
 from __future__ import annotations
 
 import os
-import random
+import secrets
 import signal
 from pathlib import Path
 
@@ -34,21 +34,27 @@ def forking_programs(marker: str, forkers: int, plain: int) -> str:
     return "\n".join(sections)
 
 
+def sighup(d: Daemon) -> None:
+    """Send SIGHUP and wait until the daemon has taken it."""
+    assert d.proc is not None
+    reloads = d.log_text().count("received SIGHUP")
+    d.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: d.log_text().count("received SIGHUP") > reloads, what="the reload under way")
+
+
 def all_running(d: Daemon, count: int) -> bool:
     infos = d.rpc().supervisor.getAllProcessInfo()
     return len(infos) == count and all(i["statename"] == "RUNNING" for i in infos)
 
 
 def test_sighup_reloads_leave_no_grandchild_running(daemon) -> None:
-    marker = f"3600.{random.randrange(10**6):06d}"  # sleep takes fractions: unique to this run
+    marker = f"3600.{secrets.randbelow(10**6):06d}"  # sleep takes fractions: unique to this run
     d = daemon(forking_programs(marker, forkers=4, plain=10))
     assert d.proc is not None
     for reload in range(8):
         wait_until(lambda: all_running(d, 14), what=f"every program running before reload {reload}", timeout=20)
         wait_until(lambda: len(marked(marker)) == 4, what="one grandchild per forking program", timeout=10)
-        reloads = d.log_text().count("received SIGHUP")
-        d.proc.send_signal(signal.SIGHUP)
-        wait_until(lambda: d.log_text().count("received SIGHUP") > reloads, what="the reload under way")
+        sighup(d)
     wait_until(lambda: all_running(d, 14), what="every program running after the last reload", timeout=20)
     # Each reload stopped four forkers: each of their grandchildren was stopped with them.
     assert len(marked(marker)) == 4, marked(marker)
@@ -57,14 +63,15 @@ def test_sighup_reloads_leave_no_grandchild_running(daemon) -> None:
 
 
 def test_update_that_removes_a_program_stops_what_it_left(daemon) -> None:
-    marker = f"3600.{random.randrange(10**6):06d}"
+    marker = f"3600.{secrets.randbelow(10**6):06d}"
     d = daemon(forking_programs(marker, forkers=2, plain=1))
     wait_until(lambda: all_running(d, 3), what="every program running")
     wait_until(lambda: len(marked(marker)) == 2, what="one grandchild per forking program")
     d.write(forking_programs(marker, forkers=0, plain=1))
     update = d.ctl("update")
     assert update.returncode == 0, update.stderr
-    assert "fork0: stopped" in update.stdout and "fork0: removed process group" in update.stdout, update.stdout
+    assert "fork0: stopped" in update.stdout, update.stdout
+    assert "fork0: removed process group" in update.stdout, update.stdout
     # Removing a group waits until what its processes left has exited: nothing is left to a later sweep.
     assert marked(marker) == []
     assert "fork0 left 1 process(es) behind" in d.log_text()
@@ -77,6 +84,11 @@ def received(record: Path) -> list[dict]:
     import json
 
     return [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
+
+
+def more_events(record: Path, *, what: str) -> None:
+    seen = len(received(record))
+    wait_until(lambda: len(received(record)) > seen + 8, what=what)
 
 
 def test_events_raised_during_a_reload_reach_the_listener_after_it(daemon, tmp_path: Path) -> None:
@@ -97,13 +109,9 @@ def test_events_raised_during_a_reload_reach_the_listener_after_it(daemon, tmp_p
         """)
     assert d.proc is not None
     for reload in range(5):
-        seen = len(received(record))
-        wait_until(lambda: len(received(record)) > seen + 8, what=f"events flowing before reload {reload}")
-        reloads = d.log_text().count("received SIGHUP")
-        d.proc.send_signal(signal.SIGHUP)
-        wait_until(lambda: d.log_text().count("received SIGHUP") > reloads, what="the reload under way")
-    seen = len(received(record))
-    wait_until(lambda: len(received(record)) > seen + 8, what="events flowing after the last reload")
+        more_events(record, what=f"events flowing before reload {reload}")
+        sighup(d)
+    more_events(record, what="events flowing after the last reload")
     events = received(record)
     serials = [int(e["serial"]) for e in events]
     pool_serials = [int(e["poolserial"]) for e in events]

@@ -38,7 +38,8 @@ def test_a_daemons_families() -> None:
                         None, (10 * i, 0))
                for i, (name, state) in enumerate([("web", ProcessState.RUNNING), ("worker_0", ProcessState.FATAL),
                                                   ("odd\\name", ProcessState.BACKOFF)])]
-    snapshot = _Snapshot(1700000000.0, 1, figures, [("pool", 2, 1)], [(("supervisor.getState", "ok"), 5)], 3, True)
+    snapshot = _Snapshot(1700000000.0, 1, figures, [("pool", 2, 1)], [(("supervisor.getState", "ok"), 5)], 3, True,
+                         [(("webhook", "fatal", "delivered"), 2)])
     families = list(_Collector(snapshot).families())
     assert text(families) == oracle(families)
     assert b'procward_process_state{group="g",name="worker_0",state="FATAL"} 1.0' in text(families)
@@ -47,13 +48,13 @@ def test_a_daemons_families() -> None:
 def test_lines_kept_between_scrapes_are_still_exact() -> None:
     figures = [_Figures(f"p{i}", f"p{i}", ProcessState.RUNNING, 1700000000.0 + i, (), (0, i), 0, 0, 0, None, True,
                         True, None, (i, 0)) for i in range(5)]
-    first = _Snapshot(1700000000.0, 1, figures, [], [], 0, True)
+    first = _Snapshot(1700000000.0, 1, figures, [], [], 0, True, [])
     body, kept = render_text(first, {})
     assert body == oracle(list(_Collector(first).families()))
     again, kept = render_text(first, kept)  # every process from the kept lines
     assert again == body
     changed = [*figures[:2], dataclasses.replace(figures[2], state=ProcessState.EXITED, exit_code=3), *figures[3:]]
-    second = _Snapshot(1700000000.0, 1, changed[:4], [], [], 1, True)  # one changed, one gone
+    second = _Snapshot(1700000000.0, 1, changed[:4], [], [], 1, True, [])  # one changed, one gone
     body, kept = render_text(second, kept)
     assert body == oracle(list(_Collector(second).families()))
     assert len(kept) == 4

@@ -15,8 +15,8 @@ import logging
 import os
 import socket
 import time
-from collections import deque
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 
 from procward.config.model import AlarmConfig, AlarmEvent
@@ -45,6 +45,8 @@ class Alarm:
     time: float
     detail: str = ""  # why: spawnerr, the health check's reason, the memory figure
     exit: str = ""  # "exit status 1" or "terminated by SIGSEGV (core dumped)"
+    exit_code: int | None = None  # the same as numbers, for a program reading the JSON: the code, or
+    signal: int | None = None  # the signal that ended it (None when the event is not an exit)
     core: bool = False
     restarts_in_window: int = 0
     uptime: float = 0.0
@@ -69,12 +71,15 @@ class Alarms:
     """Watches the bus for one Supervisor and sends alarms (owned by the Supervisor)."""
 
     def __init__(self, config: AlarmConfig, lookup: Callable[[str], Process | None], exits: ExitWatcher,
-                 loop: asyncio.AbstractEventLoop, silenced: set[str]) -> None:
+                 loop: asyncio.AbstractEventLoop, silenced: set[str],
+                 counts: Counter[tuple[str, str, str]] | None = None) -> None:
         self.config = config
         self._lookup = lookup
         self._loop = loop
         self.sender = alarmsend.Sender(config, exits)
         self.silenced = silenced  # namespecs, the Supervisor's (silencing outlives a reload)
+        # (channel, event, result) -> alarms, the Supervisor's (counters outlive a reload)
+        self.counts: Counter[tuple[str, str, str]] = Counter() if counts is None else counts
         self._tracks: dict[str, _Track] = {}
         self._last: dict[tuple[str, str], float] = {}  # (program, event) -> time its last alarm went out
         self._suppressed: dict[tuple[str, str], int] = {}
@@ -152,8 +157,10 @@ class Alarms:
         ended = process.state in (ProcessState.EXITED, ProcessState.FATAL, ProcessState.BACKOFF)
         exit_text = counters.last_exit if ended else ""
         end = time.time() if process.state == ProcessState.RUNNING else process.laststop
+        code = counters.last_code if exit_text and not counters.last_signal else None
         return Alarm(event=event.value, program=process.namespec, group=process.group, host=socket.gethostname(),
                      time=time.time(), detail=detail, exit=exit_text, core=bool(exit_text and counters.last_core),
+                     exit_code=code, signal=(counters.last_signal or None) if exit_text else None,
                      uptime=max(0.0, end - process.laststart) if process.laststart else 0.0,
                      stdout=_tail(process, "stdout"), stderr=_tail(process, "stderr"))
 
@@ -168,7 +175,7 @@ class Alarms:
         if not batch:
             return
         if len(self._queue) >= self.config.queue:
-            self._queue.popleft()
+            self._count(self._queue.popleft(), dict.fromkeys(self.sender.channels(), None))
             self.dropped += 1
             log.warning("alarms: delivery queue full (%d messages): the oldest is dropped (%d so far)",
                         self.config.queue, self.dropped)
@@ -186,7 +193,14 @@ class Alarms:
                 results = await self.sender.send([a.as_dict() for a in batch], dropped=self.dropped)
                 self.sent += sum(ok for ok in results.values())
                 self.failed += sum(not ok for ok in results.values())
+                self._count(batch, results)
             self._idle.set()
+
+    def _count(self, batch: list[Alarm], results: Mapping[str, bool | None]) -> None:
+        """Each alarm of a message, per channel: delivered, failed, or dropped (None: never sent)."""
+        for alarm in batch:
+            for channel, ok in results.items():
+                self.counts[channel, alarm.event, "dropped" if ok is None else "delivered" if ok else "failed"] += 1
 
     async def test(self) -> dict[str, bool]:
         """A test alarm through every channel now (no batching, no rate limit): channel -> delivered."""

@@ -30,9 +30,16 @@ class ProcessCounters:
     exits_expected: int = 0
     exits_unexpected: int = 0
     core_dumps: int = 0
+    last_code: int = 0  # how the last run ended, stopped or not: its exit code, -1 when a signal ended it
     last_signal: int = 0  # the signal that ended the last run (0: it exited)
-    last_core: bool = False  # the last run dumped core
-    last_exit: str = ""  # how the last run ended by itself ("exit status 3"), for alarms
+    last_core: bool = False  # the last run that ended by itself dumped core
+    last_exit: str = ""  # how the last run that ended by itself ended ("exit status 3"), for alarms
+
+    def ended(self, status: ExitStatus) -> None:
+        """A run ended, whatever ended it. Unlike getProcessInfo's ``exitstatus`` (0 for a start that
+        failed, as supervisord has it), this is the exit procward saw: metrics, alarms and the page show it."""
+        self.last_code = status.exitstatus
+        self.last_signal = status.signal or 0
 
     def exited(self, status: ExitStatus, *, expected: bool) -> None:
         """A run ended by itself (not by a stop request)."""
@@ -43,4 +50,3 @@ class ProcessCounters:
         self.core_dumps += status.core
         self.last_core = status.core
         self.last_exit = status.describe()
-        self.last_signal = status.signal or 0

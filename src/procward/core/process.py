@@ -384,6 +384,7 @@ class Process:
             return
         self._release_child(status)
         self.laststop = now
+        self.counters.ended(status)
         left_behind = self._sweep_descendants()
         too_quickly = self.state == S.STARTING and (self.config.notify or now - self.laststart < self.config.startsecs)
         if not self._killing:

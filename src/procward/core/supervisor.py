@@ -13,6 +13,7 @@ import shlex
 import signal
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -171,6 +172,8 @@ class Supervisor:
         self.usage = UsageSampler(loop, lambda: ((p.namespec, p.pid) for p in self.all_processes()))
         self.alarms: Alarms | None = None  # while a run has alarm channels configured
         self.silenced: set[str] = set()  # namespecs whose alarms are off (kept across reloads)
+        # (channel, event, result) -> alarms, for /metrics; kept across reloads as counters must be
+        self.alarm_counts: Counter[tuple[str, str, str]] = Counter()
         self.systemd = SystemdNotifier(loop)  # before any spawn: it takes NOTIFY_SOCKET out of the environment
         self.exit_status = 0  # the daemon's, when it exits (1 after exit_on_fatal)
         self.adopting: dict[str, Any] | None = None  # the previous daemon's state (a reexec), taken at the start
@@ -493,7 +496,7 @@ class Supervisor:
             from procward.core.alarms import Alarms  # only with alarm channels: mail and HTTP clients stay out
 
             self.alarms = Alarms(self.config.supervisord.alarms, self._process_of, self.exits, self.loop,
-                                 self.silenced)
+                                 self.silenced, self.alarm_counts)
             self.bus.subscribe(self.alarms.on_event, self.alarms.wants)
         started: list[Service] = []
         try:

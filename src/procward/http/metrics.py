@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from procward import __version__
+from procward.core.counters import RestartReason
 from procward.core.process import Process
 from procward.core.supervisor import Supervisor
 from procward.core.usage import Usage
@@ -50,8 +51,8 @@ class _Figures:
     @classmethod
     def of(cls, p: Process, usage: Usage | None) -> _Figures:
         c = p.counters
-        return cls(p.name, p.group, p.state, p.laststart, tuple((r.value, n) for r, n in sorted(c.restarts.items())),
-                   (c.exits_expected, c.exits_unexpected), p.exitstatus, c.last_signal, c.core_dumps,
+        return cls(p.name, p.group, p.state, p.laststart, tuple((r.value, c.restarts[r]) for r in RestartReason),
+                   (c.exits_expected, c.exits_unexpected), c.last_code, c.last_signal, c.core_dumps,
                    None if p.health_monitor is None else float(p.health == "healthy"), p.ready, bool(p.pid), usage,
                    (p.output.logged["stdout"], p.output.logged["stderr"]))
 
@@ -67,6 +68,7 @@ class _Snapshot:
     rpc: list[tuple[tuple[str, str], int]]
     reloads: int
     last_reload_ok: bool
+    alarms: list[tuple[tuple[str, str, str], int]]  # (channel, event, result) -> alarms
 
 
 @dataclass(slots=True)
@@ -196,7 +198,7 @@ class Metrics:
         snapshot = _Snapshot(
             sup.started_at, int(sup.state), [_Figures.of(p, usage.get(p.namespec)) for p in sup.all_processes()],
             [(name, len(pool.buffer), pool.dropped) for name, pool in sup.hub.pools.items()],
-            sorted(self.rpc_calls.items()), sup.reloads, sup.last_reload_ok)
+            sorted(self.rpc_calls.items()), sup.reloads, sup.last_reload_ok, sorted(sup.alarm_counts.items()))
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
 
         def render() -> bytes:
@@ -274,6 +276,11 @@ class _Collector:
         for (method, result), count in snap.rpc:
             rpc.add((method, result), count)
         yield rpc
+        alarms = Family("procward_alarms", "counter", "Alarms by channel, event and result (delivered, failed, "
+                        "dropped from a full queue)", ("channel", "event", "result"))
+        for (channel, event, result), count in snap.alarms:
+            alarms.add((channel, event, result), count)
+        yield alarms
         yield Family("procward_config_reloads", "counter", "Configuration reads (reloadConfig, SIGHUP)",
                      rows=[((), snap.reloads)])
         yield Family("procward_config_last_reload_success", "gauge", "1 when the last read loaded",

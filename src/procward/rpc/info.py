@@ -65,6 +65,8 @@ def process_info(process: Process, now: float, usage: Usage | None = None) -> Pr
         "cpu_percent": usage.cpu_percent if usage and process.pid else 0.0,
         "rss_kb": usage.rss_bytes // 1024 if usage and process.pid else 0,
         "tree_processes": usage.processes if usage and process.pid else 0,
+        "last_exit_code": process.counters.last_code,
+        "last_exit_signal": process.counters.last_signal,
     }
 
 

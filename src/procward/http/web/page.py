@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from procward import __version__
-from procward.protocol import ProcessInfo, namespec
+from procward.protocol import ProcessInfo, exit_text, namespec
 
 _STATE_CLASS = {"RUNNING": "ok", "STARTING": "busy", "STOPPING": "busy", "BACKOFF": "bad", "FATAL": "bad",
                 "EXITED": "off", "STOPPED": "off", "UNKNOWN": "bad"}
@@ -69,7 +69,8 @@ class View:
             info = row.info
             value: object = {
                 "name": info["name"], "group": info["group"], "state": info["statename"],
-                "description": info["description"], "restarts": row.restarts or 0, "exit": info["exitstatus"],
+                "description": info["description"], "restarts": row.restarts or 0,
+                "exit": info.get("last_exit_code", info["exitstatus"]),
                 "health": info.get("health", ""), "cpu": info.get("cpu_percent", 0.0),
                 "memory": info.get("rss_kb", 0),
             }[self.sort]
@@ -109,6 +110,7 @@ def _row(row: Row, writable: bool) -> str:
     log = f'log.html?processname={urllib.parse.quote(spec)}'
     return (f'<tr data-name="{_e(spec)}" data-group="{_e(info["group"])}" data-state="{state}" '
             f'data-start="{info["start"]}" data-now="{info["now"]}" data-pid="{info["pid"]}" '
+            f'data-exit="{info.get("last_exit_code", info["exitstatus"])}" '
             f'data-cpu="{info.get("cpu_percent", 0.0) if info["pid"] else 0}" '
             f'data-rss="{info.get("rss_kb", 0) if info["pid"] else 0}">'
             f'<td><input type="checkbox" name="names" value="{_e(spec)}" aria-label="select {_e(spec)}"></td>'
@@ -117,7 +119,7 @@ def _row(row: Row, writable: bool) -> str:
             f'<td class="state"><span class="badge {_STATE_CLASS.get(state, "off")}">{state}</span></td>'
             f'<td class="desc">{_e(info["description"])}</td>'
             f'<td class="restarts">{"&ndash;" if row.restarts is None else row.restarts}</td>'
-            f'<td class="exit">{info["exitstatus"]}</td>'
+            f'<td class="exit">{_e(exit_text(info))}</td>'
             f'<td class="health">{_e(health)} {ready}</td>'
             f'<td class="cpu">{_cpu(info)}</td><td class="mem">{_memory(info)}</td>'
             f'<td class="output">{_e(row.output)}</td>'

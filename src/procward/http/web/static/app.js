@@ -59,7 +59,8 @@ function makeRow(data) {
 function fillRow(row, data) {
   const before = row.dataset.state;
   Object.assign(row.dataset, {name: data.name, group: data.group, state: data.state, start: data.start,
-                              pid: data.pid, cpu: data.pid ? data.cpu : 0, rss: data.pid ? data.rss_kb : 0});
+                              pid: data.pid, cpu: data.pid ? data.cpu : 0, rss: data.pid ? data.rss_kb : 0,
+                              exit: data.exit_code});
   row.querySelector(".group").textContent = data.group;
   const badge = el("span", {class: `badge ${STATE_CLASS[data.state] || "off"}`}, data.state);
   row.querySelector(".state").replaceChildren(badge);
@@ -135,7 +136,7 @@ function refilter() {
   const cell = {name: 1, group: 2, state: 3, description: 4, restarts: 5, exit: 6, health: 7}[sortKey] || 1;
   const numeric = ["restarts", "exit", "cpu", "memory"].includes(sortKey);
   const value = (row) => sortKey === "cpu" ? row.dataset.cpu || 0 : sortKey === "memory" ? row.dataset.rss || 0
-    : row.cells[cell].textContent;
+    : sortKey === "exit" ? row.dataset.exit || 0 : row.cells[cell].textContent;
   rows.sort((a, b) => {
     const x = value(a), y = value(b);
     const order = numeric ? Number(x) - Number(y) : x.localeCompare(y);

@@ -1,0 +1,94 @@
+"""The real fleet engines, started by the tests: Prometheus (and promtool) from Debian's packages, on a
+free loopback port in a temporary directory, stopped by pid. Without them a test skips naming the
+packages; in CI (CI=true) it fails, since scripts/test installs them there."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import textwrap
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import wait_until
+
+PACKAGES = "needs Debian's prometheus package (apt-get install prometheus prometheus-alertmanager)"
+
+
+def binary(name: str) -> str:
+    """The path of ``name`` (prometheus, promtool, prometheus-alertmanager); skip or fail without it."""
+    found = shutil.which(name) or (f"/usr/bin/{name}" if os.path.exists(f"/usr/bin/{name}") else None)
+    if found is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{name} missing in CI: {PACKAGES}")
+        pytest.skip(PACKAGES)
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Prometheus:
+    """A Prometheus server scraping ``targets`` (host:port of /metrics) every second."""
+
+    def __init__(self, workdir: Path, targets: list[str], *, auth: tuple[str, str] | None = None,
+                 rules: list[Path] | None = None) -> None:
+        exe = binary("prometheus")
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        basic = (f"\n    basic_auth:\n      username: {auth[0]}\n      password: {auth[1]}" if auth else "")
+        rule_files = "".join(f"\n  - {path}" for path in rules or [])
+        config = workdir / "prometheus.yml"
+        config.write_text(textwrap.dedent(f"""\
+            global:
+              scrape_interval: 1s
+              evaluation_interval: 1s
+            rule_files:{rule_files or " []"}
+            scrape_configs:
+              - job_name: procward
+                static_configs:
+                  - targets: {json.dumps(targets)}""") + basic + "\n")
+        self.log = open(workdir / "prometheus.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [exe, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'data'}",
+             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.url = f"http://127.0.0.1:{self.port}"
+        wait_until(lambda: self._get("/-/ready", raw=True), what="prometheus ready", timeout=30)
+
+    def _get(self, path: str, *, raw: bool = False) -> Any:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"prometheus exited: {(Path(self.log.name)).read_text()[-2000:]}")
+        with urllib.request.urlopen(self.url + path, timeout=10) as answer:  # noqa: S310 - loopback test server
+            body = answer.read()
+        return body if raw else json.loads(body)
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        """An instant query's result vector (each with ``metric`` and ``value``)."""
+        answer = self._get("/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
+        assert answer["status"] == "success", answer
+        return list(answer["data"]["result"])
+
+    def value(self, expr: str) -> float | None:
+        """The single value of ``expr`` now (None while it has no sample)."""
+        result = self.query(expr)
+        assert len(result) <= 1, result
+        return float(result[0]["value"][1]) if result else None
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
