@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+import urllib.error
 import urllib.request
 import xmlrpc.client
 from collections.abc import Iterator
@@ -414,3 +415,78 @@ def test_the_exit_column_shows_the_exit_procward_saw(web_daemon, page) -> None:
     page.wait_for_function(LIVE)
     assert page.text_content("tr[data-name=victim] .exit") == "SIGKILL"
     assert page.text_content("tr[data-name=broken] .exit") == "2"
+
+
+class PrefixProxy:
+    """A reverse proxy on loopback serving the daemon's page under /ops/ (as nginx's ``location /ops/``
+    would); every request outside the prefix is recorded and answered 404."""
+
+    def __init__(self, upstream: str) -> None:
+        self.outside: list[str] = []
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"
+
+            def do_GET(self) -> None:
+                self._forward()
+
+            def do_POST(self) -> None:
+                self._forward()
+
+            def _forward(self) -> None:
+                if not self.path.startswith("/ops/"):
+                    proxy.outside.append(self.path)
+                    self.send_error(404)
+                    return
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) or None
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                request = urllib.request.Request(upstream + self.path[len("/ops/"):], data=body, headers=headers,
+                                                 method=self.command)
+                try:
+                    answer = urllib.request.urlopen(request, timeout=30)  # noqa: S310 - the test's own daemon
+                except urllib.error.HTTPError as exc:
+                    answer = exc
+                with answer:
+                    self.send_response(answer.status)
+                    for key, value in answer.headers.items():
+                        if key.lower() not in ("connection", "transfer-encoding", "content-length"):
+                            self.send_header(key, value)
+                    self.end_headers()
+                    while chunk := answer.read1(65536):
+                        self.wfile.write(chunk)
+                        self.wfile.flush()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/ops/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_behind_a_proxy_on_a_sub_path_every_request_stays_under_it(web_daemon, page) -> None:
+    """The page declares its icon inline: nothing (not /favicon.ico) is asked for outside the prefix, on
+    the index and the log view."""
+    d = web_daemon(PROGRAMS)
+    d.wait_state("talk", "RUNNING")
+    proxy = PrefixProxy(d.url)
+    try:
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
+        page.goto(proxy.url)
+        page.wait_for_function(LIVE)
+        page.click("tr[data-name=talk] th.name a")
+        page.wait_for_function("() => document.body.classList.contains('logpage')")
+        page.goto(proxy.url)  # and back, as a person would
+        page.wait_for_function(LIVE)
+        assert page.evaluate("document.querySelector('link[rel=icon]').href").startswith("data:image/svg+xml,")
+        assert proxy.outside == []
+        assert all(url.startswith((proxy.url, "data:")) for url in requested), requested
+    finally:
+        proxy.close()

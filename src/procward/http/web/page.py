@@ -19,6 +19,11 @@ from procward.protocol import ProcessInfo, exit_text, namespec
 _STATE_CLASS = {"RUNNING": "ok", "STARTING": "busy", "STOPPING": "busy", "BACKOFF": "bad", "FATAL": "bad",
                 "EXITED": "off", "STOPPED": "off", "UNKNOWN": "bad"}
 STATES = ("RUNNING", "STARTING", "BACKOFF", "STOPPING", "EXITED", "FATAL", "STOPPED", "UNKNOWN")
+# Declared inline: without an icon, browsers ask for /favicon.ico at the host's root, outside the page's
+# prefix behind a reverse proxy on a sub-path. A green dot in a ring (a supervised process, up).
+ICON = ("data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Ccircle cx='8' "
+        "cy='8' r='6.5' fill='none' stroke='%23555' stroke-width='2'/%3E%3Ccircle cx='8' cy='8' r='3.5' "
+        "fill='%232e9e4f'/%3E%3C/svg%3E")
 SORT_KEYS = ("name", "group", "state", "description", "restarts", "exit", "health", "cpu", "memory")
 
 
@@ -85,7 +90,8 @@ def _e(text: object) -> str:
 def _head(title: str) -> str:
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f'<title>{_e(title)}</title><link rel="stylesheet" href="static/app.css">'
+            f'<title>{_e(title)}</title><link rel="icon" href="{ICON}">'
+            f'<link rel="stylesheet" href="static/app.css">'
             f'<script src="static/app.js" defer></script></head>')
 
 
