@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.resources
+import os
 import re
+import selectors
+import signal
 import subprocess
 import sys
 import textwrap
+import time
+from pathlib import Path
 
 from support import wait_until
 
@@ -124,3 +130,31 @@ def test_maintail_version_and_shutdown(daemon) -> None:
     down = ctl(d, "status")
     assert down.returncode == 4
     assert "no such file" in down.stdout
+
+
+def test_supervisors_own_issue_638_fixture(tmp_path: Path) -> None:
+    """Supervisor's end-to-end test_issue_638, its fixture run by procward: non-UTF-8 output shows as
+    ``Undecodable: b'\\x88\\n'`` and, at loglevel=debug, each child exit as supervisord's line
+    ``received SIGCHLD indicating a child quit`` (tools wait for it), on the daemon's stdout."""
+    fixture = importlib.resources.files("supervisor.tests") / "fixtures" / "issue-638.conf"
+    conf = tmp_path / "issue-638.conf"
+    conf.write_text(fixture.read_text().replace("/tmp/issue-638", str(tmp_path / "issue-638")))
+    proc = subprocess.Popen([sys.executable, "-m", "procward", "-c", str(conf)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    seen = b""
+    try:
+        wanted = [re.escape(rb"Undecodable: b'\x88\n'"), rb"received SIGCH?LD indicating a child quit"]
+        selector = selectors.DefaultSelector()
+        assert proc.stdout is not None
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        deadline = time.monotonic() + 30
+        while wanted and time.monotonic() < deadline:
+            if selector.select(timeout=0.5):
+                seen += os.read(proc.stdout.fileno(), 65536)
+            while wanted and (found := re.search(wanted[0], seen)):
+                seen = seen[found.end():]
+                wanted.pop(0)
+        assert not wanted, (wanted, seen[-2000:])
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
