@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -50,6 +51,13 @@ def locked(directory: Path) -> bool:
     finally:
         os.close(fd)
     return False
+
+
+def lines(log: Path) -> list[str]:
+    """A supervise log's lines with the times (and, in an alarm, the host) replaced: what the reference
+    writes is ``[LEVEL] YYYY-mm-dd HH:MM:SS  msg``, two spaces before the message."""
+    text = re.sub(r"(?m)^\[(\w+)\] \d{4}-\d\d-\d\d \d\d:\d\d:\d\d  ", r"[\1] ", log.read_text())
+    return re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \[Alarm: [^]]*\]", "<time> [Alarm: <host>]", text).splitlines()
 
 
 def running_pid(directory: Path, old: int = 0) -> int:
@@ -201,7 +209,19 @@ def test_max_tries_gives_up_after_the_fourth_run_with_one_alarm(service: Path, t
     assert run.returncode == 0
     wait_until(lambda: not locked(service), what="supervisor gave up", timeout=30)
     assert runs.read_text().count("run") == 4
-    assert "supervise refused to restart svc any more and exited itself!" in (service / "supervise.log.wf").read_text()
+    assert lines(service / "supervise.log") == [
+        "[NOTICE] Finished loading configurations!",
+        "alarm_interval: 60", "max_tries: 3", "max_tries_if_coredumped: 5", "alarm_mail : ops@example.com",
+        "gsm_list_len: 0",
+        "[NOTICE] service exited!",
+        "[NOTICE] mail sent: echo \"\" | mail -s \"<time> [Alarm: <host>] Service svc exited!\" ops@example.com",
+        "[NOTICE] supervise is trying to restart svc...",
+        "[NOTICE] service exited!", "[NOTICE] supervise is trying to restart svc...",
+        "[NOTICE] service exited!", "[NOTICE] supervise is trying to restart svc...",
+        "[NOTICE] service exited!",
+        "[NOTICE] supervise refused to restart svc any more and exited itself!",
+    ]
+    assert not (service / "supervise.log.wf").read_text()  # the reference writes nothing there on this path
     mails = wait_until(lambda: (tmp_path / "mails").exists() and (tmp_path / "mails").read_text().splitlines(),
                        what="the alarm mail")
     assert len(mails) == 1
@@ -228,7 +248,7 @@ def test_max_tries_if_coredumped(service: Path, tmp_path: Path) -> None:
     assert run.returncode == 0
     wait_until(lambda: not locked(service), what="supervisor gave up on cores", timeout=30)
     assert runs.read_text().count("run") == 2
-    assert "service svc exited with coredump!" in (service / "supervise.log.wf").read_text()
+    assert "[NOTICE] service exited with coredump!" in lines(service / "supervise.log")
 
 
 def test_r_script_runs_at_each_exit_and_config_rereads(service: Path, tmp_path: Path) -> None:
@@ -241,6 +261,10 @@ def test_r_script_runs_at_each_exit_and_config_rereads(service: Path, tmp_path: 
     wait_until(lambda: calls.exists() and len(calls.read_text().split()) >= 3, what="script runs", timeout=20)
     assert calls.read_text().split()[:3] == ["1", "2", "3"]  # -t 300: n counts up while exits are close
     control(service, "d")
+    # -r: no configuration read, no exit line, no checks: the reference's one line per exit, then the restart.
+    assert lines(service / "supervise.log")[:4] == [
+        f"[NOTICE] restart_cmd: {hook} 1 is called.", "[NOTICE] supervise is trying to restart svc...",
+        f"[NOTICE] restart_cmd: {hook} 2 is called.", "[NOTICE] supervise is trying to restart svc..."]
 
 
 def test_config_is_reread_on_r_and_a_missing_file_keeps_the_old(service: Path, tmp_path: Path) -> None:
@@ -267,3 +291,13 @@ def test_deleted_fifos_are_made_again(service: Path, tmp_path: Path) -> None:
                what="the log line")
     control(service, "k")  # the new control FIFO is the one read
     running_pid(service, first)
+
+
+def test_an_exec_failure_is_the_references_fatal_line(service: Path, tmp_path: Path) -> None:
+    """A command that cannot be run: ``[FATAL] ... unable to start ARGV0`` in supervise.log.wf (the reference's
+    child writes it and exits 1, so it counts as an exit and is retried)."""
+    (tmp_path / "supervise.conf").write_text("[global]\nalarm_interval : 60\nmax_tries : 1\n")
+    assert supervise(tmp_path, "-p", "status/svc", "-f", "/nonexistent/prog --flag").returncode == 0
+    wait_until(lambda: not locked(service), what="supervisor gave up", timeout=30)
+    assert lines(service / "supervise.log.wf") == ["[FATAL] unable to start /nonexistent/prog"] * 2
+    assert lines(service / "supervise.log")[-1] == "[NOTICE] supervise refused to restart svc any more and exited itself!"

@@ -27,10 +27,12 @@ class Settings:
     stop_grace: int = 10  # procward's own key: seconds from the SIGTERM of "d" to a SIGKILL
 
     def dump(self) -> str:
-        """The reference's raw dump after loading."""
-        return (f"alarm_interval: {self.alarm_interval}\nalarm_mail: {self.alarm_mail}\n"
-                f"alarm_gsm: {' '.join(self.alarm_gsm)}\nmax_tries: {self.max_tries}\n"
-                f"max_tries_if_coredumped: {self.max_tries_if_coredumped}\nstop_grace: {self.stop_grace}")
+        """The reference's raw dump after loading (show_config): its keys, order and spacing, one line per
+        gsm number; ``stop_grace`` is procward's own and not in it."""
+        return (f"alarm_interval: {self.alarm_interval}\nmax_tries: {self.max_tries}\n"
+                f"max_tries_if_coredumped: {self.max_tries_if_coredumped}\nalarm_mail : {self.alarm_mail}\n"
+                f"gsm_list_len: {len(self.alarm_gsm)}\n"
+                + "".join(f"alarm_gsm[{i}]: {number}\n" for i, number in enumerate(self.alarm_gsm)))
 
 
 def parse(text: str, service: str) -> Settings:

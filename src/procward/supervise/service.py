@@ -16,9 +16,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
 
 from procward.core.svfiles import (
     DeletionWatch,
@@ -51,28 +49,39 @@ class Log:
 
     def notice(self, message: str) -> None:
         """A NOTICE line."""
-        self._write("supervise.log", "NOTICE", message)
+        self._write("supervise.log", self._line("NOTICE", message))
 
     def warning(self, message: str) -> None:
         """A WARNING line."""
-        self._write("supervise.log.wf", "WARNING", message)
+        self._write("supervise.log.wf", self._line("WARNING", message))
 
     def fatal(self, message: str) -> None:
         """A FATAL line."""
-        self._write("supervise.log.wf", "FATAL", message)
+        self._write("supervise.log.wf", self._line("FATAL", message))
 
-    def _write(self, name: str, level: str, message: str) -> None:
+    def raw(self, text: str) -> None:
+        """Text with no level or time (the reference's configuration dump) in supervise.log."""
+        self._write("supervise.log", text)
+
+    @staticmethod
+    def _line(level: str, message: str) -> str:
+        return f"[{level}] {time.strftime('%Y-%m-%d %H:%M:%S')}  {message}\n"
+
+    def _write(self, name: str, text: str) -> None:
         path = self._paths[name]
         try:
-            reopen = os.stat(path).st_size > _LOG_LIMIT
+            too_big = os.stat(path).st_size > _LOG_LIMIT
+            gone = False
         except FileNotFoundError:
-            reopen = True
-        if reopen:  # rotated away, or too big: a new file, as the reference does
+            too_big, gone = False, True
+        if too_big or gone:  # rotated away, or too big (removed): a new file, as the reference does
+            if too_big:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
             os.close(self._fds[name])
             self._fds[name] = self._open(path)
-        line = f"[{level}] {time.strftime('%Y-%m-%d %H:%M:%S')}  {message}\n"
         with contextlib.suppress(OSError):
-            os.write(self._fds[name], line.encode("utf-8", "replace"))
+            os.write(self._fds[name], text.encode("utf-8", "replace"))
 
 
 @dataclass(slots=True)
@@ -99,7 +108,6 @@ class Service:
         self._kill_timer: asyncio.TimerHandle | None = None
         self._last_exit = 0.0
         self._script_n = 0
-        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- the loop ------------------------------------------------------------------------------------
 
@@ -131,9 +139,6 @@ class Service:
         if watch is not None:
             loop.remove_reader(watch.fd)
             watch.close()
-        for task in list(self._tasks):
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(task, 5)
         return 0
 
     def _control_ready(self) -> None:
@@ -176,9 +181,9 @@ class Service:
             with open(os.path.join(directory, "__stdout"), "ab") as out, \
                     open(os.path.join(directory, "__stderr"), "ab") as err:
                 child = subprocess.Popen(self.opts.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err)  # noqa: ASYNC220 - fork+exec only
-        except OSError as exc:
+        except OSError:
             # The reference's child logs this and exits 1: the same exit path, retried after the pause.
-            self.log.fatal(f"unable to start {self.opts.argv[0]}: {exc.strerror}")
+            self.log.fatal(f"unable to start {self.opts.argv[0]}")  # the reference's line: no reason
             self.status.changed = time.time()
             self._write()
             await asyncio.sleep(START_PACE)
@@ -190,7 +195,6 @@ class Service:
         loop.add_reader(pidfd, self._reap, pidfd, child.pid)
         self.status.pid, self.status.changed = child.pid, time.time()
         self._write()
-        self.log.notice(f"service {self.opts.service} started with pid {child.pid}")
         await asyncio.sleep(START_PACE)
 
     def _reap(self, pidfd: int, pid: int) -> None:
@@ -235,12 +239,12 @@ class Service:
             return await self._restart_if_wanted(give_up=False)  # the reference skips every check with -r
         cored = os.WIFSIGNALED(status) and os.WCOREDUMP(status)
         self.counters.coredumped += cored
-        self.log.warning(f"service {self.opts.service} exited{' with coredump' if cored else ''}!")
+        self.log.notice(f"service exited{' with coredump' if cored else ''}!")
         s = self.settings
         if not self.status.silenced and s.alarm_interval > 0:
             if self.counters.tried == 0:
                 self._window = asyncio.get_running_loop().call_later(s.alarm_interval, self._reset_window)
-                self._alarm(cored)
+                await self._alarm(cored)
             self.counters.tried += 1
         give_up = self.flag_exit or (s.alarm_interval > 0 and (
             (s.max_tries > 0 and self.counters.tried > s.max_tries)
@@ -249,8 +253,7 @@ class Service:
 
     async def _restart_if_wanted(self, *, give_up: bool) -> bool:
         if give_up:
-            if not self.flag_exit:
-                self.log.fatal(f"supervise refused to restart {self.opts.service} any more and exited itself!")
+            self.log.notice(f"supervise refused to restart {self.opts.service} any more and exited itself!")
             return True
         if self.status.want == "u":
             self.log.notice(f"supervise is trying to restart {self.opts.service}...")
@@ -311,9 +314,11 @@ class Service:
             return
         self.settings = conf.parse(text, self.opts.service)
         self.log.notice("Finished loading configurations!")
-        self.log.notice(self.settings.dump())
+        self.log.raw(self.settings.dump())
 
-    def _alarm(self, cored: bool) -> None:
+    async def _alarm(self, cored: bool) -> None:
+        """Mail and gsm commands, one after the other, before the restart (the reference's system() calls:
+        its log has each "sent" line before "trying to restart")."""
         host = socket.gethostname().removesuffix(".baidu.com")
         message = (f"{time.strftime('%Y-%m-%d %H:%M:%S')} [Alarm: {host}] Service {self.opts.service} "
                    f"exited{' with coredump' if cored else ''}!")
@@ -322,7 +327,7 @@ class Service:
             commands.append(("mail sent", f'echo "" | mail -s "{message}" {self.settings.alarm_mail}'))
         commands += [("gsm sent", f'gsmsend-script {number}@"{message}"') for number in self.settings.alarm_gsm]
         for what, command in commands:
-            self._spawn_task(self._shell(command, f"{what}: {command}"))
+            await self._shell(command, f"{what}: {command}")
 
     async def _run_script(self) -> None:
         now = time.time()
@@ -333,7 +338,8 @@ class Service:
                 self._script_n = 0
             self._script_n += 1
         self._last_exit = now
-        await self._shell(f"{self.opts.script} {self._script_n}", None)
+        command = f"{self.opts.script} {self._script_n}"
+        await self._shell(command, f"restart_cmd: {command} is called.")
 
     async def _shell(self, command: str, done: str | None) -> None:
         """Run ``command`` as system() does, bounded to 60 s; ``done`` is logged after it ran."""
@@ -346,8 +352,3 @@ class Service:
             self.log.warning(f"killed after 60 s: {command}")
         if done is not None:
             self.log.notice(done)
-
-    def _spawn_task(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
