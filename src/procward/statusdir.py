@@ -4,7 +4,8 @@ of the daemon, so scripts and monitoring written for ``supervise`` work on the d
 Each process gets ``<dir>/<program>/`` (``<dir>/<group>/<process>/`` when its group has another name)
 with ``lock`` (flock'ed by the daemon), the ``control`` and ``ok`` FIFOs, and the 20-byte ``status``
 rewritten at each state change. A control byte is the same request as the XML-RPC call (through the
-same registry, so the same faults, events and log lines): ``u``/``o`` startProcess, ``d`` stopProcess,
+same registry, so the same faults, events and log lines): ``u``/``o`` startProcess (``o``, "up once", also
+keeps the process from being restarted when it exits, until the next ``u`` or ``d``), ``d`` stopProcess,
 ``k t i a h p c`` signalProcess (KILL TERM INT ALRM HUP STOP CONT), ``s``/``n`` procward.silenceAlarms /
 resumeAlarms. ``x`` and ``r`` mean "exit" and "re-read" to one supervise; for the daemon they are
 logged and ignored (``supervisorctl shutdown`` and ``update`` do those).
@@ -153,7 +154,7 @@ class StatusDirService:
         status = entry.status
         if process.pid != status.pid or not status.changed:
             status.pid, status.changed = process.pid, svfiles.now()
-        status.want = "u" if process.state in _WANT_UP or process.restart_pending else "d"
+        status.want = "" if process.once else "u" if process.state in _WANT_UP or process.restart_pending else "d"
         if not process.pid:
             status.paused = False
         try:
@@ -195,6 +196,16 @@ class StatusDirService:
         for byte in svfiles.read_commands(entry.control[0]):
             self._tasks.start(self._request(spec, chr(byte)), f"{spec} control {chr(byte)}")
 
+    def _run_once(self, spec: str, once: bool) -> None:
+        """``o``: up once (started if down, not restarted when it exits) until the next ``u`` or ``d``."""
+        assert self._sup is not None
+        _group, process = self._sup.lookup(spec)
+        if process is not None and process.once != once:
+            process.once = once
+            entry = self._entries.get(spec)
+            if entry is not None:
+                self._update(process, entry)
+
     async def _request(self, spec: str, command: str) -> None:
         assert self._registry is not None
         if command in "xr":
@@ -208,6 +219,8 @@ class StatusDirService:
             method, waits = _CALLS[command]
             params = (spec, False) if waits else (spec,)
         log.info("supervise_dir: %s: control %r: %s", spec, command, method)
+        if command in "uod":
+            self._run_once(spec, command == "o")
         try:
             await self._registry.call(method, params)
         except RPCError as exc:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 from support import wait_until
@@ -86,3 +88,33 @@ def test_a_reload_onto_an_unusable_supervise_dir_is_a_log_line(daemon, tmp_path:
     wait_until(lambda: d.rpc().supervisor.getProcessInfo("web")["statename"] == "RUNNING", what="running again")
     assert d.proc.poll() is None
     assert d.rpc().supervisor.getProcessInfo("web")["pid"] != pid  # SIGHUP restarts everything, as supervisord
+
+
+def test_o_is_up_once_until_the_next_u_or_d(daemon, tmp_path: Path) -> None:
+    """``o`` as in daemontools: start it if down, do not restart it when it exits (autorestart=true or
+    not); the status byte says 0 (neither up nor down) and getProcessInfo shows it EXITED; ``u`` ends it."""
+    d = daemon("""
+        [program:job]
+        command=sleep 300
+        startsecs=0
+        autorestart=true
+        autostart=false
+        """, supervisord_extra="supervise_dir=%(here)s/status")
+    job = tmp_path / "status" / "job"
+    wait_until(lambda: (job / "control").exists(), what="job's status directory")
+    control(job, "o")
+    pid = d.wait_state("job", "RUNNING")["pid"]
+    wait_until(lambda: od_pid(job) == pid and unpack((job / "status").read_bytes()).want == "", what="once")
+    os.kill(pid, signal.SIGKILL)
+    d.wait_state("job", "EXITED")
+    wait_until(lambda: od_pid(job) == 0, what="down after its one run")
+    assert unpack((job / "status").read_bytes()).want == ""
+    d.wait_log("job is not started again: it was started once (supervise's o)")
+    assert d.state("job") == "EXITED"  # autorestart=true did not restart it
+
+    control(job, "u")  # up: restarted when it exits again
+    pid = d.wait_state("job", "RUNNING")["pid"]
+    wait_until(lambda: unpack((job / "status").read_bytes()).want == "u", what="want up")
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: d.state("job") == "RUNNING" and d.rpc().supervisor.getProcessInfo("job")["pid"] != pid,
+               what="restarted by autorestart again")

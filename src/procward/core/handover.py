@@ -74,7 +74,7 @@ def release(process: Process) -> dict[str, Any]:
         "state": process.state.name, "pid": process.pid, "laststart": process.laststart,
         "laststop": process.laststop, "exitstatus": process.exitstatus, "spawnerr": process.spawnerr,
         "backoff": process.backoff, "starts": process.starts, "token": process.token,
-        "status_text": process.status_text, "following": process._following,
+        "status_text": process.status_text, "following": process._following, "once": process.once,
         "health": process.health.value, "stdin": stdin_fd, "output": output, "counters": counters,
         "restart_times": list(restarts._times), "crash_streak": restarts._crash_streak,
         "cores": list(restarts._cores),
@@ -102,6 +102,7 @@ def adopt(process: Process, record: dict[str, Any]) -> None:
     process.backoff, process.starts, process.token = record["backoff"], record["starts"], record["token"]
     process.status_text = record["status_text"]
     process._following = record["following"]
+    process.once = record.get("once", False)  # absent in a record from a daemon before this field
     counters = dict(record["counters"])
     counters["restarts"] = Counter({RestartReason(k): v for k, v in counters["restarts"].items()})
     process.counters = ProcessCounters(**counters)

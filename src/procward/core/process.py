@@ -58,8 +58,8 @@ class Process:
     __slots__ = ("_following", "_hook", "_killing", "_later_signals", "_notify", "_restart_requested", "_spawned",
                  "_stdin", "_timer", "_waiters", "_watchdog", "_while_running", "backoff", "changes", "config",
                  "counters", "exitstatus", "group", "health_monitor", "laststart", "laststop", "leftovers",
-                 "observers", "output", "pid", "restarts", "rt", "spawnerr", "starts", "state", "status_text",
-                 "stdin_socket", "tasks", "token", "waiting")
+                 "observers", "once", "output", "pid", "restarts", "rt", "spawnerr", "starts", "state",
+                 "status_text", "stdin_socket", "tasks", "token", "waiting")
 
     def __init__(self, config: ProcessConfig, group: str, rt: Runtime, *,
                  stdin_socket: FcgiSocket | None = None) -> None:
@@ -89,6 +89,9 @@ class Process:
         self.token = ""  # PROCWARD_TREE of the current spawn: how its descendants are recognised
         self.status_text = ""  # sd_notify STATUS=
         self.waiting = ""  # why a requested start is held back (depends_on); written by hold()/release()
+        # "Up once" (supervise's o): an exit after RUNNING is not restarted, whatever autorestart says,
+        # until a stop or the mode is called off (supervise's u or d).
+        self.once = False
         self.tasks = TaskSet(rt.loop, self.namespec)  # every task of this process, awaited by aclose()
         # Monitors that live while RUNNING (memory, files, health): cancelled when it leaves RUNNING.
         self._while_running = TaskSet(rt.loop, self.namespec)
@@ -168,6 +171,7 @@ class Process:
 
     def stop(self) -> None:
         """Send the stop signal; SIGKILL after stopwaitsecs. A process in BACKOFF stops at once."""
+        self.once = False
         if self.state == S.BACKOFF:
             self._enter(S.STOPPED, pid=0)
             return
@@ -422,7 +426,9 @@ class Process:
                 log.warning("exited: %s (%s; not expected)", self.name, status.describe())
             self._enter(S.EXITED, pid=pid, expected=expected)
             restart = self.config.autorestart
-            if restart == Autorestart.TRUE or (restart == Autorestart.UNEXPECTED and not expected):
+            if self.once:
+                log.info("%s is not started again: it was started once (supervise's o)", self.name)
+            elif restart == Autorestart.TRUE or (restart == Autorestart.UNEXPECTED and not expected):
                 self._restart_after_exit(expected, now - self.laststart, core=status.core)
 
     def _daemonized(self, status: ExitStatus) -> None:
