@@ -265,3 +265,12 @@ def test_go_logtail_prints_the_end_of_the_log_and_exits(daemon) -> None:
     bad = d.ctl("logtail", "-t", "both", "chatty")
     assert bad.returncode == 1
     assert "bad log type 'both'" in bad.stdout
+
+
+def test_help_update_lists_procwards_own_flags(daemon) -> None:
+    d = daemon("[program:a]\ncommand=sleep 300\nstartsecs=0\n")
+    helped = d.ctl("help", "update")
+    assert helped.returncode == 0
+    for flag in ("update --dry-run", "update --precise", "update --rolling"):
+        assert flag in helped.stdout, helped.stdout
+    assert "update <gname> [...]" in helped.stdout  # supervisorctl's own lines stay

@@ -40,8 +40,8 @@ def test_dry_run_then_precise_update(daemon) -> None:
 
     dry = d.ctl("update", "--dry-run")
     assert dry.returncode == 0, dry.stdout
-    assert dry.stdout.splitlines() == ["+ new (group added)", "~ g:a (command)", "+ pool:pool_4",
-                                       "+ pool:pool_5"]
+    assert dry.stdout.splitlines() == ["+ new (group added)", "~ g:a (command)", "+ pool:pool_4 (numprocs 4 -> 6)",
+                                       "+ pool:pool_5 (numprocs 4 -> 6)"]
     assert pids(d) == before  # nothing applied
 
     done = d.ctl("update", "--precise")
@@ -63,7 +63,7 @@ def test_removed_processes_and_a_bad_file(daemon) -> None:
     before = pids(d)
     d.write(GROUP.format(a=300, n=2, extra=""))
     done = d.ctl("update", "--precise")
-    assert done.stdout.splitlines() == ["- pool:pool_2", "- pool:pool_3"]
+    assert done.stdout.splitlines() == ["- pool:pool_2 (numprocs 4 -> 2)", "- pool:pool_3 (numprocs 4 -> 2)"]
     assert pids(d) == {k: v for k, v in before.items() if k not in ("pool:pool_2", "pool:pool_3")}
 
     d.write(GROUP.format(a="x", n=2, extra="startsecs=ten"))

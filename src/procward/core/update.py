@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,7 @@ class GroupChange:
     removed: list[str] = field(default_factory=list)
     changed: dict[str, list[str]] = field(default_factory=dict)  # process name -> options that differ
     whole: list[str] = field(default_factory=list)  # group options that differ: the group is replaced
+    why: dict[str, str] = field(default_factory=dict)  # added or removed process name -> "numprocs 2 -> 3"
 
 
 @dataclass(slots=True)
@@ -69,6 +71,11 @@ def plan(active: dict[str, GroupConfig], new: Config) -> Plan:
         after = {p.name: p for p in fresh.processes}
         change.added = sorted(set(after) - set(before))
         change.removed = sorted(set(before) - set(after))
+        counts = (Counter(p.program for p in old.processes), Counter(p.program for p in fresh.processes))
+        for process_name in change.added + change.removed:
+            program = (after.get(process_name) or before[process_name]).program
+            if counts[0][program] and counts[1][program] and counts[0][program] != counts[1][program]:
+                change.why[process_name] = f"numprocs {counts[0][program]} -> {counts[1][program]}"
         change.changed = {n: differing(before[n], after[n]) for n in sorted(set(before) & set(after))
                           if before[n] != after[n]}
         result.changed.append(change)

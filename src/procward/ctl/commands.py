@@ -337,7 +337,7 @@ class Commands(LogCommands, AlarmCommands, UpdateCommands):
         self.output("reread \t\t\tReload the daemon's configuration files without add/remove")
 
     def do_update(self, arg: str) -> None:
-        if {"--dry-run", "--precise"} & set(arg.split()):
+        if {"--dry-run", "--precise", "--rolling"} & set(arg.split()):  # procward's own update
             self.procward_update(arg.split())
             return
         sup = self.supervisor()
@@ -382,6 +382,10 @@ class Commands(LogCommands, AlarmCommands, UpdateCommands):
         self.output("update\t\t\tReload config and add/remove as necessary, and will restart affected programs")
         self.output("update all\t\tReload config and add/remove as necessary, and will restart affected programs")
         self.output("update <gname> [...]\tUpdate specific groups")
+        self.output("update --dry-run\tSay what update --precise would do (+ added, - removed, ~ changed, with\n"
+                    "\t\t\tthe options that differ), and do nothing")
+        self.output("update --precise\tRestart only the processes whose own options changed (procward)")
+        self.output("update --rolling\tThe same, one changed process at a time, each ready before the next")
 
     def do_add(self, arg: str) -> None:
         sup = self.supervisor()

@@ -60,7 +60,8 @@ def diff_lines(result: dict[str, Any]) -> list[str]:
         if change["whole"]:
             lines.append(f"~ {group} (group replaced: {', '.join(change['whole'])})")
             continue
-        lines += [f"+ {group}:{name}" for name in change["added"]]
-        lines += [f"- {group}:{name}" for name in change["removed"]]
+        why = change.get("why", {})  # a daemon before this field sends none
+        lines += [f"+ {group}:{name}" + (f" ({why[name]})" if name in why else "") for name in change["added"]]
+        lines += [f"- {group}:{name}" + (f" ({why[name]})" if name in why else "") for name in change["removed"]]
         lines += [f"~ {group}:{name} ({', '.join(options)})" for name, options in change["changed"].items()]
     return lines
