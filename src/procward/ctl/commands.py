@@ -29,7 +29,7 @@ _SIGNAL_ERRORS: dict[int, str] = {
     Faults.NOT_RUNNING: "not running",
 }
 _CLEAR_ERRORS: dict[int, str] = {Faults.BAD_NAME: "no such process", Faults.FAILED: "failed"}
-_UNLISTED = frozenset({"alarm", "reexec"})
+_UNLISTED = frozenset({"alarm", "reexec", "logtail"})
 
 
 def _take_json(args: list[str]) -> tuple[list[str], bool]:
