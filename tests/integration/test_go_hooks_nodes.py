@@ -155,10 +155,11 @@ def test_bad_remotes_are_located(tmp_path: Path, remotes: str) -> None:
     assert "remotes" in check.stderr
 
 
-def _get(port: int, method: str, path: str) -> tuple[int, bytes]:
+def _get(port: int, method: str, path: str, body: object = None) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
-        conn.request(method, path, body=b"" if method != "GET" else None)
+        conn.request(method, path, body=json.dumps(body).encode() if body is not None else
+                     b"" if method != "GET" else None)
         response = conn.getresponse()
         return response.status, response.read()
     finally:
@@ -204,6 +205,15 @@ def test_nodename_and_remotes_answer_gos_node_routes(daemon, tmp_path: Path) -> 
         assert json.loads(body)["pid"] == info(d, "near")["pid"]
         assert _get(alpha_port, "POST", "/program/stop/alpha/near") == (200, b'{"success": true}\n')
         assert d.state("near") == "STOPPED"
+        # Go's startPrograms / stopPrograms body: each entry on its node; a dead node's entry fails alone.
+        entries = [{"node": "beta", "program": "far"}, {"node": "gone", "program": "far"},
+                   {"node": "alpha", "program": "near"}]
+        assert _get(alpha_port, "POST", "/program/startPrograms", entries) == (200, b"Success to start the programs")
+        assert d.state("near") == "RUNNING"
+        assert beta.state("far") == "RUNNING"
+        assert _get(alpha_port, "POST", "/program/stopPrograms", entries[:1]) == (200, b"Success to stop the programs")
+        assert beta.state("far") == "STOPPED"
+        _get(alpha_port, "POST", "/program/start/beta/far")
 
         status, body = _get(alpha_port, "GET", "/supervisor/listNodes")
         nodes = {n["name"]: n["status"] for n in json.loads(body)}

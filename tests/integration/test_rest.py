@@ -93,7 +93,15 @@ def test_start_and_stop_programs_lists(rest) -> None:
     assert state(d, "worker") == state(d, "pool:pool_1") == "RUNNING"
     assert call("PUT", "/program/stopPrograms", ["worker", "ghost"]) == (200, b"Success to stop the programs")
     assert state(d, "worker") == "STOPPED"
-    for bad in (b"not json", b'{"a": 1}', b"[1, 2]", b""):
+    # Go's newer body: node and program; an empty node, or this daemon's name, is this daemon.
+    assert call("POST", "/program/startPrograms", [{"node": "", "program": "worker"}]) == (
+        200, b"Success to start the programs")
+    assert state(d, "worker") == "RUNNING"
+    assert call("POST", "/program/stopPrograms", [{"program": "worker"}, {"node": "nowhere", "program": "web"}]
+                ) == (200, b"Success to stop the programs")
+    assert state(d, "worker") == "STOPPED"
+    assert state(d, "web") == "RUNNING"  # an unknown node's entry is skipped
+    for bad in (b"not json", b'{"a": 1}', b"[1, 2]", b"", b'[{"node": "x"}]', b'[{"program": 3}]'):
         assert call("POST", "/program/startPrograms", raw=bad) == (400, b"not a valid request")
     assert state(d, "web") == "RUNNING"  # the daemon keeps serving
 
@@ -111,7 +119,7 @@ def test_logs_conf_shutdown_and_reload(rest, tmp_path: Path) -> None:
     assert state(d, "late") == "RUNNING"
     d.conf.write_text(d.conf.read_text() + "\n[program:broken\n")
     assert call("POST", "/supervisor/reload") == (200, b'{"success": false}\n')
-    assert call("POST", "/supervisor/shutdown") == (200, b"Shutdown...")
+    assert call("POST", "/supervisor/shutdown") == (200, b'{"success": true}\n')  # Go's newer answer
     wait_until(lambda: d.proc.poll() is not None, what="the daemon to exit", timeout=30)
 
 

@@ -155,15 +155,21 @@ class Rest:
         return _json({"success": await self._act(parts[1], parts[-1], self._caller(node))})
 
     async def _many(self, request: Request, parts: list[str]) -> Response:
+        """A list of names (Go's older body), or of ``{"node": ..., "program": ...}`` (its newer one, where
+        the node may be another daemon's; a missing or empty node is this one)."""
         try:
-            names = json.loads(request.body)
+            body = json.loads(request.body)
         except ValueError:
-            names = None
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            body = None
+        if not isinstance(body, list) or not all(_program_entry(item) for item in body):
             return Response(400, b"not a valid request", content_type=_TEXT)
         verb = "start" if parts[1] == "startPrograms" else "stop"
-        for name in names:
-            await self._act(verb, name, self._registry.call)
+        for item in body:
+            node, name = ("", item) if isinstance(item, str) else (item.get("node") or "", item["program"])
+            try:
+                await self._act(verb, name, self._caller(node))
+            except HttpError as exc:  # an unknown or dead node: that entry fails, the others go ahead
+                log.info("REST %s %s on node %s: %s", verb, name, node, exc)
         return Response(200, f"Success to {verb} the programs".encode(), content_type=_TEXT)
 
     async def _list_nodes(self, request: Request, parts: list[str]) -> Response:
@@ -227,7 +233,7 @@ class Rest:
         call = self._caller(parts[1] if len(parts) == 3 else "")
         if parts[-1] == "shutdown":
             await call("supervisor.shutdown", ())
-            return Response(200, b"Shutdown...", content_type=_TEXT)
+            return _json({"success": True})  # Go's newer answer (its older one was the text "Shutdown...")
         return _json({"success": await self._update(call)})
 
     async def _update(self, call: Callable[..., Awaitable[Any]]) -> bool:
@@ -268,3 +274,11 @@ def _fault(code: int) -> Faults:
 
 def _json(value: Any, status: int = 200) -> Response:
     return Response(status, json.dumps(value).encode() + b"\n", content_type=_JSON)
+
+
+def _program_entry(item: object) -> bool:
+    """A startPrograms/stopPrograms entry: a name, or Go's ``{"node": ..., "program": ...}``."""
+    if isinstance(item, str):
+        return True
+    return (isinstance(item, dict) and isinstance(item.get("program"), str)
+            and isinstance(item.get("node", ""), str | None))
