@@ -172,11 +172,99 @@ serverurl=unix:///tmp/supervisor.sock   ; unix:///path or http://host:port
 ;restart_cmd_when_file_changed=   ; shell command (Go supervisord)
 
 ;[eventlistener:theeventlistenername]
-;  every [program:x] option, and:
 ;events=PROCESS_STATE   ; comma-separated event types
 ;priority=-1   ; integer
 ;buffer_size=10   ; integer >= 1
 ;result_handler=supervisor.dispatchers:default_handler   ; dotted name
+;command=/bin/eventlistener   ; command line (shlex)
+;process_name=%(program_name)s   ; template
+;numprocs=1   ; integer >= 1
+;numprocs_start=0   ; integer >= 0
+;autostart=true   ; bool
+;autorestart=unexpected   ; true false unexpected
+;startsecs=1   ; seconds >= 0
+;startretries=3   ; integer, or infinite (P)
+;exitcodes=0   ; comma-separated 0..255
+;stopsignal=TERM   ; signal, or Go supervisord's list (TERM INT)
+;stopwaitsecs=10   ; seconds
+;cron=   ; cron expression: 5 fields, 6 (seconds first, Go's) or @hourly, @daily, ... (Go supervisord)
+;killwaitsecs=   ; seconds (Go supervisord)
+;stopasgroup=false   ; bool
+;killasgroup=stopasgroup   ; bool
+;user=   ; user name or uid
+;redirect_stderr=false   ; bool
+;stdout_logfile=AUTO   ; path, AUTO, NONE, syslog; or a comma list of targets (G)
+;stdout_logfile_maxbytes=50MB   ; bytes (0: never)
+;stdout_logfile_backups=10   ; integer >= 0
+;stdout_events_enabled=false   ; bool
+;stdout_syslog=false   ; bool
+;stdout_log_format=raw   ; raw text json container (procward)
+;stdout_log_time_format=rfc3339   ; rfc3339 local unix (procward)
+;stdout_log_name=false   ; bool (procward)
+;stdout_logfile_rotate_every=never   ; hourly daily weekly or 30m, 12h, 2d (procward)
+;stdout_logfile_rotate_naming=index   ; index date (procward)
+;stdout_logfile_compress=false   ; bool (procward)
+;stdout_logfile_total_maxbytes=   ; bytes (procward)
+;stderr_logfile=AUTO   ; as stdout_logfile
+;stderr_logfile_maxbytes=50MB   ; bytes
+;stderr_logfile_backups=10   ; integer >= 0
+;stderr_events_enabled=false   ; bool
+;stderr_syslog=false   ; bool
+;stderr_log_format=raw   ; as stdout_log_format (procward)
+;stderr_log_time_format=rfc3339   ; as stdout_log_time_format (procward)
+;stderr_log_name=false   ; bool (procward)
+;stderr_logfile_rotate_every=never   ; as for stdout (procward)
+;stderr_logfile_rotate_naming=index   ; as for stdout (procward)
+;stderr_logfile_compress=false   ; bool (procward)
+;stderr_logfile_total_maxbytes=0   ; bytes (procward)
+;syslog_facility=local0   ; kern user mail daemon auth syslog lpr news uucp cron authpriv ftp local0..local7 (Go supervisord)
+;syslog_tag=   ; text (Go supervisord)
+;syslog_stdout_priority=notice   ; emerg alert crit err warning notice info debug (Go supervisord)
+;syslog_stderr_priority=notice   ; as above (Go supervisord)
+;environment=   ; KEY=value,KEY2="v"
+;directory=   ; directory
+;umask=   ; octal
+;serverurl=   ; URL
+;environment_file=   ; path (dotenv) (procward)
+;envFiles=   ; comma list of paths (dotenv) (Go supervisord)
+;backoff=linear   ; linear exponential (procward)
+;backoff_max=   ; seconds (procward)
+;max_restarts=   ; integer (procward)
+;restart_window=   ; seconds (procward)
+;restartpause=0   ; seconds (Go supervisord)
+;healthcheck=   ; http://host:port/path, tcp://host:port, exec <command> (procward)
+;healthcheck_interval=10   ; seconds (decimal) (procward)
+;healthcheck_timeout=5   ; seconds (decimal) (procward)
+;healthcheck_retries=3   ; integer >= 1 (procward)
+;healthcheck_start_period=0   ; seconds (decimal) (procward)
+;healthcheck_action=restart   ; restart stop report (procward)
+;alarm_events=   ; as in [supervisord] (procward)
+;max_tries_if_coredumped=   ; integer >= 0 (procward)
+;liveness_check_script=   ; http://url [-H 'Name: value'] [-d data or @file], tcp://host:port, or a command (script:// optional) (Go supervisord)
+;liveness_check_initial_delay=60   ; seconds (decimal) (Go supervisord)
+;liveness_check_period=60   ; seconds (decimal) (Go supervisord)
+;liveness_check_timeout=30   ; seconds (decimal) (Go supervisord)
+;liveness_check_failure_threshold=3   ; integer >= 1 (Go supervisord)
+;liveness_check_success_threshold=1   ; integer >= 1 (Go supervisord)
+;liveness_check_failure_action=restart   ; restart, stop, or a script (as liveness_check_script) (Go supervisord)
+;liveness_check_success_action=   ; a script (Go supervisord)
+;pre_start_hook=   ; a script (as liveness_check_script) (Go supervisord)
+;pre_stop_hook=   ; a script (Go supervisord)
+;hook_timeout=60   ; seconds (decimal) > 0 (procward)
+;notify=false   ; bool (procward)
+;watchdog_sec=0   ; seconds (procward)
+;ready_timeout=90   ; seconds (procward)
+;depends_on=   ; comma-separated programs, group:process or groups (Go supervisord)
+;killdescendants=true   ; bool (procward)
+;pidfile=   ; path (procward)
+;memory_limit=   ; bytes (procward)
+;restart_when_binary_changed=false   ; bool (Go supervisord)
+;restart_directory_monitor=   ; directory (Go supervisord)
+;restart_file_pattern=*   ; glob (Go supervisord)
+;restart_signal_when_binary_changed=   ; signal (Go supervisord)
+;restart_cmd_when_binary_changed=   ; shell command (Go supervisord)
+;restart_signal_when_file_changed=   ; signal (Go supervisord)
+;restart_cmd_when_file_changed=   ; shell command (Go supervisord)
 
 ;[fcgi-program:thefcgiprogramname]
 ;  every [program:x] option, and:

@@ -3,6 +3,7 @@ Supervisor 4.3's own parser what it means to procward (the oracle)."""
 
 from __future__ import annotations
 
+import importlib.resources
 import re
 import subprocess
 import sys
@@ -61,3 +62,17 @@ def test_init_writes_a_file_both_parsers_load(tmp_path: Path, monkeypatch: pytes
     forced = subprocess.run([sys.executable, "-m", "procward", "init", "-o", str(conf), "--force"],
                             capture_output=True, text=True, timeout=60, check=False)
     assert forced.returncode == 0
+
+
+def block(text: str, header: str) -> set[str]:
+    """The option names of a (commented) section of a template."""
+    body = text.split(f"[{header}]", 1)[1].split("\n\n", 1)[0]
+    return {name.lower() for name in re.findall(r"^;?(\w+)=", body, re.MULTILINE)}
+
+
+def test_the_eventlistener_block_spells_out_what_echo_supervisord_conf_does() -> None:
+    """Supervisor's own sample is the oracle: every option of its [eventlistener:x] block is in ours."""
+    sample = (importlib.resources.files("supervisor") / "skel" / "sample.conf").read_text()  # echo_supervisord_conf
+    theirs = block(sample, "eventlistener:theeventlistenername")
+    assert len(theirs) > 25  # the oracle's block was found
+    assert theirs <= block(TEMPLATE, "eventlistener:theeventlistenername")
