@@ -52,7 +52,7 @@ _KNOWN_OPTIONS: dict[str, frozenset[str]] = {
     "supervisord": frozenset({
         "logfile", "logfile_maxbytes", "logfile_backups", "loglevel", "pidfile", "umask", "nodaemon", "silent",
         "minfds", "minprocs", "nocleanup", "childlogdir", "user", "directory", "strip_ansi", "environment",
-        "identifier", "supervise_dir", "exit_on_fatal"}) | alarms.SUPERVISORD_OPTIONS,
+        "identifier", "supervise_dir", "exit_on_fatal", "exit_when_all_stopped"}) | alarms.SUPERVISORD_OPTIONS,
     "program": _PROGRAM_OPTIONS,
     "eventlistener": _PROGRAM_OPTIONS | {"events", "buffer_size", "result_handler"},
     "fcgi-program": _PROGRAM_OPTIONS | {"socket", "socket_backlog", "socket_owner", "socket_mode"},
@@ -227,6 +227,7 @@ def _supervisord(r: _Reader, opts: BuildOptions) -> SupervisordConfig:
         supervise_dir=_optional_path(r, "supervise_dir"),
         alarms=alarms.read(r),
         exit_on_fatal=r.get("exit_on_fatal", v.list_of_strings, ()),
+        exit_when_all_stopped=r.get("exit_when_all_stopped", v.boolean, False),
     )
 
 

@@ -339,6 +339,7 @@ class SupervisordConfig:
     supervise_dir: str | None = None  # procward: a daemontools-style status directory per process
     alarms: AlarmConfig | None = None
     exit_on_fatal: tuple[str, ...] = ()  # programs, groups or "*" whose FATAL stops the daemon with exit 1
+    exit_when_all_stopped: bool = False  # a finished batch: the daemon exits with the worst run status
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -22,6 +22,7 @@ from procward.config.diff import ConfigDiff, diff
 from procward.config.model import Config, GroupConfig, GroupKind, HealthKind, Script
 from procward.core import handover, health
 from procward.core.cron import CronStarts
+from procward.core.daemonexit import ExitRules
 from procward.core.events import Event, EventBus
 from procward.core.exits import ExitWatcher
 from procward.core.group import ProcessGroup
@@ -175,11 +176,11 @@ class Supervisor:
         # (channel, event, result) -> alarms, for /metrics; kept across reloads as counters must be
         self.alarm_counts: Counter[tuple[str, str, str]] = Counter()
         self.systemd = SystemdNotifier(loop)  # before any spawn: it takes NOTIFY_SOCKET out of the environment
-        self.exit_status = 0  # the daemon's, when it exits (1 after exit_on_fatal)
+        self.exit_status = 0  # the daemon's, when it exits (see core/daemonexit.py)
         self.adopting: dict[str, Any] | None = None  # the previous daemon's state (a reexec), taken at the start
         self.handover: dict[str, Any] | None = None  # this daemon's state for the next one, once a reexec began
         self._reexec = False
-        self.bus.subscribe(self._exit_on_fatal, lambda name: name == "PROCESS_STATE_FATAL")
+        self.exit_rules = ExitRules(self)  # exit_on_fatal, exit_when_all_stopped
 
     def _runtime(self, config: Config) -> Runtime:
         sd = config.supervisord
@@ -478,7 +479,7 @@ class Supervisor:
                 self.exits.reap()
             self.exits.close()
 
-    def _process_of(self, spec: str) -> Process | None:
+    def process_of(self, spec: str) -> Process | None:
         """``lookup``'s process, None instead of BadName (for event subscribers)."""
         try:
             return self.lookup(spec)[1]
@@ -495,7 +496,7 @@ class Supervisor:
         if self.config.supervisord.alarms is not None:
             from procward.core.alarms import Alarms  # only with alarm channels: mail and HTTP clients stay out
 
-            self.alarms = Alarms(self.config.supervisord.alarms, self._process_of, self.exits, self.loop,
+            self.alarms = Alarms(self.config.supervisord.alarms, self.process_of, self.exits, self.loop,
                                  self.silenced, self.alarm_counts)
             self.bus.subscribe(self.alarms.on_event, self.alarms.wants)
         started: list[Service] = []
@@ -528,21 +529,6 @@ class Supervisor:
             reloading = self._pending is not None and self.state == SupervisorState.RESTARTING
             for name in list(self.groups):
                 await self._drop_group(name, park=reloading)
-
-    def _exit_on_fatal(self, event: Event) -> None:
-        """[supervisord] exit_on_fatal: a listed program gave up, so the daemon (a container's PID 1) stops
-        everything and exits 1, and the container's restart policy takes over."""
-        chosen = self.config.supervisord.exit_on_fatal
-        if event.name != "PROCESS_STATE_FATAL" or not chosen:  # the bus hands every subscriber every event
-            return
-        process = self._process_of(event.namespec)
-        if process is None or self.state != SupervisorState.RUNNING:
-            return
-        if "*" in chosen or {process.config.program, process.group, process.namespec} & set(chosen):
-            log.critical("%s entered FATAL and is listed in exit_on_fatal: stopping everything, exit status 1",
-                         process.namespec)
-            self.exit_status = 1
-            self.request_shutdown()
 
     # ---- reexec (core/handover.py) ----
 
