@@ -22,6 +22,7 @@ nodaemon=false   ; bool
 ;nocleanup=false   ; bool
 ;childlogdir=   ; directory
 ;supervise_dir=   ; directory (made if missing) (procward)
+;exit_when_all_stopped=false   ; bool (procward)
 ;exit_on_fatal=   ; comma list of programs, groups, or * (procward)
 ;alarm_mail=   ; mail addresses, comma or blank separated (procward)
 ;alarm_command=   ; shell command (procward)
