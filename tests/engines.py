@@ -63,7 +63,11 @@ class Prometheus:
              f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         self.url = f"http://127.0.0.1:{self.port}"
-        wait_until(lambda: self._get("/-/ready", raw=True), what="prometheus ready", timeout=30)
+        try:
+            wait_until(lambda: self._get("/-/ready", raw=True), what="prometheus ready", timeout=30)
+        except BaseException:
+            self.stop()
+            raise
 
     def _get(self, path: str, *, raw: bool = False) -> Any:
         if self.proc.poll() is not None:

@@ -141,20 +141,20 @@ def test_supervisors_own_issue_638_fixture(tmp_path: Path) -> None:
     conf.write_text(fixture.read_text().replace("/tmp/issue-638", str(tmp_path / "issue-638")))
     proc = subprocess.Popen([sys.executable, "-m", "procward", "-c", str(conf)], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
+    assert proc.stdout is not None
     seen = b""
-    try:
-        wanted = [re.escape(rb"Undecodable: b'\x88\n'"), rb"received SIGCH?LD indicating a child quit"]
-        selector = selectors.DefaultSelector()
-        assert proc.stdout is not None
-        selector.register(proc.stdout, selectors.EVENT_READ)
-        deadline = time.monotonic() + 30
-        while wanted and time.monotonic() < deadline:
-            if selector.select(timeout=0.5):
-                seen += os.read(proc.stdout.fileno(), 65536)
-            while wanted and (found := re.search(wanted[0], seen)):
-                seen = seen[found.end():]
-                wanted.pop(0)
-        assert not wanted, (wanted, seen[-2000:])
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
+    with proc.stdout, selectors.DefaultSelector() as selector:
+        try:
+            wanted = [re.escape(rb"Undecodable: b'\x88\n'"), rb"received SIGCH?LD indicating a child quit"]
+            selector.register(proc.stdout, selectors.EVENT_READ)
+            deadline = time.monotonic() + 30
+            while wanted and time.monotonic() < deadline:
+                if selector.select(timeout=0.5):
+                    seen += os.read(proc.stdout.fileno(), 65536)
+                while wanted and (found := re.search(wanted[0], seen)):
+                    seen = seen[found.end():]
+                    wanted.pop(0)
+            assert not wanted, (wanted, seen[-2000:])
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=30)
