@@ -28,7 +28,7 @@ IMPORT_STEPS = [
     ("stdlib (asyncio, logging, subprocess)", "import asyncio, logging.handlers, subprocess"),
     ("defusedxml.ElementTree", "import defusedxml.ElementTree"),
     ("h11", "import h11"),
-    ("procward's modules", "import procward.cli, procward.core.daemon, procward.http.server, procward.rpc"),
+    ("procward's modules", "import procward.cli, procward.core.daemon.run, procward.http.server, procward.rpc"),
 ]
 
 

@@ -130,9 +130,9 @@ def run_daemon(argv: Sequence[str]) -> int:
     from procward.core import sslgate
 
     sslgate.keep_out()  # before asyncio is imported: see sslgate
-    from procward.core import daemon
+    from procward.core.daemon import run as daemon
     from procward.http.app import HttpService
-    from procward.statusdir import StatusDirService
+    from procward.supervisedir import StatusDirService
 
     try:
         for env_file in args.env_file:
@@ -164,7 +164,7 @@ def _fail(message: str) -> int:
 
 def run_init(argv: Sequence[str]) -> int:
     """``procward init [-o FILE] [--force]``: the commented template (echo_supervisord_conf's job)."""
-    from procward.inittemplate import TEMPLATE
+    from procward.commands.inittemplate import TEMPLATE
 
     p = argparse.ArgumentParser(prog="procward init", description="write a commented configuration template")
     p.add_argument("-o", "--output", metavar="FILE", help="write it there (default: standard output)")
@@ -229,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args and args[0] == "init":
         return run_init(args[1:])
     if args and args[0] == "service":
-        from procward.install import main as service
+        from procward.commands.service import main as service
 
         return service(args[1:])
     if args and args[0] == "supervise":

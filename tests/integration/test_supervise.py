@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from support import pid_alive, wait_until
 
-from procward.core.svfiles import TAI_OFFSET, unpack
+from procward.supervise.statusfiles import TAI_OFFSET, unpack
 
 PROCWARD = [sys.executable, "-m", "procward", "supervise"]
 

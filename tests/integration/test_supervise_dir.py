@@ -10,7 +10,7 @@ from pathlib import Path
 from support import wait_until
 from test_supervise import control, locked, od_pid
 
-from procward.core.svfiles import unpack
+from procward.supervise.statusfiles import unpack
 
 
 def test_status_files_follow_the_programs_and_control_bytes_are_rpc_requests(daemon, tmp_path: Path) -> None:

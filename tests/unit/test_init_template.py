@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from procward.commands.inittemplate import TEMPLATE
 from procward.config.build import _KNOWN_OPTIONS, BuildOptions, load
-from procward.inittemplate import TEMPLATE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,10 +21,10 @@ def test_template_is_generated_from_the_reference() -> None:
     generated = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen-init-template")], capture_output=True,
                                text=True, check=True, cwd=ROOT)
     assert "wrote" in generated.stderr
-    assert (ROOT / "src" / "procward" / "inittemplate.py").read_text().count("TEMPLATE = ") == 1
+    assert (ROOT / "src" / "procward" / "commands/inittemplate.py").read_text().count("TEMPLATE = ") == 1
     from importlib import reload
 
-    import procward.inittemplate as module
+    import procward.commands.inittemplate as module
 
     assert reload(module).TEMPLATE == TEMPLATE, "run scripts/gen-init-template and commit the result"
 

@@ -1,4 +1,4 @@
-"""procward.core.linelog: the one-copy path writes byte for byte what the general path writes."""
+"""procward.core.output.linelog: the one-copy path writes byte for byte what the general path writes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import random
 import pytest
 
 from procward.config.model import LineFormat, TimeFormat
-from procward.core.linelog import MAX_LINE, LineWriter
+from procward.core.output.linelog import MAX_LINE, LineWriter
 
 
 class Sink:

@@ -17,14 +17,14 @@ import pytest
 
 from procward.config.build import BuildOptions, load
 from procward.config.model import Backoff, RestartPolicy
+from procward.core.daemon.supervisor import SHUTDOWN_KILL_GRACE, wait_stopped
 from procward.core.events import EventBus
 from procward.core.exits import ExitStatus
-from procward.core.process import Process
-from procward.core.restarts import GiveUp, Restarts
+from procward.core.process.lifecycle import Process
+from procward.core.process.restarts import GiveUp, Restarts
 from procward.core.runtime import Runtime
 from procward.core.spawn import Spawned
 from procward.core.states import ALLOWED, Detail, InvalidTransition, ProcessState
-from procward.core.supervisor import SHUTDOWN_KILL_GRACE, wait_stopped
 
 S = ProcessState
 

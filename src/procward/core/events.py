@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -106,3 +107,24 @@ class EventBus:
                 subscriber(event)
             except Exception:  # a boundary: one broken subscriber must not break the state machine
                 log.exception("event subscriber failed on %s", event.name)
+
+
+class Notifier:
+    """Wakes whoever waits for "something was written" (log followers); costs nothing without waiters."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def wait(self) -> asyncio.Future[None]:
+        """A future completed at the next notify()."""
+        future: asyncio.Future[None] = self._loop.create_future()
+        self._waiters.append(future)
+        return future
+
+    def notify(self, _data: bytes = b"") -> None:
+        """Wake every waiter."""
+        waiters, self._waiters = self._waiters, []
+        for future in waiters:
+            if not future.done():
+                future.set_result(None)

@@ -1,7 +1,7 @@
 """``procward ctl update --dry-run`` and ``update --precise``: procward's own update (one RPC call,
 ``procward.update``), which restarts only the processes whose own options changed, and can say so
 without doing it. Plain ``update`` keeps supervisorctl's meaning and output. ``reexec``: the daemon
-re-executes its code keeping every program running (core/handover.py)."""
+re-executes its code keeping every program running (core/daemon/handover.py)."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ import urllib.parse
 from collections import Counter
 
 from procward.config.model import Config, HttpServerConfig
-from procward.core.supervisor import Supervisor
+from procward.core.daemon.supervisor import Supervisor
 from procward.http import logtail, rest
 from procward.http.auth import credentials_ok
 from procward.http.listen import Listeners

@@ -8,8 +8,8 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
-from procward.core.logs import Notifier
-from procward.core.supervisor import BadName, Supervisor
+from procward.core.daemon.supervisor import BadName, Supervisor
+from procward.core.events import Notifier
 from procward.http.server import HttpError, Request, Response
 
 _START_BACK = 1024

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from procward import __version__
-from procward.core.counters import RestartReason
-from procward.core.process import Process
-from procward.core.supervisor import Supervisor
-from procward.core.usage import Usage
+from procward.core.daemon.supervisor import Supervisor
+from procward.core.daemon.usage import Usage
+from procward.core.process.counters import RestartReason
+from procward.core.process.lifecycle import Process
 from procward.http.server import Request, Response
 from procward.protocol import ProcessState
 

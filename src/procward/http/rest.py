@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from procward.config.model import NodeConfig
-from procward.core.supervisor import Supervisor
+from procward.core.daemon.supervisor import Supervisor
 from procward.http.server import HttpError, Request, Response
 from procward.http.web import guard, nodes
 from procward.protocol import Faults

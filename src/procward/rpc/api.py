@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from procward.core.supervisor import Supervisor
+from procward.core.daemon.supervisor import Supervisor
 from procward.rpc import procward_ns, supervisor_ns, system_ns
 from procward.rpc.registry import Registry
 

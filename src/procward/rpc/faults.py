@@ -6,10 +6,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from procward.core.process import AlreadyStarted, NotRunning
+from procward.core.daemon.supervisor import AlreadyAdded, BadName, CantReread, Failed, StillRunning
+from procward.core.process.lifecycle import AlreadyStarted, NotRunning
+from procward.core.process.stdin import NoStdin
 from procward.core.spawn import SpawnError, SpawnFailure
-from procward.core.stdin import NoStdin
-from procward.core.supervisor import AlreadyAdded, BadName, CantReread, Failed, StillRunning
 from procward.errors import ProcwardError
 from procward.protocol import Faults
 

@@ -8,10 +8,10 @@ from typing import Any
 
 from procward.config.model import GroupConfig, LogConfig, ProcessConfig
 from procward.config.values import LogTarget
-from procward.core.group import ProcessGroup
-from procward.core.process import Process
+from procward.core.daemon.group import ProcessGroup
+from procward.core.daemon.usage import Usage
+from procward.core.process.lifecycle import Process
 from procward.core.states import ProcessState
-from procward.core.usage import Usage
 from procward.protocol import ProcessInfo
 
 S = ProcessState

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from procward.core import rolling, update
-from procward.core.process import Process
-from procward.core.supervisor import Supervisor
+from procward.core.daemon import rolling, update
+from procward.core.daemon.supervisor import Supervisor
+from procward.core.process.lifecycle import Process
 from procward.rpc.faults import Faults, RPCError, faults_for
 from procward.rpc.registry import Registry
 

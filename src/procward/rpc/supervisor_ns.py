@@ -10,12 +10,12 @@ from typing import Any
 
 from procward import API_VERSION, SUPERVISOR_COMPAT_VERSION
 from procward.config.values import signal_number
-from procward.core import logs
+from procward.core.daemon.group import ProcessGroup
+from procward.core.daemon.supervisor import Supervisor
 from procward.core.events import Event
-from procward.core.group import ProcessGroup
-from procward.core.process import Process
+from procward.core.output import tails
+from procward.core.process.lifecycle import Process
 from procward.core.states import RUNNING_STATES, SIGNALLABLE_STATES, STOPPED_STATES, ProcessState
-from procward.core.supervisor import Supervisor
 from procward.protocol import ProcessInfo
 from procward.rpc.codec import clean_text
 from procward.rpc.faults import Faults, RPCError, faults_for
@@ -30,7 +30,7 @@ def _read_log(path: str | None, offset: int, length: int) -> str:
     if path is None or not os.path.exists(path):
         raise RPCError(Faults.NO_FILE, path)
     try:
-        data = logs.read_range(path, offset, length)
+        data = tails.read_range(path, offset, length)
     except ValueError:
         raise RPCError(Faults.BAD_ARGUMENTS) from None
     except OSError as exc:
@@ -440,7 +440,7 @@ class SupervisorNamespace:
         path = process.output.paths[channel]
         if path is None or not os.path.exists(path):
             return ["", 0, False]  # Supervisor's answer for a missing log: not a fault
-        data, new_offset, overflow = logs.tail(path, offset, length)
+        data, new_offset, overflow = tails.tail(path, offset, length)
         return [clean_text(data.decode("utf-8", "replace")), new_offset, overflow]
 
     async def tailProcessStdoutLog(self, name: str, offset: int, length: int) -> list[Any]:

@@ -12,8 +12,8 @@ import asyncio
 import os
 import sys
 
-from procward.core import svfiles
 from procward.supervise import options
+from procward.supervise import statusfiles as svfiles
 from procward.supervise.service import Log, Service
 
 VERSION = "v 1.0.0"

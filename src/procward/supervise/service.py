@@ -18,7 +18,9 @@ import subprocess
 import time
 from dataclasses import dataclass
 
-from procward.core.svfiles import (
+from procward.supervise import conf
+from procward.supervise.options import Options
+from procward.supervise.statusfiles import (
     DeletionWatch,
     Status,
     StatusDirError,
@@ -27,8 +29,6 @@ from procward.core.svfiles import (
     read_commands,
     write_status,
 )
-from procward.supervise import conf
-from procward.supervise.options import Options
 
 START_PACE = 1.0  # the reference's deepsleep(1) after each start
 _SIGNALS = {ord("a"): signal.SIGALRM, ord("h"): signal.SIGHUP, ord("i"): signal.SIGINT, ord("t"): signal.SIGTERM,

@@ -15,8 +15,8 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable
 
+from procward.core.daemon.supervisor import Supervisor
 from procward.core.events import Event
-from procward.core.supervisor import Supervisor
 from procward.http.server import Request
 from procward.protocol import ProcessInfo, exit_text, namespec
 from procward.rpc.info import process_info

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from procward.config.model import NodeConfig
-from procward.core.supervisor import Supervisor
+from procward.core.daemon.supervisor import Supervisor
 from procward.errors import ProcwardError
 from procward.http import logtail
 from procward.http.server import HttpError, Request, Response

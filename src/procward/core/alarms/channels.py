@@ -17,8 +17,8 @@ import time
 from typing import TYPE_CHECKING
 
 from procward.config.model import AlarmConfig, HealthKind, Script
-from procward.core import health
 from procward.core.exits import ExitWatcher
+from procward.core.process import health
 
 if TYPE_CHECKING:
     from email.message import EmailMessage

@@ -29,9 +29,9 @@ from typing import Any
 from procward.config.eventnames import ancestry
 from procward.config.model import GroupConfig
 from procward.core.events import Event, EventBus, tick_event
-from procward.core.process import NotRunning, Process
+from procward.core.process.lifecycle import NotRunning, Process
+from procward.core.process.stdin import NoStdin
 from procward.core.states import ProcessState
-from procward.core.stdin import NoStdin
 
 log = logging.getLogger(__name__)
 

@@ -18,22 +18,22 @@ from typing import Any
 
 from procward.config.model import HealthAction, ProcessConfig, Script
 from procward.config.values import Autorestart
-from procward.core import health, monitors, tree
-from procward.core.counters import ProcessCounters, RestartReason
-from procward.core.events import Event, process_state_event
+from procward.core import tree
+from procward.core.events import Event, Notifier, process_state_event
 from procward.core.exits import ExitStatus
-from procward.core.fcgi import FcgiSocket
-from procward.core.following import PIDFILE_WAIT, adoptable, read_pid
-from procward.core.health import Health, HealthMonitor
-from procward.core.leftovers import Leftovers
-from procward.core.logs import Notifier
-from procward.core.notify import NotifySocket, Watchdog
-from procward.core.output import ProcessOutput
-from procward.core.restarts import GiveUp, Restarts
+from procward.core.output.channels import ProcessOutput
+from procward.core.process import health, monitors
+from procward.core.process.counters import ProcessCounters, RestartReason
+from procward.core.process.fcgi import FcgiSocket
+from procward.core.process.following import PIDFILE_WAIT, adoptable, read_pid
+from procward.core.process.health import Health, HealthMonitor
+from procward.core.process.leftovers import Leftovers
+from procward.core.process.notifysocket import NotifySocket, Watchdog
+from procward.core.process.restarts import GiveUp, Restarts
+from procward.core.process.stdin import NoStdin, Stdin
 from procward.core.runtime import Runtime
 from procward.core.spawn import Spawned, SpawnError, child_environment
 from procward.core.states import ALLOWED, SIGNALLABLE_STATES, Detail, InvalidTransition, ProcessState
-from procward.core.stdin import NoStdin, Stdin
 from procward.core.tasks import TaskSet
 from procward.errors import ProcwardError
 from procward.protocol import namespec

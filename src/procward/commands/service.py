@@ -1,7 +1,7 @@
 """``procward service install|uninstall|status``: the daemon as a system service.
 
 With systemd (``/run/systemd/system`` exists and ``systemctl`` is on PATH): a ``Type=notify`` unit, where
-procward itself says READY=1 (core/sdnotify.py), then ``systemctl daemon-reload`` and ``enable --now``.
+procward itself says READY=1 (core/daemon/systemd.py), then ``systemctl daemon-reload`` and ``enable --now``.
 Without it: an LSB init script (start, stop, restart, reload, status; chkconfig and LSB headers),
 enabled with ``update-rc.d`` or ``chkconfig`` where one exists. Refuses, with one line, when not root
 (for the system's directories), when the service exists (unless ``--force``), or when the configuration

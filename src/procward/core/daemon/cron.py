@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from procward.config.values import cron_schedule
 
 if TYPE_CHECKING:
-    from procward.core.process import Process
+    from procward.core.process.lifecycle import Process
 
 log = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from procward.config.model import Config, GroupConfig, GroupKind, ProcessConfig
+from procward.core.daemon.rolling import RollStopped, ready_limit, wait_ready
+from procward.core.daemon.supervisor import Supervisor
 from procward.core.events import Event
-from procward.core.rolling import RollStopped, ready_limit, wait_ready
 from procward.core.states import RUNNING_STATES, STOPPED_STATES
-from procward.core.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 

@@ -20,26 +20,27 @@ from typing import TYPE_CHECKING, Any, Protocol
 from procward.config.beyond import dependency_targets
 from procward.config.diff import ConfigDiff, diff
 from procward.config.model import Config, GroupConfig, GroupKind, HealthKind, Script
-from procward.core import handover, health
-from procward.core.cron import CronStarts
-from procward.core.daemonexit import ExitRules
+from procward.core.daemon import handover
+from procward.core.daemon.cron import CronStarts
+from procward.core.daemon.exitrules import ExitRules
+from procward.core.daemon.group import ProcessGroup
+from procward.core.daemon.listeners import EventHub
+from procward.core.daemon.systemd import SystemdNotifier
+from procward.core.daemon.usage import UsageSampler
 from procward.core.events import Event, EventBus
 from procward.core.exits import ExitWatcher
-from procward.core.group import ProcessGroup
-from procward.core.listeners import EventHub
-from procward.core.process import AlreadyStarted, Process
+from procward.core.process import health
+from procward.core.process.lifecycle import AlreadyStarted, Process
 from procward.core.runtime import Runtime
-from procward.core.sdnotify import SystemdNotifier
 from procward.core.spawn import resolve
 from procward.core.states import RUNNING_STATES, STOPPED_STATES, ProcessState, SupervisorState
 from procward.core.tasks import TaskSet
 from procward.core.tree import SpawnRecord
-from procward.core.usage import UsageSampler
 from procward.errors import ConfigError, ProcwardError
 from procward.protocol import split_namespec
 
 if TYPE_CHECKING:
-    from procward.core.alarms import Alarms
+    from procward.core.alarms.rules import Alarms
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +177,7 @@ class Supervisor:
         # (channel, event, result) -> alarms, for /metrics; kept across reloads as counters must be
         self.alarm_counts: Counter[tuple[str, str, str]] = Counter()
         self.systemd = SystemdNotifier(loop)  # before any spawn: it takes NOTIFY_SOCKET out of the environment
-        self.exit_status = 0  # the daemon's, when it exits (see core/daemonexit.py)
+        self.exit_status = 0  # the daemon's, when it exits (see core/daemon/exitrules.py)
         self.adopting: dict[str, Any] | None = None  # the previous daemon's state (a reexec), taken at the start
         self.handover: dict[str, Any] | None = None  # this daemon's state for the next one, once a reexec began
         self._reexec = False
@@ -494,7 +495,7 @@ class Supervisor:
             handover.adopt_all(self, self.adopting)
             self.adopting = None
         if self.config.supervisord.alarms is not None:
-            from procward.core.alarms import Alarms  # only with alarm channels: mail and HTTP clients stay out
+            from procward.core.alarms.rules import Alarms  # only with alarm channels: mail and HTTP clients stay out
 
             self.alarms = Alarms(self.config.supervisord.alarms, self.process_of, self.exits, self.loop,
                                  self.silenced, self.alarm_counts)
@@ -530,7 +531,7 @@ class Supervisor:
             for name in list(self.groups):
                 await self._drop_group(name, park=reloading)
 
-    # ---- reexec (core/handover.py) ----
+    # ---- reexec (core/daemon/handover.py) ----
 
     def reexec_problem(self) -> str:
         """Why a reexec must wait ('' when it can go ahead now)."""

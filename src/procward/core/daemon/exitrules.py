@@ -13,8 +13,8 @@ from procward.core.events import Event
 from procward.core.states import ProcessState, SupervisorState
 
 if TYPE_CHECKING:
-    from procward.core.process import Process
-    from procward.core.supervisor import Supervisor
+    from procward.core.daemon.supervisor import Supervisor
+    from procward.core.process.lifecycle import Process
 
 log = logging.getLogger(__name__)
 S = ProcessState

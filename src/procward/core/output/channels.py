@@ -14,20 +14,12 @@ from collections import Counter
 
 from procward.config.model import LineFormat, LogConfig, ProcessConfig
 from procward.config.values import LogTarget
-from procward.core.events import EventBus, output_text, process_communication_event, process_log_event
-from procward.core.linelog import LineWriter
-from procward.core.logs import (
-    COALESCE,
-    CaptureSpec,
-    DataListener,
-    LogSink,
-    Notifier,
-    OutputChannel,
-    RotatingFile,
-    SyslogForwarder,
-)
+from procward.core.events import EventBus, Notifier, output_text, process_communication_event, process_log_event
+from procward.core.output.linelog import LineWriter
+from procward.core.output.logfile import LogSink, RotatingFile
+from procward.core.output.pipes import COALESCE, CaptureSpec, DataListener, OutputChannel
+from procward.core.output.targets import LineSplitter, Syslog, syslog_forwarder
 from procward.core.spawn import Spawned
-from procward.core.targets import LineSplitter, Syslog
 from procward.core.tasks import TaskSet
 
 log = logging.getLogger(__name__)
@@ -77,7 +69,7 @@ class ProcessOutput:
             if self._echo_output:
                 listeners.append(self._echo(channel))
             if cfg.syslog:
-                listeners.append(SyslogForwarder(self.config.name))
+                listeners.append(syslog_forwarder(self.config.name))
             listeners.extend(self._extra_targets(channel, cfg, pid))
             protocol = channel == "stdout" and bool(self.stdout_taps)  # a listener's stdout is its protocol
             if protocol:

@@ -195,3 +195,14 @@ class Syslog:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+def syslog_forwarder(name: str) -> LineSplitter:
+    """``*_syslog=true`` (Supervisor's option): each line of output also goes to the local syslog, prefixed
+    by the process name."""
+    import syslog
+
+    def send(line: bytes) -> None:
+        syslog.syslog(syslog.LOG_INFO, f"{name} {line.decode('utf-8', 'replace')}")
+
+    return LineSplitter(send)

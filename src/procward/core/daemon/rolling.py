@@ -8,7 +8,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
-from procward.core.process import Process
+from procward.core.process.lifecycle import Process
 from procward.core.states import RUNNING_STATES, STOPPED_STATES, ProcessState
 from procward.errors import ProcwardError
 

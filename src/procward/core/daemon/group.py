@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from procward.config.model import GroupConfig, ProcessConfig
-from procward.core.fcgi import FcgiSocket
-from procward.core.process import Process
+from procward.core.process.fcgi import FcgiSocket
+from procward.core.process.lifecycle import Process
 from procward.core.runtime import Runtime
 from procward.core.states import STOPPED_STATES
 

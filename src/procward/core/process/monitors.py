@@ -15,12 +15,12 @@ from collections.abc import Coroutine, Iterator
 from typing import TYPE_CHECKING, Any
 
 from procward.core import tree
-from procward.core.counters import RestartReason
 from procward.core.events import Event
+from procward.core.process.counters import RestartReason
 from procward.core.spawn import SpawnError, resolve
 
 if TYPE_CHECKING:
-    from procward.core.process import Process
+    from procward.core.process.lifecycle import Process
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ async def watch_files(process: Process) -> None:
 
 def _signal_for_change(process: Process, sig: int, detail: str) -> None:
     """restart_signal_when_*_changed: the signal instead of the restart (a program that reloads on HUP)."""
-    from procward.core.process import NotRunning
+    from procward.core.process.lifecycle import NotRunning
 
     try:
         process.signal(sig)

@@ -20,16 +20,16 @@ import os
 from dataclasses import dataclass, field
 
 from procward.config.model import Config
-from procward.core import svfiles
+from procward.core.daemon.supervisor import Supervisor
 from procward.core.events import Event
-from procward.core.process import Process
+from procward.core.process.lifecycle import Process
 from procward.core.states import ProcessState
-from procward.core.supervisor import Supervisor
 from procward.core.tasks import TaskSet
 from procward.errors import ProcwardError
 from procward.rpc import api
 from procward.rpc.faults import RPCError
 from procward.rpc.registry import Registry
+from procward.supervise import statusfiles as svfiles
 
 log = logging.getLogger(__name__)
 _WANT_UP = (ProcessState.STARTING, ProcessState.RUNNING, ProcessState.BACKOFF)

@@ -20,9 +20,9 @@ from procward import __version__
 from procward.config.model import Config, ProcessConfig
 from procward.config.values import LogTarget
 from procward.core import mainlog, tree
+from procward.core.daemon.supervisor import ConfigLoader, Service, Supervisor
 from procward.core.exits import become_subreaper
-from procward.core.logs import remove_old_autologs
-from procward.core.supervisor import ConfigLoader, Service, Supervisor
+from procward.core.output.tails import remove_old_autologs
 from procward.errors import ProcwardError
 
 log = logging.getLogger(__name__)
@@ -209,7 +209,7 @@ def _inherit(fd: int) -> int:
 
 def _reexec(state: dict[str, Any], opts: DaemonOptions, pidfile: int, services: Sequence[Service],
             nodaemon: bool, path: str) -> None:
-    """Become the next daemon: the same pid, every handed-over fd still open (core/handover.py)."""
+    """Become the next daemon: the same pid, every handed-over fd still open (core/daemon/handover.py)."""
     os.set_inheritable(pidfile, True)
     state.update(pidfile=pidfile, nodaemon=nodaemon, services=[service.handover() for service in services])
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)

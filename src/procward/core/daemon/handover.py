@@ -5,7 +5,7 @@ timer) and the fds the daemon holds for it (its pipes, left open and inheritable
 file; what the pipes hold stays in them, so the next daemon reads on where this one stopped: no line lost,
 none read twice. The pid of the daemon does not change, so the programs stay its children (their exits
 come as its SIGCHLDs), sd_notify sockets (named after the daemon's pid) and spawn record still apply. The
-listening sockets and the locked pidfile are handed over the same way by the daemon (core/daemon.py,
+listening sockets and the locked pidfile are handed over the same way by the daemon (core/daemon/run.py,
 http/listen.py).
 
 The event listener pools go over as they are: queued events stay queued, a listener holding an event
@@ -26,16 +26,16 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from procward.core import tree
-from procward.core.counters import ProcessCounters, RestartReason
-from procward.core.health import Health
-from procward.core.notify import NotifySocket
-from procward.core.process import Process
+from procward.core.process.counters import ProcessCounters, RestartReason
+from procward.core.process.health import Health
+from procward.core.process.lifecycle import Process
+from procward.core.process.notifysocket import NotifySocket
+from procward.core.process.stdin import Stdin
 from procward.core.spawn import Spawned
 from procward.core.states import ProcessState
-from procward.core.stdin import Stdin
 
 if TYPE_CHECKING:
-    from procward.core.supervisor import Supervisor
+    from procward.core.daemon.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 S = ProcessState

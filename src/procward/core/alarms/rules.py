@@ -4,7 +4,7 @@ One small mechanism on the event bus. Each event of a program that alarms for it
 first for a (program, event) pair goes out at once, repeats within ``interval`` are counted and reported
 in the next one; alarms arriving within ``batch`` seconds of each other leave as one message (a host
 reboot sends one mail, not 300). Messages wait in a bounded queue (the oldest dropped, and counted, when
-full) for one delivery task that sends them through every channel (core/alarmsend.py). Nothing here
+full) for one delivery task that sends them through every channel (core/alarms/channels.py). Nothing here
 blocks the loop or a program.
 """
 
@@ -20,10 +20,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 
 from procward.config.model import AlarmConfig, AlarmEvent
-from procward.core import alarmsend, logs
+from procward.core.alarms import channels as alarmsend
 from procward.core.events import Event
 from procward.core.exits import ExitWatcher
-from procward.core.process import Process
+from procward.core.output import tails
+from procward.core.process.lifecycle import Process
 from procward.core.states import ProcessState
 from procward.core.tasks import TaskSet
 
@@ -225,7 +226,7 @@ def _tail(process: Process, channel: str) -> str:
     if not path or not os.path.exists(path):
         return ""
     try:
-        data, _offset, _overflow = logs.tail(path, 0, TAIL_BYTES)
+        data, _offset, _overflow = tails.tail(path, 0, TAIL_BYTES)
     except OSError:
         return ""
     lines = data.decode("utf-8", "replace").splitlines()
