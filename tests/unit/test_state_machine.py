@@ -266,6 +266,60 @@ class TestLifecycle:
         assert w.states == ["STARTING", "RUNNING", "EXITED"]
 
 
+class TestHandover:
+    """reexec: a process handed over as data and taken over by a new Process object is the same process:
+    state, sub-state, counters, restart windows, and its pending timer, which still fires on time."""
+
+    def test_a_pending_restart_goes_over_with_its_time_left(self, world: Any) -> None:
+        w = world("startsecs=0\nautorestart=true\nrestartpause=5\nmax_restarts=4\n")
+        w.process.start()
+        w.exit(3)
+        w.loop.advance(2)  # 3 s of the restartpause left
+        assert w.process.detail == Detail.RESTART_PENDING
+        record = w.process.hand_over()
+        w.loop.run_until_complete(w.process.aclose())  # the old daemon execs: its timers go with it
+        fresh = Process(w.process.config, "p", w.process.rt)
+        fresh.take_over(record)
+        assert (fresh.state, fresh.detail) == (S.EXITED, Detail.RESTART_PENDING)
+        assert (fresh.starts, fresh.exitstatus, fresh.spawnerr) == (1, 3, "Bad exit code 3")
+        assert fresh.counters.snapshot() == w.process.counters.snapshot()
+        assert fresh.counters.last_code == 3
+        assert fresh.restarts.snapshot() == w.process.restarts.snapshot()
+        w.loop.advance(2.9)
+        assert fresh.state == S.EXITED
+        w.loop.advance(0.2)
+        assert fresh.state == S.RUNNING  # the restart, 5 s after the exit, not 5 s after the handover
+        w.loop.run_until_complete(fresh.aclose())
+
+    def test_backoff_and_its_retry_go_over(self, world: Any) -> None:
+        w = world("startsecs=10\nstartretries=3\n")
+        w.process.start()
+        w.exit(1)
+        assert (w.process.state, w.process.backoff) == (S.BACKOFF, 1)
+        record = w.process.hand_over()
+        w.loop.run_until_complete(w.process.aclose())
+        fresh = Process(w.process.config, "p", w.process.rt)
+        fresh.take_over(record)
+        assert (fresh.state, fresh.backoff, fresh.detail) == (S.BACKOFF, 1, Detail.NONE)
+        w.loop.advance(1.1)  # the first retry comes 1 s after the failure
+        assert fresh.state == S.STARTING
+        w.loop.run_until_complete(fresh.aclose())
+
+    def test_a_record_without_a_newer_field_still_loads(self, world: Any) -> None:
+        """The record a daemon of an older version wrote (no ``once``, no ``last_code``) is taken over."""
+        w = world()
+        w.process.start()
+        w.exit(1)
+        record = w.process.hand_over()
+        w.loop.run_until_complete(w.process.aclose())
+        del record["once"], record["counters"]["last_code"]
+        record["counters"]["retired_field"] = 7  # and one this version does not know
+        fresh = Process(w.process.config, "p", w.process.rt)
+        fresh.take_over(record)
+        assert (fresh.once, fresh.counters.last_code, fresh.state) == (False, 0, w.process.state)
+        w.loop.run_until_complete(fresh.aclose())
+
+
 class TestShutdownWait:
     """Shutdown's wait for processes to stop is bounded."""
 

@@ -11,6 +11,7 @@ import logging
 import os
 import tempfile
 from collections import Counter
+from typing import Any
 
 from procward.config.model import LineFormat, LogConfig, ProcessConfig
 from procward.config.values import LogTarget
@@ -86,7 +87,7 @@ class ProcessOutput:
                                                 # a listener's READY/RESULT must not wait
                                                 coalesce=0 if protocol else COALESCE))
 
-    def handover(self) -> dict[str, object]:
+    def handover(self) -> dict[str, Any]:
         """Stop copying without closing anything (a reexec): the pipes' fds, the lines begun, and the
         log paths (AUTO ones were made by this daemon)."""
         fds = [channel.release() for channel in self._channels]

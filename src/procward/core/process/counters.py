@@ -3,9 +3,11 @@ dumps. Plain integers the state machine bumps; readers (the /metrics collector) 
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from procward.core.exits import ExitStatus
 
@@ -50,3 +52,18 @@ class ProcessCounters:
         self.core_dumps += status.core
         self.last_core = status.core
         self.last_exit = status.describe()
+
+    def snapshot(self) -> dict[str, Any]:
+        """The counts as plain data (a reexec's record)."""
+        saved = dataclasses.asdict(self)
+        saved["restarts"] = {str(reason): count for reason, count in self.restarts.items()}
+        return saved
+
+    @classmethod
+    def restored(cls, saved: dict[str, Any]) -> ProcessCounters:
+        """Counts from ``snapshot``'s data; fields another version of the record lacks keep their defaults,
+        fields it has and this one does not are left out."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        fields = {key: value for key, value in saved.items() if key in known}
+        fields["restarts"] = Counter({RestartReason(k): v for k, v in saved.get("restarts", {}).items()})
+        return cls(**fields)

@@ -9,6 +9,7 @@ STARTING, the backoff delay in BACKOFF, stopwaitsecs in STOPPING). ``_enter`` is
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import signal
@@ -16,19 +17,19 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from procward.config.model import HealthAction, ProcessConfig, Script
+from procward.config.model import ProcessConfig, Script
 from procward.config.values import Autorestart
 from procward.core import tree
-from procward.core.events import Event, Notifier, process_state_event
+from procward.core.events import Notifier, process_state_event
 from procward.core.exits import ExitStatus
 from procward.core.output.channels import ProcessOutput
-from procward.core.process import health, monitors
+from procward.core.process import monitors, reactions, signals
 from procward.core.process.counters import ProcessCounters, RestartReason
 from procward.core.process.fcgi import FcgiSocket
 from procward.core.process.following import PIDFILE_WAIT, adoptable, read_pid
 from procward.core.process.health import Health, HealthMonitor
 from procward.core.process.leftovers import Leftovers
-from procward.core.process.notifysocket import NotifySocket, Watchdog
+from procward.core.process.notifysocket import Readiness
 from procward.core.process.restarts import GiveUp, Restarts
 from procward.core.process.stdin import NoStdin, Stdin
 from procward.core.runtime import Runtime
@@ -55,8 +56,8 @@ class Process:
     """A supervised process: config, live state, log files, and the lifecycle methods."""
 
     # Slots: a daemon holds thousands of these (a __dict__ costs ~1.5 KB more each).
-    __slots__ = ("_following", "_hook", "_killing", "_later_signals", "_notify", "_restart_requested", "_spawned",
-                 "_stdin", "_timer", "_waiters", "_watchdog", "_while_running", "backoff", "changes", "config",
+    __slots__ = ("_following", "_hook", "_killing", "_later_signals", "_readiness", "_restart_requested",
+                 "_spawned", "_stdin", "_timer", "_waiters", "_while_running", "backoff", "changes", "config",
                  "counters", "exitstatus", "group", "health_monitor", "laststart", "laststop", "leftovers",
                  "observers", "once", "output", "pid", "restarts", "rt", "spawnerr", "starts", "state",
                  "status_text", "stdin_socket", "tasks", "token", "waiting")
@@ -95,12 +96,13 @@ class Process:
         self.tasks = TaskSet(rt.loop, self.namespec)  # every task of this process, awaited by aclose()
         # Monitors that live while RUNNING (memory, files, health): cancelled when it leaves RUNNING.
         self._while_running = TaskSet(rt.loop, self.namespec)
-        self.health_monitor = (HealthMonitor(config.healthcheck, rt.exits, self._while_running, self._on_health)
+        on_health = functools.partial(reactions.on_health, self)
+        self.health_monitor = (HealthMonitor(config.healthcheck, rt.exits, self._while_running, on_health)
                                if config.healthcheck else None)
         self.leftovers = Leftovers(config, rt.loop, rt.exits, self.namespec)
-        self._notify: NotifySocket | None = None
-        self._watchdog = (Watchdog(rt.loop, config.watchdog_sec, self._on_watchdog_timeout)
-                          if config.notify and config.watchdog_sec else None)
+        self._readiness = Readiness(rt.loop, config.watchdog_sec, ready=self._on_ready,
+                                    main_pid=self._follow_mainpid, status=self._on_status,
+                                    timed_out=self._on_watchdog_timeout) if config.notify else None
         self._restart_requested = ""  # why the process is being stopped to start again
         self.restarts = Restarts(config.policy)
         self.counters = ProcessCounters()
@@ -202,7 +204,7 @@ class Process:
         """Deliver ``sig`` to the process."""
         if self.state not in SIGNALLABLE_STATES or not self.pid:
             raise NotRunning(self.namespec)
-        self._send(sig)
+        signals.deliver(self.pid, sig, self.rt.kill, self.namespec)
 
     def write_stdin(self, data: bytes) -> None:
         """Queue ``data`` for the process's stdin; the loop writes it without ever blocking."""
@@ -229,9 +231,9 @@ class Process:
     async def aclose(self) -> None:
         """Cancel and await every task, release timers and log files (the group is being removed)."""
         self._cancel_timer()
-        self._close_notify()
-        if self._watchdog is not None:
-            self._watchdog.cancel()
+        if self._readiness is not None:
+            self._readiness.close()
+            self._readiness.running(False)
         await self._while_running.aclose()
         await self.tasks.aclose()
         await self.leftovers.aclose()  # after the tasks: a pre_stop hook's or health action's own leftovers
@@ -277,7 +279,7 @@ class Process:
         self._hook = self.tasks.start(self._pre_start(self.config.pre_start_hook), "pre_start_hook")
 
     async def _pre_start(self, hook: Script) -> None:
-        reason = await self._run_script(hook, "pre_start_hook")
+        reason = await reactions.run_script(self, hook, "pre_start_hook")
         self._hook = None
         if self.state != S.STARTING or self.pid:
             return
@@ -288,23 +290,11 @@ class Process:
         self.spawnerr = f"pre_start_hook failed: {reason}"
         self._enter_backoff()
 
-    async def _run_script(self, script: Script, what: str) -> str | None:
-        log.info("%s: running %s: %s", self.namespec, what, script.target)
-        env = child_environment(self.config, self.group, self.rt.serverurl, {})
-        reason = await health.run(script, self.config.hook_timeout, self.rt.exits, env)
-        if reason is not None:
-            log.warning("%s: %s failed: %s", self.namespec, what, reason)
-        return reason
-
     def _exec(self) -> None:
         self.token = tree.new_token()
         extra = {tree.ENV_VAR: self.token}
-        if self.config.notify:
-            self._close_notify()
-            self._notify = NotifySocket(self.rt.loop, self.token, self._on_notify)
-            extra.update(self._notify.env)
-            if self.config.watchdog_sec:
-                extra["WATCHDOG_USEC"] = str(self.config.watchdog_sec * 1_000_000)
+        if self._readiness is not None:
+            extra.update(self._readiness.open(self.token))
         try:
             if problem := self.output.problem():
                 raise SpawnError(problem)  # noqa: TRY301 - the same path as a failed exec
@@ -348,17 +338,17 @@ class Process:
         if self.health_monitor is not None:
             self.health_monitor.start()
         else:
-            self._publish("PROCWARD_PROCESS_READY")
-        if self._watchdog is not None:
-            self._watchdog.arm()
+            reactions.publish(self, "PROCWARD_PROCESS_READY")
+        if self._readiness is not None:
+            self._readiness.running(True)
         for job, coroutine in monitors.while_running(self):
             self._while_running.start(coroutine, job)
 
     def _left_running(self) -> None:
         if self.health_monitor is not None:
             self.health_monitor.stop()
-        if self._watchdog is not None:
-            self._watchdog.cancel()
+        if self._readiness is not None:
+            self._readiness.running(False)
         self._while_running.cancel()
 
     def _enter_backoff(self) -> None:
@@ -499,17 +489,12 @@ class Process:
 
     # ---- sd_notify, health, watchdog ----
 
-    def _on_notify(self, fields: dict[str, str]) -> None:
-        if "STATUS" in fields:
-            self.status_text = fields["STATUS"]
-        if fields.get("MAINPID", "").isdigit():
-            self._follow_mainpid(int(fields["MAINPID"]))
-        if fields.get("READY") == "1" and self.state == S.STARTING and self.pid:
+    def _on_ready(self) -> None:
+        if self.state == S.STARTING and self.pid:
             self._enter_running()
-        if fields.get("WATCHDOG") == "1" and self.state == S.RUNNING and self._watchdog is not None:
-            self._watchdog.arm()
-        elif fields.get("WATCHDOG") == "trigger":
-            self._on_watchdog_timeout()
+
+    def _on_status(self, text: str) -> None:
+        self.status_text = text
 
     def _follow_mainpid(self, pid: int) -> None:
         if pid == self.pid or not adoptable(pid, self.token):
@@ -522,40 +507,10 @@ class Process:
         if self.state == S.STARTING and self.pid:
             self.spawnerr = f"no READY=1 within {self.config.ready_timeout}s (notify=true)"
             log.warning("%s: %s; killing it", self.name, self.spawnerr)
-            self._send(signal.SIGKILL)
+            signals.deliver(self.pid, signal.SIGKILL, self.rt.kill, self.namespec)
 
     def _on_watchdog_timeout(self) -> None:
         self.restart(f"watchdog timeout: no WATCHDOG=1 for {self.config.watchdog_sec}s", RestartReason.WATCHDOG)
-
-    def _on_health(self, health: Health, reason: str) -> None:
-        self.changes.notify()
-        if health == Health.HEALTHY:
-            log.info("health: %s is healthy", self.namespec)
-            self._publish("PROCWARD_HEALTH_HEALTHY")
-            self._publish("PROCWARD_PROCESS_READY")
-        elif health == Health.UNHEALTHY:
-            log.warning("health: %s is unhealthy (%s)", self.namespec, reason)
-            self._publish("PROCWARD_HEALTH_UNHEALTHY", reason)
-            check = self.config.healthcheck
-            if check is not None and check.action == HealthAction.RESTART:
-                self.restart(f"unhealthy: {reason}", RestartReason.HEALTH_CHECK)
-            elif check is not None and check.action == HealthAction.STOP:
-                log.warning("stopping %s: unhealthy (%s)", self.namespec, reason)
-                self.stop()
-        check = self.config.healthcheck
-        script = check and (check.on_healthy if health == Health.HEALTHY else
-                            check.on_unhealthy if health == Health.UNHEALTHY else None)
-        if script:
-            self.tasks.start(self._run_script(script, f"{health} action"), f"{health} action")
-
-    def _publish(self, name: str, detail: str = "") -> None:
-        payload = f"processname:{self.name} groupname:{self.group} pid:{self.pid}"
-        self.rt.bus.publish(Event(name, payload + (f"\n{detail}" if detail else "")))
-
-    def _close_notify(self) -> None:
-        if self._notify is not None:
-            self._notify.close()
-            self._notify = None
 
     def _kill(self, sig: int) -> None:
         as_group = self.config.killasgroup if sig == signal.SIGKILL else self.config.stopasgroup
@@ -572,13 +527,13 @@ class Process:
         if log.isEnabledFor(logging.DEBUG):
             log.debug("killing %s (pid %s) %swith signal %s", self.name, self.pid,
                       "process group " if as_group else "", signal.Signals(sig).name)
-        self._send(sig, as_group=as_group)
+        signals.deliver(self.pid, sig, self.rt.kill, self.namespec, as_group=as_group)
         if sig != signal.SIGKILL:
             self._schedule(self.config.stopwaitsecs, self._on_stop_timeout)
 
     async def _pre_stop(self, hook: Script, sig: int) -> None:
         """The stop signal follows the hook, whatever it answers (Go runs it and stops anyway)."""
-        await self._run_script(hook, "pre_stop_hook")
+        await reactions.run_script(self, hook, "pre_stop_hook")
         if self.state == S.STOPPING and self.pid:
             self._kill(sig)
 
@@ -603,23 +558,6 @@ class Process:
             self._restart_requested = ""
             self._start_after(self.config.policy.restartpause, S.STOPPED)
 
-    def _send(self, sig: int, *, as_group: bool = False) -> None:
-        """The one place a signal reaches the process (or its group); never pid 0, -1 or the daemon's group."""
-        pid = self.pid
-        if pid <= 0 or pid == os.getpid():
-            log.error("not signalling %s: it has no process (pid %s)", self.namespec, pid)
-            return
-        target = pid
-        try:
-            if as_group:
-                # A followed daemon (pidfile, MAINPID) leads its own process group, not the command's.
-                group = os.getpgid(pid)
-                if group > 1 and group != os.getpgrp():
-                    target = -group
-            self.rt.kill(target, sig)
-        except ProcessLookupError:
-            pass  # it exited already; its SIGCHLD will say so
-
     def _on_stop_timeout(self) -> None:
         if self.state == S.STOPPING and self.pid:
             sig = self._later_signals.pop(0) if self._later_signals else signal.SIGKILL
@@ -636,6 +574,71 @@ class Process:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    # ---- reexec: the process as data for the next daemon, and back (core/daemon/handover.py) ----
+
+    def hand_over(self) -> dict[str, Any]:
+        """The process as plain data, its descriptors made inheritable; it stops being watched (the exec of
+        the next daemon follows). Every field the next daemon needs is here: a new one goes here too."""
+        output = self.output.handover()
+        stdin_fd = self._stdin.fd if self._stdin is not None else None
+        for fd in (*output["fds"], stdin_fd):
+            if isinstance(fd, int):
+                os.set_inheritable(fd, True)
+        if self.pid:
+            self.rt.exits.forget(self.pid)
+        timer = None if self._timer is None else max(0.0, self._timer.when() - self.rt.loop.time())
+        return {"state": self.state.name, "pid": self.pid, "laststart": self.laststart, "laststop": self.laststop,
+                "exitstatus": self.exitstatus, "spawnerr": self.spawnerr, "backoff": self.backoff,
+                "starts": self.starts, "token": self.token, "status_text": self.status_text,
+                "following": self._following, "once": self.once, "health": self.health.value, "stdin": stdin_fd,
+                "output": output, "counters": self.counters.snapshot(), **self.restarts.snapshot(),
+                "timer": timer, "released_at": time.time()}
+
+    def take_over(self, record: dict[str, Any]) -> None:
+        """Go on where ``hand_over`` left the process (no state event: nothing changed). OSError, with the
+        process untouched, when its pid no longer exists."""
+        pid = record["pid"]
+        if pid:
+            os.kill(pid, 0)  # before anything changes: a zombie passes, a pid gone for good raises
+        self.state = ProcessState[record["state"]]  # the state it was in: not a transition
+        self.laststart, self.laststop = record["laststart"], record["laststop"]
+        self.exitstatus, self.spawnerr = record["exitstatus"], record["spawnerr"]
+        self.backoff, self.starts, self.token = record["backoff"], record["starts"], record["token"]
+        self.status_text, self._following = record["status_text"], record["following"]
+        self.once = record.get("once", False)  # absent in a record from a daemon before this field
+        self.counters = ProcessCounters.restored(record["counters"])
+        self.restarts.restore(record)
+        self.output.paths.update(record["output"]["paths"])
+        if pid:
+            self._reattach(pid, record)
+        if record["timer"] is not None:
+            if self.state == S.BACKOFF:
+                self._schedule(record["timer"], self._retry)
+            elif self.state in (S.EXITED, S.STOPPED):
+                self._schedule(record["timer"], self._spawn_if, self.state)
+
+    def _reattach(self, pid: int, record: dict[str, Any]) -> None:
+        fds = record["output"]["fds"]
+        self._spawned = Spawned(pid=pid, popen=None, stdin=record["stdin"], stdout=fds[0],
+                                stderr=fds[1] if len(fds) > 1 else None)
+        for fd in (*fds, record["stdin"]):
+            if isinstance(fd, int):
+                os.set_inheritable(fd, False)
+        self.pid = pid
+        if record["stdin"] is not None:
+            self._stdin = Stdin(self.rt.loop, record["stdin"], self.namespec)
+        self.output.adopt(self._spawned, record["output"]["partials"])
+        # A followed pid (pidfile, MAINPID=) may not be the daemon's child: then it is watched by pidfd.
+        self.rt.exits.watch(pid, self._on_exit, child=tree.start_time(pid, parent=os.getpid()) is not None)
+        if self._readiness is not None:  # named after the daemon's pid, which the exec kept: the same address
+            self._readiness.open(self.token)
+        if self.rt.record is not None:
+            self.rt.record.add(self.namespec, self.token, pid)
+        if self.state == S.RUNNING:
+            self._entered_running()
+            if self.health_monitor is not None and record["health"]:
+                self.health_monitor.health = Health(record["health"])
 
     # ---- pipes ----
 
@@ -654,4 +657,5 @@ class Process:
 
     def _close_output(self) -> None:
         self.output.detach()
-        self._close_notify()
+        if self._readiness is not None:
+            self._readiness.close()

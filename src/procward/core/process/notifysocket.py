@@ -88,3 +88,54 @@ class Watchdog:
     def _expired(self) -> None:
         self._timer = None
         self._on_timeout()
+
+
+class Readiness:
+    """A ``notify = true`` process's side of sd_notify: its socket (made anew for each spawn, named after the
+    spawn's token), its watchdog, and what the messages ask of the process, through the owner's callbacks:
+    ``ready`` (READY=1), ``main_pid`` (MAINPID=n), ``status`` (STATUS=...), ``timed_out`` (no WATCHDOG=1 in
+    time, or WATCHDOG=trigger)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, watchdog_sec: float, *, ready: Callable[[], None],
+                 main_pid: Callable[[int], None], status: Callable[[str], None],
+                 timed_out: Callable[[], None]) -> None:
+        self._loop = loop
+        self._callbacks = (ready, main_pid, status)
+        self._timed_out = timed_out
+        self._socket: NotifySocket | None = None
+        self._watchdog = Watchdog(loop, watchdog_sec, timed_out) if watchdog_sec else None
+        self._running = False
+
+    def open(self, token: str) -> dict[str, str]:
+        """A new socket for the spawn with ``token``; the variables the child needs to find it."""
+        self.close()
+        self._socket = NotifySocket(self._loop, token, self._on_message)
+        env = self._socket.env
+        if self._watchdog is not None:
+            env["WATCHDOG_USEC"] = str(int(self._watchdog.seconds * 1_000_000))
+        return env
+
+    def running(self, now: bool) -> None:
+        """The process entered (True) or left (False) RUNNING: the watchdog counts only meanwhile."""
+        self._running = now
+        if self._watchdog is not None:
+            self._watchdog.arm() if now else self._watchdog.cancel()
+
+    def close(self) -> None:
+        """Release the socket (the run ended); the watchdog stops with ``running(False)``."""
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+    def _on_message(self, fields: dict[str, str]) -> None:
+        ready, main_pid, status = self._callbacks
+        if "STATUS" in fields:
+            status(fields["STATUS"])
+        if fields.get("MAINPID", "").isdigit():
+            main_pid(int(fields["MAINPID"]))
+        if fields.get("READY") == "1":
+            ready()
+        if fields.get("WATCHDOG") == "1" and self._running and self._watchdog is not None:
+            self._watchdog.arm()
+        elif fields.get("WATCHDOG") == "trigger":
+            self._timed_out()

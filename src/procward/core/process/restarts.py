@@ -8,6 +8,7 @@ and what to do after an exit that autorestart wants to restart.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from procward.config.model import Backoff, RestartPolicy
 
@@ -30,6 +31,16 @@ class Restarts:
         self._times: list[float] = []  # times of automatic restarts, for the max_restarts window
         self._crash_streak = 0
         self._cores: list[float] = []  # times of core dumps, for max_tries_if_coredumped
+
+    def snapshot(self) -> dict[str, Any]:
+        """The counters as plain data (a reexec's record; the times are monotonic, the same clock after exec)."""
+        return {"restart_times": list(self._times), "crash_streak": self._crash_streak, "cores": list(self._cores)}
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        """Go on from ``snapshot``'s data."""
+        self._times[:] = saved["restart_times"]
+        self._crash_streak = saved["crash_streak"]
+        self._cores[:] = saved["cores"]
 
     def backoff_delay(self, failures: int) -> float:
         """Seconds before the next attempt after ``failures`` consecutive failures.

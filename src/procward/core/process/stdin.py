@@ -25,6 +25,11 @@ class Stdin:
         self._owner = owner  # namespec, for the log line when queued input is dropped
         self._buffer = bytearray()
 
+    @property
+    def fd(self) -> int | None:
+        """The pipe's descriptor (None once closed): a reexec hands it to the next daemon."""
+        return self._fd
+
     def write(self, data: bytes) -> None:
         """Queue ``data``; what the pipe does not take now is written when it can. NoStdin once closed."""
         if self._fd is None:
