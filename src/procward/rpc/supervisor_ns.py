@@ -278,7 +278,7 @@ class SupervisorNamespace:
         return True
 
     async def _stop_one(self, process: Process, name: str, wait: bool) -> None:
-        if self.sup.cancel_start(process):
+        if self.sup.gate.cancel(process):
             return  # it was waiting for its dependencies: it now stays stopped
         if process.state not in RUNNING_STATES and not process.restart_pending:
             raise RPCError(Faults.NOT_RUNNING, name)

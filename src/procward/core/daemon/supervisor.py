@@ -17,11 +17,11 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from procward.config.beyond import dependency_targets
 from procward.config.diff import ConfigDiff, diff
 from procward.config.model import Config, GroupConfig, GroupKind, HealthKind, Script
 from procward.core.daemon import handover
 from procward.core.daemon.cron import CronStarts
+from procward.core.daemon.depends import StartGate
 from procward.core.daemon.exitrules import ExitRules
 from procward.core.daemon.group import ProcessGroup
 from procward.core.daemon.listeners import EventHub
@@ -103,12 +103,6 @@ def _stop_bound(process: Process) -> float:
     return cfg.stopwaitsecs * (1 + len(cfg.later_stopsignals)) + grace
 
 
-def _why_not_ready(process: Process) -> str:
-    if process.state == ProcessState.RUNNING and process.health:
-        return f"{process.namespec} ({process.health})"
-    return f"{process.namespec} ({process.state.name})"
-
-
 def serverurl_for(config: Config) -> str | None:
     """What SUPERVISOR_SERVER_URL tells children: the unix socket if any, else the TCP address."""
     for server in config.servers:
@@ -164,8 +158,8 @@ class Supervisor:
         self.started_at = time.time()
         self._wake = asyncio.Event()
         self._pending: Config | None = None
-        self._held: dict[Process, asyncio.Task[None]] = {}  # starts waiting for depends_on
-        self._holds = TaskSet(loop, "depends_on")  # owns the tasks in _held
+        # depends_on: the starts that wait for their dependencies
+        self.gate = StartGate(loop, lambda: [g.config for g in self.groups.values()], self.process_of)
         self._signalled = TaskSet(loop, "signal requests")  # a reexec asked by SIGUSR1
         self.on_reopen_logs: list[Callable[[], None]] = []
         self.reloads = 0  # configuration reads (reloadConfig, SIGHUP), for the metrics
@@ -219,7 +213,7 @@ class Supervisor:
         """Start one process (after its dependencies are ready); AlreadyStarted, SpawnError or Failed."""
         if process.state == ProcessState.UNKNOWN:
             raise Failed(f"{process.namespec} is in an unknown state")
-        if process.state in RUNNING_STATES or process.state == ProcessState.STOPPING or process in self._held:
+        if process.state in RUNNING_STATES or process.state == ProcessState.STOPPING or process in self.gate:
             raise AlreadyStarted(process.namespec)
         resolve(process.config)  # NO_FILE / NOT_EXECUTABLE before any state change, as Supervisor
         self._start(process)
@@ -236,70 +230,12 @@ class Supervisor:
             log.warning("%s: scheduled start failed: %s", process.namespec, exc)
 
     def _start(self, process: Process) -> None:
-        if process.config.depends_on:
-            self._hold(process)
-        else:
-            process.start()
+        self.gate.start(process)
 
     async def wait_started(self, process: Process) -> ProcessState:
         """Wait until the process has left STARTING (RUNNING, or a failure state)."""
-        held = self._held.get(process)
-        if held is not None:
-            await asyncio.shield(held)
+        await self.gate.wait(process)
         return await process.wait_state(set(ProcessState) - {ProcessState.STARTING})
-
-    # ---- depends_on ----
-
-    def dependencies(self, process: Process) -> list[Process]:
-        """The processes ``process`` depends on, among the active groups."""
-        configs = [g.config for g in self.groups.values()]
-        found: list[Process] = []
-        for name in process.config.depends_on:
-            for spec in dependency_targets(name, configs):
-                _, dep = self.lookup(spec)
-                if dep is not None and dep is not process and dep not in found:
-                    found.append(dep)
-        return found
-
-    def _hold(self, process: Process) -> None:
-        """Start ``process`` once every dependency is ready, starting the stopped ones first."""
-        task = self._holds.start(self._start_when_ready(process), process.namespec)
-        self._held[process] = task
-        task.add_done_callback(lambda _: self._held.pop(process, None))
-
-    async def _start_when_ready(self, process: Process) -> None:
-        deps = self.dependencies(process)
-        for dep in deps:
-            if dep.state in (ProcessState.STOPPED, ProcessState.EXITED) and dep not in self._held \
-                    and not dep.restart_pending:
-                self._start(dep)
-        try:
-            while not all(dep.ready for dep in deps):
-                blocked = [dep for dep in deps if not dep.ready]
-                process.hold("waiting for " + ", ".join(_why_not_ready(dep) for dep in blocked))
-                waits = [dep.changes.wait() for dep in blocked]
-                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-                for waiter in waits:
-                    waiter.cancel()
-        finally:
-            process.release()
-        if process.state not in RUNNING_STATES and process.state != ProcessState.STOPPING:
-            process.start()
-
-    def cancel_start(self, process: Process) -> bool:
-        """Call off a start that waits for dependencies; True if there was one."""
-        task = self._held.pop(process, None)
-        if task is None:
-            return False
-        task.cancel()
-        return True
-
-    def dependency_depth(self, process: Process, seen: frozenset[Process] = frozenset()) -> int:
-        """0 without dependencies, else one more than the deepest dependency (configs have no cycles)."""
-        deps = [d for d in self.dependencies(process) if d not in seen]
-        return 1 + max((self.dependency_depth(d, seen | {process}) for d in deps), default=-1)
-
-    # ---- groups ----
 
     def add_group(self, config: GroupConfig) -> ProcessGroup:
         """Activate a group and start its autostart processes."""
@@ -359,7 +295,7 @@ class Supervisor:
             for process in group.in_start_order():
                 if self.state != SupervisorState.RUNNING:
                     return
-                if group.name in self.groups and process.wants_autostart and process not in self._held:
+                if group.name in self.groups and process.wants_autostart and process not in self.gate:
                     self._start(process)
                     if time.monotonic() >= until:
                         await asyncio.sleep(0)
@@ -370,13 +306,13 @@ class Supervisor:
 
         Groups of one priority stop together, as in supervisord; depends_on only adds levels.
         """
-        for process in list(self._held):
-            self.cancel_start(process)
+        for process in self.gate.held():
+            self.gate.cancel(process)
         levels: dict[tuple[int, int], list[Process]] = {}
         any_dependencies = any(p.config.depends_on for p in self.all_processes())
         for group in self.sorted_groups():
             for process in group.in_start_order():
-                depth = self.dependency_depth(process) if any_dependencies else 0
+                depth = self.gate.depth(process) if any_dependencies else 0
                 levels.setdefault((depth, group.config.priority), []).append(process)
         for key in sorted(levels, reverse=True):
             members = list(reversed(levels[key]))
@@ -472,7 +408,7 @@ class Supervisor:
                         log.critical("%s", error)
         finally:
             self.systemd.close()
-            await self._holds.aclose()
+            await self.gate.aclose()
             await self._signalled.aclose()
             await self.usage.aclose()
             self.hub.close()
