@@ -5,15 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent.parent))
-
 from support import Daemon
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -20,7 +20,7 @@ import pytest
 from conftest import free_port
 from support import Daemon, wait_until
 
-TALKER = Path(__file__).parent.parent / "talker.py"
+TALKER = Path(__file__).resolve().parents[1] / "programs" / "talker.py"
 PROGRAMS = f"""
     [program:talk]
     command={sys.executable} {TALKER}

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-TALKER = Path(__file__).parent.parent / "talker.py"
+TALKER = Path(__file__).resolve().parents[1] / "programs" / "talker.py"
 
 PROGRAMS = """
     [program:talk]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from support import pid_alive, wait_until
 
-NOTIFIER = Path(__file__).resolve().parents[1] / "notifier.py"
+NOTIFIER = Path(__file__).resolve().parents[1] / "programs" / "notifier.py"
 PY = sys.executable
 
 

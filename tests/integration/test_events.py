@@ -11,7 +11,7 @@ from support import wait_until
 
 from procward.config.eventnames import ancestry
 
-LISTENER = Path(__file__).resolve().parents[1] / "listener.py"
+LISTENER = Path(__file__).resolve().parents[1] / "programs" / "listener.py"
 
 
 def listener(events: str, record: Path, *options: str, extra: str = "") -> str:

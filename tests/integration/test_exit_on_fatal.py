@@ -75,7 +75,7 @@ BATCH = """
     command={python} {listener} %(here)s/events.jsonl
     events=PROCESS_STATE_EXITED
     """
-LISTENER = Path(__file__).resolve().parents[1] / "listener.py"
+LISTENER = Path(__file__).resolve().parents[1] / "programs" / "listener.py"
 
 
 @pytest.mark.parametrize(("code", "expected"), [(0, 0), (4, 4)])

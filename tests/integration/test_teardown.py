@@ -77,7 +77,7 @@ def test_update_that_removes_a_program_stops_what_it_left(daemon) -> None:
     assert "fork0 left 1 process(es) behind" in d.log_text()
 
 
-LISTENER = Path(__file__).resolve().parents[1] / "listener.py"
+LISTENER = Path(__file__).resolve().parents[1] / "programs" / "listener.py"
 
 
 def received(record: Path) -> list[dict]:

@@ -16,7 +16,7 @@ import pytest
 from support import Daemon, children_of, pid_alive, wait_until
 
 PY = sys.executable
-COUNTER = Path(__file__).resolve().parents[1] / "counter.py"
+COUNTER = Path(__file__).resolve().parents[1] / "programs" / "counter.py"
 
 
 def counter(burst: int = 50, pause: float = 0.01) -> str:

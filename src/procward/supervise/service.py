@@ -3,7 +3,7 @@
 Events (the child's exit through its pidfd, control bytes through the FIFO, signals) are handled one at
 a time in arrival order by ``run``; each start is followed by the reference's one-second pause, during
 which events wait, so a crash loop restarts about once a second. Where the reference has a defect this
-one is fixed (README, "Coming from daemontools"): ``d`` escalates to SIGKILL after ``stop_grace`` seconds,
+one is fixed (docs/from-supervise.md): ``d`` escalates to SIGKILL after ``stop_grace`` seconds,
 SIGTERM/SIGINT to the supervisor stop the child before exiting, and the child gets SIGHUP's default.
 """
 

@@ -3,7 +3,7 @@ unix socket or TCP, each bounded in time, so a stock supervisord 4.3 works as a 
 not answer costs the page at most NODE_TIMEOUT.
 
 The calls are async on the daemon's loop (no thread, nothing left hanging). xmlrpc.client is imported
-only when a node is configured: the daemon does not load it otherwise (see the README on memory).
+only when a node is configured: the daemon does not load it otherwise (docs/performance.md: memory).
 """
 
 from __future__ import annotations
