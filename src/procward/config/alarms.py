@@ -11,7 +11,7 @@ from procward.config.model import AlarmConfig, AlarmEvent
 from procward.config.probes import positive_seconds
 
 if TYPE_CHECKING:
-    from procward.config.beyond import Reader
+    from procward.config.reader import SectionReader
 
 SUPERVISORD_OPTIONS = frozenset({
     "alarm_events", "alarm_command", "alarm_webhook", "alarm_webhook_format", "alarm_mail", "alarm_mail_from",
@@ -65,11 +65,11 @@ def _webhook_format(text: str) -> str:
     return text.strip().lower()
 
 
-def read(r: Reader) -> AlarmConfig | None:
+def read(r: SectionReader) -> AlarmConfig | None:
     """The daemon-wide alarm settings; None when no channel is configured (nothing is watched then)."""
     command = (r.text("alarm_command") or "").strip() or None
     webhook = r.get("alarm_webhook", _url, None)
-    mail = r.get("alarm_mail", _recipients, ())
+    mail = r.get("alarm_mail", _recipients, v.NONE)
     if not (command or webhook or mail):
         for option in sorted(SUPERVISORD_OPTIONS - {"alarm_command", "alarm_webhook", "alarm_mail"}):
             if r.text(option) is not None:

@@ -9,7 +9,7 @@ import io
 import os
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from procward.config import alarms, probes
 from procward.config import values as v
@@ -19,6 +19,7 @@ from procward.config.model import (
     GroupConfig,
     RestartPolicy,
 )
+from procward.config.reader import SectionReader
 from procward.errors import ConfigError
 
 OPTIONS = frozenset({
@@ -32,16 +33,6 @@ OPTIONS = frozenset({
 FOREVER = ("infinite", "forever", "unlimited")
 
 
-class Reader(Protocol):
-    """What build._Reader offers (kept as a protocol so this module does not import the builder)."""
-
-    def get(self, option: str, parse: Any, default: Any) -> Any: ...
-
-    def text(self, option: str, default: str | None = None) -> str | None: ...
-
-    def error(self, option: str | None, message: str) -> ConfigError: ...
-
-
 def startretries(text: str) -> int:
     """Supervisor's integer, or ``infinite`` (-1: never give up)."""
     if text.strip().lower() in FOREVER:
@@ -49,7 +40,7 @@ def startretries(text: str) -> int:
     return v.integer(text, minimum=0)
 
 
-def read(r: Reader, *, forever: bool) -> dict[str, Any]:
+def read(r: SectionReader, *, forever: bool) -> dict[str, Any]:
     """The ProcessConfig fields for procward's options of one process section."""
     seconds = lambda s: v.integer(s, minimum=0)  # noqa: E731 - a tiny local parser
     policy = RestartPolicy(
@@ -69,7 +60,7 @@ def read(r: Reader, *, forever: bool) -> dict[str, Any]:
         "notify": r.get("notify", v.boolean, False),
         "watchdog_sec": r.get("watchdog_sec", seconds, 0),
         "ready_timeout": r.get("ready_timeout", lambda s: v.integer(s, minimum=1), 90),
-        "depends_on": r.get("depends_on", v.list_of_strings, ()),
+        "depends_on": r.get("depends_on", v.list_of_strings, v.NONE),
         "killdescendants": r.get("killdescendants", v.boolean, True),
         "pidfile": os.path.abspath(os.path.expanduser(pidfile.strip())) if pidfile else None,
         "memory_limit": r.get("memory_limit", v.byte_size, 0),
@@ -77,7 +68,7 @@ def read(r: Reader, *, forever: bool) -> dict[str, Any]:
     }
 
 
-def _watch(r: Reader) -> FileWatch | None:
+def _watch(r: SectionReader) -> FileWatch | None:
     binary = r.get("restart_when_binary_changed", v.boolean, False)
     directory = r.text("restart_directory_monitor")
     if not binary and not directory:
@@ -90,7 +81,7 @@ def _watch(r: Reader) -> FileWatch | None:
                      file_cmd=_command(r, "restart_cmd_when_file_changed"))
 
 
-def _command(r: Reader, option: str) -> str | None:
+def _command(r: SectionReader, option: str) -> str | None:
     text = r.text(option)
     return text.strip() if text and text.strip() else None
 
@@ -103,7 +94,7 @@ def cron(text: str) -> str | None:
     return text.strip()
 
 
-def environment_file(r: Reader) -> dict[str, str]:
+def environment_file(r: SectionReader) -> dict[str, str]:
     """Variables of ``environment_file = path`` and Go supervisord's ``envFiles = a.env,b.env``.
 
     Files are read in order, a later file's value winning; ``environment_file`` comes last. A missing

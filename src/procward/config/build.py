@@ -4,29 +4,28 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from procward.config import alarms, beyond, dialect, logconf
+from procward.config import servers as sections
 from procward.config import values as v
 from procward.config.eventnames import EVENT_TYPES
 from procward.config.expand import environ_expansions, expand, host_node_name
-from procward.config.ini import IniDocument, Option, read
+from procward.config.ini import IniDocument, read
 from procward.config.model import (
     Config,
     CtlConfig,
     FcgiSocketConfig,
     GroupConfig,
     GroupKind,
-    HttpServerConfig,
     ListenerConfig,
     LogConfig,
-    NodeConfig,
     ProcessConfig,
     SupervisordConfig,
-    Where,
 )
+from procward.config.reader import SectionReader
 from procward.errors import ConfigError
 
 T = TypeVar("T")
@@ -77,74 +76,6 @@ class BuildOptions:
     environ: Mapping[str, str] | None = None
 
 
-@dataclass(slots=True)
-class _Reader:
-    """Reads one section's options: expand, parse, and locate every error."""
-
-    doc: IniDocument
-    section: str
-    expansions: dict[str, object]
-    kind: str
-    # The section's options over [DEFAULT]'s (configparser's fallback), merged once: a process
-    # section is asked for ~50 options, most of them absent.
-    options: dict[str, Option] = field(init=False)
-
-    def __post_init__(self) -> None:
-        own = self.doc.sections[self.section].options
-        self.options = {**self.doc.defaults, **own} if self.doc.defaults else own
-
-    @property
-    def where(self) -> Where:
-        sec = self.doc.sections[self.section]
-        return Where(file=sec.file, line=sec.line)
-
-    def raw(self, option: str) -> Option | None:
-        return self.options.get(option)
-
-    def error(self, option: str | None, message: str, opt: Option | None = None) -> ConfigError:
-        opt = opt or (self.raw(option) if option else None)
-        line = opt.line if opt else self.where.line
-        file = opt.file if opt else self.where.file
-        return ConfigError(message, file=file, line=line, section=self.section, option=option)
-
-    def text(self, option: str, default: str | None = None, *, do_expand: bool = True,
-             extra: Mapping[str, object] | None = None) -> str | None:
-        opt = self.options.get(option)
-        if opt is None:
-            return default
-        value = opt.value.replace("%(here)s", os.path.dirname(opt.file)) if "%(here)s" in opt.value else opt.value
-        if not do_expand:
-            return value
-        expansions = dict(self.expansions, **extra) if extra else self.expansions
-        return expand(value, expansions, where=opt, section=self.section, option=option)
-
-    def get(self, option: str, parse: Callable[[str], T], default: T, **kw: Mapping[str, object]) -> T:
-        if option not in self.options:  # most are absent; answering here is 15% of reading 1000 programs
-            return default
-        text = self.text(option, **kw)  # type: ignore[arg-type]
-        assert text is not None  # present, so text() returns its value
-        try:
-            return parse(text)
-        except ValueError as exc:
-            raise self.error(option, str(exc)) from None
-
-    def required(self, option: str, parse: Callable[[str], T], what: str,
-                 extra: Mapping[str, object] | None = None) -> T:
-        text = self.text(option, extra=extra)
-        if text is None or not text.strip():
-            raise self.error(option, f"missing required option (expected {what})")
-        try:
-            return parse(text)
-        except ValueError as exc:
-            raise self.error(option, str(exc)) from None
-
-    def unknown_options(self) -> list[str]:
-        known = _KNOWN_OPTIONS.get(self.kind, frozenset())
-        sec = self.doc.sections[self.section]
-        return [f"{opt.file}:{opt.line}: [{self.section}] unknown option {name!r} ignored"
-                for name, opt in sec.options.items() if name not in known]
-
-
 def load(path: str, options: BuildOptions | None = None) -> Config:
     """Read ``path`` and its includes and build the validated configuration."""
     opts = options or BuildOptions()
@@ -165,12 +96,12 @@ def build(doc: IniDocument, opts: BuildOptions) -> Config:
         supervisord = SupervisordConfig(childlogdir=tempfile.gettempdir())
     else:
         warnings.extend(dialect.go_spellings(doc))
-        supervisord = _supervisord(_Reader(doc, "supervisord", {"here": here, **env}, "supervisord"), opts)
+        supervisord = _supervisord(SectionReader(doc, "supervisord", {"here": here, **env}, "supervisord"), opts)
     env.update({f"ENV_{k}": val for k, val in supervisord.environment.items()})
     dialect.program_defaults(doc)
     groups = _groups(doc, opts, here, env, supervisord, warnings)
-    servers = _servers(doc, opts, here, env)
-    ctl = _ctl(doc, here, env) if "supervisorctl" in doc.sections else CtlConfig()
+    servers = sections.servers(doc, here, env, host_checks=opts.host_checks)
+    ctl = sections.ctl(doc, here, env) if "supervisorctl" in doc.sections else CtlConfig()
     rpcinterfaces = _rpcinterfaces(doc, warnings)
     for name in doc.sections:
         kind = name.split(":", 1)[0]
@@ -180,13 +111,13 @@ def build(doc: IniDocument, opts: BuildOptions) -> Config:
             sec = doc.sections[name]
             warnings.append(f"{sec.file}:{sec.line}: unknown section [{name}] ignored")
             continue
-        warnings.extend(_Reader(doc, name, {}, kind).unknown_options())
+        warnings.extend(SectionReader(doc, name, {}, kind).unknown_options(_KNOWN_OPTIONS[kind]))
     return Config(path=doc.main_file, supervisord=supervisord, groups=groups, servers=servers, ctl=ctl,
-                  nodes=_nodes(doc, here, env), nodename=_nodename(doc), rpcinterfaces=rpcinterfaces,
+                  nodes=sections.nodes(doc, here, env), nodename=sections.nodename(doc), rpcinterfaces=rpcinterfaces,
                   files=tuple(doc.files), warnings=tuple(warnings))
 
 
-def _existing_dirpath(r: _Reader, option: str, path: str, opts: BuildOptions) -> str:
+def _existing_dirpath(r: SectionReader, option: str, path: str, opts: BuildOptions) -> str:
     path = os.path.expanduser(path)
     directory = os.path.dirname(path)
     if opts.host_checks and directory and not os.path.isdir(directory):
@@ -194,14 +125,14 @@ def _existing_dirpath(r: _Reader, option: str, path: str, opts: BuildOptions) ->
     return path
 
 
-def _existing_directory(r: _Reader, option: str, path: str, opts: BuildOptions) -> str:
+def _existing_directory(r: SectionReader, option: str, path: str, opts: BuildOptions) -> str:
     path = os.path.expanduser(path)
     if opts.host_checks and not os.path.isdir(path):
         raise r.error(option, f"expected an existing directory, got {path!r}")
     return path
 
 
-def _supervisord(r: _Reader, opts: BuildOptions) -> SupervisordConfig:
+def _supervisord(r: SectionReader, opts: BuildOptions) -> SupervisordConfig:
     user = r.text("user")
     if user is not None and opts.host_checks:
         r.get("user", v.user_name, (0, 0))
@@ -231,7 +162,7 @@ def _supervisord(r: _Reader, opts: BuildOptions) -> SupervisordConfig:
     )
 
 
-def _optional_path(r: _Reader, option: str) -> str | None:
+def _optional_path(r: SectionReader, option: str) -> str | None:
     text = r.text(option)
     return os.path.abspath(os.path.expanduser(text.strip())) if text and text.strip() else None
 
@@ -247,8 +178,8 @@ def _groups(doc: IniDocument, opts: BuildOptions, here: str, env: dict[str, str]
         kind, _, program = name.partition(":")
         if kind not in ("program", "fcgi-program", "eventlistener") or name in claimed:
             continue
-        r = _Reader(doc, name, {"here": here, **env}, kind)
-        program = _name(r, program)
+        r = SectionReader(doc, name, {"here": here, **env}, kind)
+        program = r.name(program)
         if kind == "eventlistener":
             groups.append(_listener_group(r, program, opts, here, env, supervisord, warnings))
             continue
@@ -270,18 +201,11 @@ def _groups(doc: IniDocument, opts: BuildOptions, here: str, env: dict[str, str]
     return tuple(groups)
 
 
-def _name(r: _Reader, raw: str) -> str:
-    try:
-        return v.process_name(raw)
-    except ValueError as exc:
-        raise r.error(None, f"bad section name: {exc}") from None
-
-
 def _heterogeneous_group(doc: IniDocument, section: str, opts: BuildOptions, here: str,
                          env: dict[str, str], supervisord: SupervisordConfig,
                          claimed: dict[str, str]) -> GroupConfig:
-    r = _Reader(doc, section, {"here": here, **env}, "group")
-    group_name = _name(r, section.split(":", 1)[1])
+    r = SectionReader(doc, section, {"here": here, **env}, "group")
+    group_name = r.name(section.split(":", 1)[1])
     programs = r.required("programs", v.list_of_strings, "a comma-separated list of program names")
     priority = r.get("priority", v.integer, 999)
     processes: list[ProcessConfig] = []
@@ -297,7 +221,7 @@ def _heterogeneous_group(doc: IniDocument, section: str, opts: BuildOptions, her
     return GroupConfig(name=group_name, priority=priority, processes=tuple(processes), where=r.where)
 
 
-def _listener_group(r: _Reader, pool: str, opts: BuildOptions, here: str, env: dict[str, str],
+def _listener_group(r: SectionReader, pool: str, opts: BuildOptions, here: str, env: dict[str, str],
                     supervisord: SupervisordConfig, warnings: list[str]) -> GroupConfig:
     priority = r.get("priority", v.integer, -1)
     buffer_size = r.get("buffer_size", lambda s: v.integer(s, minimum=1), 10)
@@ -320,7 +244,7 @@ def _listener_group(r: _Reader, pool: str, opts: BuildOptions, here: str, env: d
                        where=r.where)
 
 
-def _fcgi_socket(r: _Reader, program: str, opts: BuildOptions) -> FcgiSocketConfig:
+def _fcgi_socket(r: SectionReader, program: str, opts: BuildOptions) -> FcgiSocketConfig:
     url = r.required("socket", str, "tcp://host:port or unix:///path", extra={"program_name": program})
     if url.startswith("unix://"):
         if not os.path.isabs(url[7:]):
@@ -340,8 +264,8 @@ def _processes(doc: IniDocument, section: str, group_name: str, opts: BuildOptio
     kind, _, raw_program = section.partition(":")
     common: dict[str, object] = {"here": here, "program_name": raw_program.strip(),
                                  "host_node_name": host_node_name(), "group_name": group_name, **env}
-    r = _Reader(doc, section, common, kind)
-    program = _name(r, raw_program)
+    r = SectionReader(doc, section, common, kind)
+    program = r.name(raw_program)
     numprocs = r.get("numprocs", lambda s: v.integer(s, minimum=1), 1)
     numprocs_start = r.get("numprocs_start", lambda s: v.integer(s, minimum=0), 0)
     template = r.text("process_name", "%(program_name)s", do_expand=False) or ""
@@ -372,7 +296,7 @@ def _processes(doc: IniDocument, section: str, group_name: str, opts: BuildOptio
     return tuple(sorted(processes, key=lambda p: (p.priority, p.name)))
 
 
-def _process(r: _Reader, name: str, program: str, opts: BuildOptions, supervisord: SupervisordConfig,
+def _process(r: SectionReader, name: str, program: str, opts: BuildOptions, supervisord: SupervisordConfig,
              own_env: dict[str, str], *, stopasgroup: bool, killasgroup: bool) -> ProcessConfig:
     user = r.text("user")
     uid = gid = None
@@ -432,118 +356,6 @@ def _process(r: _Reader, name: str, program: str, opts: BuildOptions, supervisor
     )
 
 
-def _servers(doc: IniDocument, opts: BuildOptions, here: str, env: dict[str, str]) -> tuple[HttpServerConfig, ...]:
-    servers = []
-    for name in doc.sections:
-        kind = name.split(":", 1)[0]
-        if kind not in ("unix_http_server", "inet_http_server"):
-            continue
-        r = _Reader(doc, name, {"here": here, **env}, kind)
-        username, password = r.text("username"), r.text("password")
-        if (username is None) != (password is None):
-            raise r.error("password" if password is None else "username",
-                          "username and password must be given together")
-        readonly = _readonly_user(r, username)
-        legacy = r.get("legacy_actions", v.boolean, True)
-        metrics_auth = r.get("metrics_auth", v.boolean, True)
-        if kind == "inet_http_server":
-            host, port = r.required("port", v.inet_address, "host:port or :port")
-            servers.append(HttpServerConfig(section=name, host=host, port=port, username=username,
-                                            password=password, readonly=readonly, legacy_actions=legacy,
-                                            metrics_auth=metrics_auth, where=_where_of(r, "port")))
-            continue
-        path = r.required("file", lambda s: os.path.abspath(os.path.expanduser(s.strip())), "a socket path")
-        chown = r.get("chown", v.user_group, None) if opts.host_checks else None
-        servers.append(HttpServerConfig(section=name, file=path, chmod=r.get("chmod", v.octal, 0o700),
-                                        chown=chown, username=username, password=password, readonly=readonly,
-                                        legacy_actions=legacy, metrics_auth=metrics_auth,
-                                        where=_where_of(r, "file")))
-    return tuple(servers)
-
-
-def _readonly_user(r: _Reader, username: str | None) -> tuple[str, str] | None:
-    """readonly_username/readonly_password: both or neither, and only beside the full credentials."""
-    user, password = r.text("readonly_username"), r.text("readonly_password")
-    if (user is None) != (password is None):
-        raise r.error("readonly_password" if password is None else "readonly_username",
-                      "readonly_username and readonly_password must be given together")
-    if user is None or password is None:
-        return None
-    if username is None:
-        raise r.error("readonly_username", "a read-only user needs username and password too (without "
-                                           "them everyone may act)")
-    if user == username:
-        raise r.error("readonly_username", "must differ from username")
-    return user, password
-
-
-def _where_of(r: _Reader, option: str) -> Where | None:
-    opt = r.raw(option)
-    return Where(file=opt.file, line=opt.line) if opt else None
-
-
-def _nodes(doc: IniDocument, here: str, env: dict[str, str]) -> tuple[NodeConfig, ...]:
-    """[node:NAME] sections: other daemons for the web page (procward's own addition)."""
-    nodes = []
-    for section in doc.sections:
-        kind, _, name = section.partition(":")
-        if kind != "node":
-            continue
-        r = _Reader(doc, section, {"here": here, **env}, "node")
-        if not name:
-            raise r.error(None, "expected [node:NAME]")
-        username, password = r.text("username"), r.text("password")
-        if (username is None) != (password is None):
-            raise r.error("password" if password is None else "username",
-                          "username and password must be given together")
-        serverurl = r.required("serverurl", v.url, "unix:///path or http://host:port")
-        if serverurl.startswith("https://"):
-            raise r.error("serverurl", "https is not spoken to nodes (the daemon has no TLS): use unix:// or "
-                                       "http:// through a local tunnel")
-        if serverurl.startswith("unix://"):
-            serverurl = "unix://" + os.path.abspath(os.path.expanduser(serverurl[len("unix://"):]))
-        nodes.append(NodeConfig(name=_name(r, name), serverurl=serverurl, username=username, password=password))
-    return (*nodes, *_remotes(doc, {n.name for n in nodes}))
-
-
-def _remotes(doc: IniDocument, taken: set[str]) -> list[NodeConfig]:
-    """Go supervisord's ``[inet_http_server] remotes = name:host:port, ...``: more nodes, without
-    credentials (Go sends none; a [node:NAME] section carries them)."""
-    if "inet_http_server" not in doc.sections:
-        return []
-    r = _Reader(doc, "inet_http_server", {}, "inet_http_server")
-    nodes = []
-    for entry in filter(None, (e.strip() for e in (r.text("remotes") or "").split(","))):
-        try:
-            name, _, address = entry.partition(":")
-            name, (host, port) = v.process_name(name.strip()), v.inet_address(address)
-        except ValueError:
-            raise r.error("remotes", f"expected name:host:port, got {entry!r}") from None
-        if name in taken:
-            raise r.error("remotes", f"node {name!r} is named twice")
-        taken.add(name)
-        nodes.append(NodeConfig(name=name, serverurl=f"http://{host or '127.0.0.1'}:{port}"))
-    return nodes
-
-
-def _nodename(doc: IniDocument) -> str:
-    if "inet_http_server" not in doc.sections:
-        return ""
-    return (_Reader(doc, "inet_http_server", {}, "inet_http_server").text("nodename") or "").strip()
-
-
-def _ctl(doc: IniDocument, here: str, env: dict[str, str]) -> CtlConfig:
-    r = _Reader(doc, "supervisorctl", {"here": here, **env}, "supervisorctl")
-    history = r.text("history_file")
-    return CtlConfig(
-        serverurl=r.get("serverurl", v.url, "http://localhost:9001"),
-        username=r.text("username"),
-        password=r.text("password"),
-        prompt=r.text("prompt", "supervisor") or "supervisor",
-        history_file=os.path.abspath(os.path.expanduser(history)) if history else None,
-    )
-
-
 def load_ctl(path: str, environ: Mapping[str, str] | None = None) -> CtlConfig:
     """The client's view of ``path``: [supervisorctl], else the server sections it would talk to.
 
@@ -556,11 +368,11 @@ def load_ctl(path: str, environ: Mapping[str, str] | None = None) -> CtlConfig:
     here = os.path.dirname(doc.main_file)
     opts = BuildOptions(host_checks=False, environ=environ)
     has_url = "supervisorctl" in doc.sections and doc.get("supervisorctl", "serverurl") is not None
-    ctl = _ctl(doc, here, env) if "supervisorctl" in doc.sections else CtlConfig()
-    ctl = replace(ctl, nodes=_nodes(doc, here, env))
+    ctl = sections.ctl(doc, here, env) if "supervisorctl" in doc.sections else CtlConfig()
+    ctl = replace(ctl, nodes=sections.nodes(doc, here, env))
     if has_url:
         return ctl
-    servers = sorted(_servers(doc, opts, here, env), key=lambda s: not s.is_unix)
+    servers = sorted(sections.servers(doc, here, env, host_checks=opts.host_checks), key=lambda s: not s.is_unix)
     if not servers:
         return ctl
     server = servers[0]

@@ -5,22 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from procward.config import values as v
-from procward.config.beyond import Reader
 from procward.config.model import LineFormat, LogConfig, LogRotation, SyslogTarget, TimeFormat
+from procward.config.reader import SectionReader
 
 T = TypeVar("T")
 
 
-class LogReader(Reader, Protocol):
-    """build._Reader, as this module uses it (the program's expansions name its syslog tag)."""
-
-    expansions: dict[str, object]
-
-
-def read_log(r: LogReader, channel: str, dirpath: Callable[[str, str], str]) -> LogConfig:
+def read_log(r: SectionReader, channel: str, dirpath: Callable[[str, str], str]) -> LogConfig:
     """The ``{channel}_*`` options of a program; ``dirpath(option, path)`` checks a log file's directory."""
     auto: v.LogTarget | str = v.LogTarget.AUTO
     option = f"{channel}_logfile"
@@ -66,14 +60,14 @@ def read_log(r: LogReader, channel: str, dirpath: Callable[[str, str], str]) -> 
     )
 
 
-def _parse(r: LogReader, option: str, parser: Callable[[str], T], text: str) -> T:
+def _parse(r: SectionReader, option: str, parser: Callable[[str], T], text: str) -> T:
     try:
         return parser(text)
     except ValueError as exc:
         raise r.error(option, str(exc)) from None
 
 
-def _syslog_target(r: LogReader, option: str, token: str) -> SyslogTarget:
+def _syslog_target(r: SectionReader, option: str, token: str) -> SyslogTarget:
     """One syslog entry of a target list, with the program's syslog_* options (Go's names and defaults)."""
     transport, host, port = _parse(r, option, v.syslog_destination, token)
     return SyslogTarget(

@@ -12,7 +12,7 @@ from procward.config import values as v
 from procward.config.model import HealthAction, HealthCheck, HealthKind, Script
 
 if TYPE_CHECKING:
-    from procward.config.beyond import Reader
+    from procward.config.reader import SectionReader
 
 OPTIONS = frozenset({
     "healthcheck", "healthcheck_interval", "healthcheck_timeout", "healthcheck_retries",
@@ -26,7 +26,7 @@ _HTTP_DATA = ("-d", "--data")
 _HTTP_TLS = ("--key-file", "--cert-file", "--ca-file")
 
 
-def read(r: Reader) -> dict[str, Any]:
+def read(r: SectionReader) -> dict[str, Any]:
     """The ProcessConfig fields for health checks and hooks ."""
     return {
         "healthcheck": _healthcheck(r) or _liveness(r),
@@ -55,7 +55,7 @@ def positive_seconds(text: str) -> float:
     return value
 
 
-def script(r: Reader, option: str, spec: str, *, bare_command: bool) -> Script:
+def script(r: SectionReader, option: str, spec: str, *, bare_command: bool) -> Script:
     """``http://url [-H 'K: V'] [-d data]``, ``tcp://host:port``, ``exec <command>``, and with
     ``bare_command`` (Go's options) any other text, ``script://`` optional, as a shell command."""
     spec = spec.strip()
@@ -78,7 +78,7 @@ def script(r: Reader, option: str, spec: str, *, bare_command: bool) -> Script:
     raise r.error(option, f"expected {expected}, got {spec!r}")
 
 
-def _http(r: Reader, option: str, spec: str) -> Script:
+def _http(r: SectionReader, option: str, spec: str) -> Script:
     """Go's curl-like form: the URL, then -H/--header and -d/--data (a POST body, @file read at each run)."""
     try:
         url, *args = shlex.split(spec)
@@ -103,12 +103,12 @@ def _http(r: Reader, option: str, spec: str) -> Script:
     return Script(kind=HealthKind.HTTP, target=url, headers=tuple(headers), data=data)
 
 
-def _optional_script(r: Reader, option: str) -> Script | None:
+def _optional_script(r: SectionReader, option: str) -> Script | None:
     text = r.text(option)
     return script(r, option, text, bare_command=True) if text and text.strip() else None
 
 
-def _healthcheck(r: Reader) -> HealthCheck | None:
+def _healthcheck(r: SectionReader) -> HealthCheck | None:
     spec = r.text("healthcheck")
     if spec is None or not spec.strip():
         return None
@@ -124,7 +124,7 @@ def _healthcheck(r: Reader) -> HealthCheck | None:
     )
 
 
-def _liveness(r: Reader) -> HealthCheck | None:
+def _liveness(r: SectionReader) -> HealthCheck | None:
     """Go supervisord's liveness check, with Go's defaults (first probe after 60 s, then every 60 s, 30 s
     each, 3 failures). ``_failure_action`` is restart, stop, or a script run instead of either."""
     spec = r.text("liveness_check_script")

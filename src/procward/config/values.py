@@ -166,6 +166,9 @@ def autorestart(value: str) -> Autorestart:
         raise ValueError(f"expected true, false or unexpected, got {value!r}") from None
 
 
+NONE: tuple[str, ...] = ()  # an empty list option's default, typed (a bare () is a tuple of nothing)
+
+
 def list_of_strings(value: str) -> tuple[str, ...]:
     """Comma-separated names, blanks dropped."""
     return tuple(part.strip() for part in value.split(",") if part.strip())

@@ -1,5 +1,5 @@
 """daemontools/meetbill supervise's status directory: ``lock``, the ``control`` and ``ok`` FIFOs and the
-20-byte ``status`` file, byte for byte as the reference writes them (../shared/reference/supervise.md), so
+20-byte ``status`` file, byte for byte as the reference writes them (docs/from-supervise.md), so
 ``svc``-style scripts (``echo d > control``, ``od -An -j16 -N4 -tu4 status``, ``fuser lock``) work on
 procward's processes. Used by ``procward supervise`` and by the daemon's ``supervise_dir``.
 """
