@@ -153,10 +153,11 @@ def test_corpus_file_means_the_same(src: Path, tmp_path: Path, monkeypatch: pyte
     monkeypatch.chdir(tmp_path)
     try:
         expected = _sv_view(_oracle(main, monkeypatch))
-    except ValueError as exc:
+    except ValueError:
+        # Supervisor refuses the file: the agreement is that procward refuses it too (a pass, not a skip).
         with pytest.raises(ConfigError):
             load(str(main), BuildOptions(host_checks=False))
-        pytest.skip(f"Supervisor rejects it too ({str(exc)[:80]})")
+        return
     ours = _pw_view(load(str(main), BuildOptions(host_checks=False)))
     assert ours == expected
 

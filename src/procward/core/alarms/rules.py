@@ -127,7 +127,7 @@ class Alarms:
             self._raise(process, AlarmEvent.RECOVERED, f"after {what}", track)
 
     def _count_restart(self, process: Process, track: _Track) -> None:
-        now = time.monotonic()
+        now = self._loop.time()  # the loop's clock (monotonic): one clock for batches, windows and limits
         track.restarts.append(now)
         while track.restarts and now - track.restarts[0] > self.config.flap_window:
             track.restarts.popleft()
@@ -142,7 +142,7 @@ class Alarms:
         if event not in wanted or process.namespec in self.silenced:
             return
         key = (process.namespec, event.value)
-        now = time.monotonic()
+        now = self._loop.time()  # the loop's clock (monotonic): one clock for batches, windows and limits
         if key in self._last and now - self._last[key] < self.config.interval:
             self._suppressed[key] = self._suppressed.get(key, 0) + 1
             return
