@@ -253,7 +253,9 @@ def test_an_alarm_storm_drops_the_oldest_and_says_how_many(daemon, tmp_path: Pat
     """A slow channel and a one-message queue: programs failing 0.3 s apart while one delivery takes 2 s
     leave some messages dropped; the count reaches the next message and getAlarmState."""
     slow = tmp_path / "slow.sh"
-    slow.write_text(f"#!/bin/sh\ncat > {tmp_path}/slow.$$.json\nsleep 2\n")
+    # Written whole, then renamed: the test never reads a file the script is still writing.
+    slow.write_text(f"#!/bin/sh\ncat > {tmp_path}/partial.$$\nmv {tmp_path}/partial.$$ {tmp_path}/slow.$$.json\n"
+                    "sleep 2\n")
     slow.chmod(0o755)
     programs = "".join(f"""
         [program:p{i}]
