@@ -29,6 +29,7 @@ class Leftovers:
         # Being stopped already: a later sweep leaves them be. A dict as a set: 64 bytes empty, not 216.
         self._terminating: dict[int, None] = {}
         self._late: asyncio.Task[None] | None = None
+        self._late_token = ""  # the spawn the pending late sweep looks for
 
     @property
     def busy(self) -> bool:
@@ -42,6 +43,7 @@ class Leftovers:
         # (so no token) for that instant, and one may still be forking.
         if self._late is not None:
             self._late.cancel()
+        self._late_token = token
         self._late = self._tasks.start(self._sweep_late(token), "late leftover sweep")
         return self._stop(token)
 
@@ -71,10 +73,15 @@ class Leftovers:
                         ", ".join(map(str, killed)))
 
     async def wait(self) -> None:
-        """Wait for the pending sweep and for what sweeps found to be gone (at most stopwaitsecs, then
-        SIGKILL)."""
+        """Sweep once more now (the pending late sweep, without waiting for its time: the daemon is tearing
+        down or shutting down, and the children listing is fresh), then wait for what the sweeps found to
+        be gone (at most stopwaitsecs, then SIGKILL)."""
+        if self._late is not None:
+            self._late.cancel()
+            self._late = None
+            self._stop(self._late_token)
         await self._tasks.wait()
 
     async def aclose(self) -> None:
         """The program is being torn down: finish sweeping (not cancelled), then release."""
-        await self._tasks.wait()
+        await self.wait()
