@@ -148,6 +148,8 @@ def test_log_view_follows_new_lines(web_daemon, page) -> None:
     """The log page shows the file's end, then lines written after it opened; stderr and the main log too."""
     d = web_daemon(PROGRAMS)
     d.wait_state("talk", "RUNNING")
+    # RUNNING comes at the spawn (startsecs=0), the first line a moment later: the page opens on a log that has one.
+    wait_until(lambda: "out é" in d.rpc().supervisor.tailProcessStdoutLog("talk", 0, 100)[0], what="talk's first line")
     page.goto(d.url + "log.html?processname=talk")
     first = int(page.text_content("#log").strip().rsplit("out é ", 1)[1])
     page.wait_for_function("(text) => document.getElementById('log').textContent.includes(text)",
