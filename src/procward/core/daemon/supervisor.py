@@ -402,6 +402,9 @@ class Supervisor:
                 self._pending = None
                 self.rt = self._runtime(self.config)
                 self.hub.identifier = self.config.supervisord.identifier
+                # Cleared here, with the state, where no signal can come between: a SIGTERM while the
+                # next run starts its services must find _wake set (it was cleared after them, and lost).
+                self._wake.clear()
                 self.state = SupervisorState.RUNNING
                 for service in services:
                     for error in service.bind(self.config):
@@ -441,7 +444,6 @@ class Supervisor:
             for service in services:
                 await service.start(self)
                 started.append(service)
-            self._wake.clear()
             self.bus.publish(Event("SUPERVISOR_STATE_CHANGE_RUNNING", ""))
             boot = asyncio.create_task(self.boot(), name="boot")
             boot.add_done_callback(self._booted)
