@@ -1,0 +1,66 @@
+"""What a fleet's Prometheus gets from procward, checked by Prometheus's own promtool: the shipped alerting
+rules load and behave as their unit tests say, and a real scrape passes `promtool check metrics` with no
+lint, with programs running, crashed, health-checked and an event listener pool."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from engines import binary, free_port
+from support import wait_until
+from test_metrics import scrape
+
+RULES = Path(__file__).resolve().parents[2] / "examples" / "prometheus"
+PROGRAMS = f"""
+    [program:web]
+    command=sleep 300
+    startsecs=0
+    [program:crash]
+    command=sh -c 'exit 3'
+    startsecs=5
+    startretries=0
+    [program:probed]
+    command=sleep 300
+    startsecs=0
+    healthcheck=tcp://127.0.0.1:{free_port()}
+    healthcheck_interval=0.2
+    healthcheck_retries=1
+    healthcheck_action=report
+    [eventlistener:watch]
+    command={sys.executable} {Path(__file__).resolve().parents[1] / "programs" / "listener.py"} %(here)s/events.jsonl
+    events=PROCESS_STATE
+    """
+
+
+def promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([binary("promtool"), *args], capture_output=True, text=True, timeout=60, check=False,
+                          cwd=RULES)
+
+
+def test_the_shipped_rules_load_and_pass_their_unit_tests() -> None:
+    checked = promtool("check", "rules", "procward-rules.yml")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "SUCCESS: 7 rules found" in checked.stdout
+    tested = promtool("test", "rules", "procward-rules.test.yml")
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "SUCCESS" in tested.stdout
+
+
+def test_a_real_scrape_passes_promtool_and_has_every_metric_the_rules_use(daemon) -> None:
+    d = daemon(PROGRAMS)
+    d.wait_state("crash", "FATAL")
+    wait_until(lambda: d.rpc().supervisor.getProcessInfo("probed")["health"] == "unhealthy", what="a failed check")
+    d.wait_state("watch", "RUNNING")
+    status, _, text = scrape(d)
+    assert status == 200
+    checked = subprocess.run([binary("promtool"), "check", "metrics"], input=text, capture_output=True, text=True,
+                             timeout=60, check=False)
+    assert (checked.returncode, checked.stdout, checked.stderr) == (0, "", "")  # no lint at all
+    exported = set(re.findall(r"^# TYPE (\w+) (\w+)", text, re.MULTILINE))
+    names = {name for name, _ in exported} | {f"{name}_total" for name, kind in exported if kind == "counter"}
+    used = set(re.findall(r"\b(procward_\w+)", (RULES / "procward-rules.yml").read_text()))
+    assert used
+    assert used <= names, used - names  # a renamed metric fails here
