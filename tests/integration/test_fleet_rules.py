@@ -64,3 +64,35 @@ def test_a_real_scrape_passes_promtool_and_has_every_metric_the_rules_use(daemon
     used = set(re.findall(r"\b(procward_\w+)", (RULES / "procward-rules.yml").read_text()))
     assert used
     assert used <= names, used - names  # a renamed metric fails here
+
+
+DASHBOARD = Path(__file__).resolve().parents[2] / "examples" / "grafana" / "procward-fleet.json"
+CORE_PANELS = {"stat", "bargauge", "table", "timeseries", "gauge", "text", "barchart", "piechart", "state-timeline"}
+
+
+def test_the_grafana_dashboard_asks_a_real_prometheus_for_metrics_procward_exports(daemon, tmp_path: Path) -> None:
+    """Importable JSON with core panels only; every PromQL expression parses in a real Prometheus (its query
+    API answers success, not bad_data) and names only metrics a real scrape has (a renamed one fails)."""
+    import json
+
+    from engines import Prometheus
+
+    board = json.loads(DASHBOARD.read_text())
+    assert {panel["type"] for panel in board["panels"]} <= CORE_PANELS
+    exprs = [target["expr"] for panel in board["panels"] for target in panel["targets"]]
+    assert len(exprs) >= 10
+    d = daemon(PROGRAMS)
+    d.wait_state("crash", "FATAL")
+    status, _, text = scrape(d)
+    assert status == 200
+    exported = set(re.findall(r"^# TYPE (\w+) (\w+)", text, re.MULTILINE))
+    names = {name for name, _ in exported} | {f"{name}_total" for name, kind in exported if kind == "counter"}
+    used = {name for expr in exprs for name in re.findall(r"\b(procward_\w+)", expr)}
+    assert used <= names, used - names
+    prometheus = Prometheus(tmp_path / "prometheus", [f"127.0.0.1:{free_port()}"])  # nothing there: up == 0
+    try:
+        for expr in exprs:
+            concrete = expr.replace("$__rate_interval", "5m").replace("$instance", ".*")
+            assert isinstance(prometheus.query(concrete), list), expr  # query() asserts status success
+    finally:
+        prometheus.stop()
