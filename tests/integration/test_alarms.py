@@ -59,12 +59,14 @@ def receiver() -> Iterator[Receiver]:
 def channels(tmp_path: Path, webhook: str, **extra: str) -> str:
     """[supervisord] lines for the three channels: webhook, a command and a fake sendmail."""
     command = tmp_path / "on_alarm.sh"
-    command.write_text(f"#!/bin/sh\ncat > {tmp_path}/command.$$.json\n"
+    # Each fake channel writes under another name and renames: a test never reads a half-written file.
+    command.write_text(f"#!/bin/sh\ncat > {tmp_path}/partial.$$\nmv {tmp_path}/partial.$$ {tmp_path}/command.$$.json\n"
                        f"echo \"$PROCWARD_ALARM_EVENT $PROCWARD_ALARM_PROGRAM $PROCWARD_ALARM_COUNT\" "
                        f">> {tmp_path}/command.env\n")
     command.chmod(0o755)
     sendmail = tmp_path / "sendmail"
-    sendmail.write_text(f"#!/bin/sh\necho \"args: $*\" > {tmp_path}/mail.$$\ncat >> {tmp_path}/mail.$$\n")
+    sendmail.write_text(f"#!/bin/sh\necho \"args: $*\" > {tmp_path}/partial.$$\ncat >> {tmp_path}/partial.$$\n"
+                        f"mv {tmp_path}/partial.$$ {tmp_path}/mail.$$\n")
     sendmail.chmod(0o755)
     options = {"alarm_webhook": webhook, "alarm_command": str(command), "alarm_mail": "ops@example.com",
                "alarm_sendmail": f"{sendmail} -t -i", "alarm_batch": "0.3", **extra}
