@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import textwrap
 import urllib.parse
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import wait_until
+from support import free_port, wait_until
 
 PACKAGES = "needs Debian's prometheus package (apt-get install prometheus prometheus-alertmanager)"
 
@@ -29,12 +28,6 @@ def binary(name: str) -> str:
             pytest.fail(f"{name} missing in CI: {PACKAGES}")
         pytest.skip(PACKAGES)
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Prometheus:

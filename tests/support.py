@@ -34,6 +34,13 @@ def wait_until(check: Callable[[], Any], *, what: str, timeout: float = 10.0, in
         time.sleep(interval)
 
 
+def free_port() -> int:
+    """A loopback TCP port nobody listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 class UnixHTTPConnection(http.client.HTTPConnection):
     def __init__(self, path: str, timeout: float = 30.0) -> None:
         super().__init__("localhost", timeout=timeout)

@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support import Daemon
+from support import Daemon, free_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 MISSING = "needs Debian's chromium package (apt-get install chromium fonts-dejavu-core) and playwright"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

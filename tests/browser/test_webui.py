@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import free_port
-from support import Daemon, wait_until
+from support import Daemon, free_port, wait_until
 
 TALKER = Path(__file__).resolve().parents[1] / "programs" / "talker.py"
 PROGRAMS = f"""

@@ -7,7 +7,6 @@ import re
 import selectors
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from support import free_port
 
 TALKER = Path(__file__).resolve().parents[1] / "programs" / "talker.py"
 
@@ -26,12 +26,6 @@ PROGRAMS = """
     command={python} {talker} echo
     startsecs=0
     """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Ctl:

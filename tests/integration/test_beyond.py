@@ -5,23 +5,16 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from support import pid_alive, wait_until
+from support import free_port, pid_alive, wait_until
 
 NOTIFIER = Path(__file__).resolve().parents[1] / "programs" / "notifier.py"
 PY = sys.executable
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def http_server(tmp_path: Path, port: int, sick: Path) -> Path:

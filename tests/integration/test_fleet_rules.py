@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from engines import binary, free_port
-from support import wait_until
+from engines import binary
+from support import free_port, wait_until
 from test_metrics import scrape
 
 RULES = Path(__file__).resolve().parents[2] / "examples" / "prometheus"

@@ -10,7 +10,7 @@ import xmlrpc.client
 from typing import Any
 
 import pytest
-from support import UnixHTTPConnection, wait_until
+from support import UnixHTTPConnection, free_port, wait_until
 
 PROGRAMS = """
     [program:web]
@@ -21,12 +21,6 @@ ROUTES = [("POST", "/RPC2"), ("GET", "/RPC2"), ("GET", "/logtail/web"), ("GET", 
           ("GET", "/mainlogtail"), ("GET", "/ok.html"), ("GET", "/"), ("GET", "/nosuch")]
 GET_STATE = (b"<?xml version='1.0'?><methodCall><methodName>supervisor.getState</methodName>"
              b"<params></params></methodCall>")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def request(conn: http.client.HTTPConnection, method: str, path: str, body: bytes | None = None,

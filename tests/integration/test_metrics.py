@@ -157,7 +157,7 @@ def prometheus_of(tmp_path):
 def test_a_real_prometheus_sees_the_first_restart_and_the_real_exit_code(daemon, prometheus_of) -> None:
     """Every restart reason has a series from the start, so increase() over the first restart is not 0;
     the exit code gauge is the exit procward saw (3), not getProcessInfo's exitstatus (0 for a failed start)."""
-    from engines import free_port
+    from support import free_port
 
     port = free_port()
     d = daemon("""
