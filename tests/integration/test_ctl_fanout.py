@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from support import Daemon
+from support import Daemon, wait_until
 from test_beyond import free_port
 
 
@@ -69,7 +69,7 @@ def test_a_host_that_accepts_but_never_answers_costs_its_timeout_only(daemon, tm
     try:
         d = daemon(f"""
             [program:near]
-            command=sleep 300
+            command=sh -c 'echo hello-near; exec sleep 300'
             startsecs=0
 
             [node:hung]
@@ -81,6 +81,12 @@ def test_a_host_that_accepts_but_never_answers_costs_its_timeout_only(daemon, tm
         assert any(line.startswith(f"unix://{d.sock}: near") and "RUNNING" in line for line in lines), lines
         assert "hung: ERROR: no answer within 2s" in lines
         assert status.returncode == 4
+
+        # Go's logtail writes where every command of a fan-out writes: its host's lines, prefixed.
+        wait_until(lambda: "hello-near" in d.rpc().supervisor.tailProcessStdoutLog("near", 0, 100)[0],
+                   what="near's line")
+        tailed = d.ctl("-s", f"unix://{d.sock}", "-s", "hung", "--timeout", "1", "logtail", "near")
+        assert f"unix://{d.sock}: hello-near" in tailed.stdout.splitlines(), tailed.stdout
 
         listed = json.loads(d.ctl("--nodes", "--timeout", "1", "status", "--json").stdout)
         assert {"node": "hung", "error": "ERROR: no answer within 1s"} in listed

@@ -61,8 +61,12 @@ class BaseController(cmd.Cmd):
 
     def output(self, message: str) -> None:
         """One line on stdout, flushed: scripts read it through pipes."""
+        self.write(message + "\n")
+
+    def write(self, text: str) -> None:
+        """``text`` as it is on stdout, flushed; OutputClosed when its reader went away (``| head``)."""
         try:
-            self.stdout.write(message + "\n")
+            self.stdout.write(text)
             self.stdout.flush()
         except BrokenPipeError:
             raise OutputClosed from None

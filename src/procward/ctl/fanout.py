@@ -48,11 +48,12 @@ def run(make: Callable[[CtlOptions, io.StringIO], BaseController], options: CtlO
         if not as_json:
             for text_line in text.splitlines():
                 write(f"{label}: {text_line}")
+    silence = f"ERROR: no answer within {options.timeout:g}s"
     for label, _server in options.fanout:
         if label not in results:
-            results[label] = (Exit.INSUFFICIENT_PRIVILEGES, f"ERROR: no answer within {options.timeout:g}s\n")
+            results[label] = (Exit.INSUFFICIENT_PRIVILEGES, silence + "\n")
             if not as_json:
-                write(f"{label}: ERROR: no answer within {options.timeout:g}s")
+                write(f"{label}: {silence}")
     if as_json:
         ordered = {label: results[label] for label, _ in options.fanout}
         write(json.dumps(_merged(ordered), indent=2, sort_keys=True))

@@ -81,11 +81,7 @@ class LogCommands(BaseController):
         except xmlrpc.client.Fault as exc:
             self._log_fault(exc, args[0])
             return
-        try:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-        except BrokenPipeError:
-            raise OutputClosed from None
+        self.write(text)
 
     def help_logtail(self) -> None:
         self.output("logtail [-t stdout|stderr] <name>\tthe last 10 KiB of the process's log (Go supervisord's "
