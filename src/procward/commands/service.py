@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 from procward.config.build import load
 from procward.config.model import Config
+from procward.core.daemon.run import pidfile_holder
 from procward.errors import ConfigError
 
 UNIT_DIR = "/etc/systemd/system"
@@ -175,8 +176,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _status(name: str, path: str, conf: str, *, systemd: bool) -> int:
-    """LSB status codes, as the init script answers: 0 running, 3 not running, 4 unknown (the
-    configuration, which names the pidfile, does not load)."""
+    """LSB status codes, as the init script answers: 0 running, 3 not running, 4 unknown (the configuration,
+    which names the pidfile, does not load, or the pidfile's lock cannot be tested)."""
     print(f"{name}: {'installed at ' + path if os.path.exists(path) else 'not installed'}")
     if systemd and shutil.which("systemctl"):
         subprocess.run(["systemctl", "--no-pager", "status", name], check=False)
@@ -185,26 +186,18 @@ def _status(name: str, path: str, conf: str, *, systemd: bool) -> int:
     except ConfigError as exc:
         print(f"{name}: status unknown: the configuration does not load: {exc}")
         return LSB_UNKNOWN
-    pid = _daemon_pid(pidfile)
+    try:
+        pid = pidfile_holder(pidfile)
+    except FileNotFoundError:
+        pid = None  # a daemon that stopped cleanly removed it
+    except OSError as exc:
+        print(f"{name}: status unknown: cannot test the lock of {pidfile}: {exc.strerror}")
+        return LSB_UNKNOWN
     if pid is None:
-        print(f"{name}: not running (no live process in {pidfile})")
+        print(f"{name}: not running (no procward holds {pidfile})")
         return LSB_NOT_RUNNING
     print(f"{name}: running (pid {pid})")
     return 0
-
-
-def _daemon_pid(pidfile: str) -> int | None:
-    """The pid in ``pidfile`` if that process is alive (not a zombie) and is procward."""
-    try:
-        with open(pidfile) as handle:
-            pid = int(handle.read().strip())
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            if handle.read().rsplit(b")", 1)[1].split()[0] == b"Z":
-                return None
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            return pid if b"procward" in handle.read() else None  # not a pid reused by another program
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def _fields(config: Config, conf: str, name: str) -> dict[str, object]:

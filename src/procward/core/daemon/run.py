@@ -135,13 +135,33 @@ def _lock_pidfile(path: str) -> int:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        other = os.read(fd, 32).decode(errors="replace").strip() or "?"
+        other = _pid_text(fd)
         os.close(fd)
         raise StartupError(f"another procward (pid {other}) is running with pidfile {path}; stop it first, "
                            "or give this one another pidfile") from None
     except OSError:
         pass  # a filesystem without locks: run as supervisord does, unguarded
     return fd
+
+
+def pidfile_holder(path: str) -> str | None:
+    """The pid (as the pidfile says it) of the procward holding ``path``'s lock, None when none does: the
+    same lock that refuses a second daemon, released by the kernel however the daemon ends (a zombie holds
+    none). OSError when the file cannot be opened or locks cannot be tested there."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _pid_text(fd)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def _pid_text(fd: int) -> str:
+    return os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
 
 
 def _write_pid(fd: int) -> None:
