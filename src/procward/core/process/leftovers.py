@@ -44,13 +44,16 @@ class Leftovers:
         if self._late is not None:
             self._late.cancel()
         self._late_token = token
-        self._late = self._tasks.start(self._sweep_late(token), "late leftover sweep")
+        self._late = self._tasks.start(self._sweep_late(), "late leftover sweep")
         return self._stop(token)
 
-    async def _sweep_late(self, token: str) -> None:
+    async def _sweep_late(self) -> None:
         await asyncio.sleep(LATE_SWEEP)
+        self._sweep_late_now()
+
+    def _sweep_late_now(self) -> None:
         self._late = None
-        self._stop(token)
+        self._stop(self._late_token)
 
     def _stop(self, token: str) -> bool:
         left = [p for p in tree.left_behind(token, self._exits.watched) if p not in self._terminating]
@@ -78,8 +81,7 @@ class Leftovers:
         be gone (at most stopwaitsecs, then SIGKILL)."""
         if self._late is not None:
             self._late.cancel()
-            self._late = None
-            self._stop(self._late_token)
+            self._sweep_late_now()
         await self._tasks.wait()
 
     async def aclose(self) -> None:
