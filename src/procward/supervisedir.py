@@ -196,7 +196,7 @@ class StatusDirService:
         for byte in svfiles.read_commands(entry.control[0]):
             self._tasks.start(self._request(spec, chr(byte)), f"{spec} control {chr(byte)}")
 
-    def _run_once(self, spec: str, once: bool) -> None:
+    def _set_once(self, spec: str, once: bool) -> None:
         """``o``: up once (started if down, not restarted when it exits) until the next ``u`` or ``d``."""
         assert self._sup is not None
         _group, process = self._sup.lookup(spec)
@@ -220,7 +220,7 @@ class StatusDirService:
             params = (spec, False) if waits else (spec,)
         log.info("supervise_dir: %s: control %r: %s", spec, command, method)
         if command in "uod":
-            self._run_once(spec, command == "o")
+            self._set_once(spec, command == "o")
         try:
             await self._registry.call(method, params)
         except RPCError as exc:

@@ -72,15 +72,14 @@ class Alarms:
     """Watches the bus for one Supervisor and sends alarms (owned by the Supervisor)."""
 
     def __init__(self, config: AlarmConfig, lookup: Callable[[str], Process | None], exits: ExitWatcher,
-                 loop: asyncio.AbstractEventLoop, silenced: set[str],
-                 counts: Counter[tuple[str, str, str]] | None = None) -> None:
+                 loop: asyncio.AbstractEventLoop, silenced: set[str], counts: Counter[tuple[str, str, str]]) -> None:
         self.config = config
         self._lookup = lookup
         self._loop = loop
         self.sender = alarmsend.Sender(config, exits)
         self.silenced = silenced  # namespecs, the Supervisor's (silencing outlives a reload)
         # (channel, event, result) -> alarms, the Supervisor's (counters outlive a reload)
-        self.counts: Counter[tuple[str, str, str]] = Counter() if counts is None else counts
+        self.counts = counts
         self._tracks: dict[str, _Track] = {}
         self._last: dict[tuple[str, str], float] = {}  # (program, event) -> time its last alarm went out
         self._suppressed: dict[tuple[str, str], int] = {}

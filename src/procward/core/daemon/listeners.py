@@ -114,6 +114,10 @@ class ListenerPool:
     def name(self) -> str:
         return self.config.name
 
+    def subscribes(self, event_name: str) -> bool:
+        """Whether the pool takes events of this type (``events=`` names it or one of its ancestors)."""
+        return any(n in self.subscribed for n in ancestry(event_name))
+
     # -- buffering ---------------------------------------------------------------------------------
 
     def accept(self, event: Event, serial: int) -> None:
@@ -289,9 +293,8 @@ class EventHub:
         return bool(self._pools_for(name))
 
     def _pools_for(self, name: str) -> list[ListenerPool]:
-        names = ancestry(name)
         pools = [*self.pools.values(), *self._parked.values()] if self._parked else self.pools.values()
-        return [pool for pool in pools if any(n in pool.subscribed for n in names)]
+        return [pool for pool in pools if pool.subscribes(name)]
 
     def add_pool(self, config: GroupConfig, processes: list[Process]) -> ListenerPool:
         pool = ListenerPool(config, processes, self.identifier, self.serials)
@@ -301,7 +304,7 @@ class EventHub:
             # The same pool after a reload: its queue, with each event's serials, goes on where it was.
             pool.pool_serial, pool.dropped = parked.pool_serial, parked.dropped
             for pending in parked.buffer:
-                if any(n in pool.subscribed for n in ancestry(pending.event.name)):
+                if pool.subscribes(pending.event.name):
                     pool._buffer(pending, head=False)
         self._schedule_ticks()
         return pool
