@@ -70,12 +70,11 @@ class Log:
     def _write(self, name: str, text: str) -> None:
         path = self._paths[name]
         try:
-            too_big = os.stat(path).st_size > _LOG_LIMIT
-            gone = False
+            size: int | None = os.stat(path).st_size
         except FileNotFoundError:
-            too_big, gone = False, True
-        if too_big or gone:  # rotated away, or too big (removed): a new file, as the reference does
-            if too_big:
+            size = None
+        if size is None or size > _LOG_LIMIT:  # rotated away, or too big (removed): a new file, as the reference
+            if size is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(path)
             os.close(self._fds[name])
