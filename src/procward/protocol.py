@@ -90,16 +90,21 @@ class ProcessInfo(_ProcessInfoBase, total=False):
     last_exit_signal: int  # the signal that ended the last run, 0 if it exited
 
 
+def exit_code(info: ProcessInfo) -> int:
+    """The last exit's code procward saw (-1 for a signal); another daemon's process, without procward's
+    keys, has only its exitstatus."""
+    return info.get("last_exit_code", info["exitstatus"])
+
+
 def exit_text(info: ProcessInfo) -> str:
-    """The last exit as a person reads it: the code, or the signal's name (another daemon's process,
-    without procward's keys: its exitstatus)."""
+    """The last exit as a person reads it: the code, or the signal's name."""
     sig = info.get("last_exit_signal", 0)
     if sig:
         try:
             return signal.Signals(sig).name
         except ValueError:
             return f"signal {sig}"
-    return str(info.get("last_exit_code", info["exitstatus"]))
+    return str(exit_code(info))
 
 
 def namespec(group: str, name: str) -> str:

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from procward.core.daemon.supervisor import Supervisor
 from procward.core.events import Event
 from procward.http.server import Request
-from procward.protocol import ProcessInfo, exit_text, namespec
+from procward.protocol import ProcessInfo, exit_code, exit_text, namespec
 from procward.rpc.info import process_info
 
 RECONNECT_MS = 1000  # EventSource's wait before reconnecting (browsers default to about 3 s)
@@ -30,7 +30,7 @@ def row(info: ProcessInfo, restarts: int, output: str) -> dict[str, object]:
     """What the page needs to redraw one row."""
     return {"name": namespec(info["group"], info["name"]), "group": info["group"], "state": info["statename"],
             "description": info["description"], "pid": info["pid"], "start": info["start"], "now": info["now"],
-            "exit": exit_text(info), "exit_code": info.get("last_exit_code", info["exitstatus"]),
+            "exit": exit_text(info), "exit_code": exit_code(info),
             "health": info.get("health", ""), "ready": info.get("ready", False),
             "restarts": restarts, "output": output, "cpu": info.get("cpu_percent", 0.0),
             "rss_kb": info.get("rss_kb", 0)}

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from procward import __version__
-from procward.protocol import ProcessInfo, exit_text, namespec
+from procward.protocol import ProcessInfo, exit_code, exit_text, namespec
 
 _STATE_CLASS = {"RUNNING": "ok", "STARTING": "busy", "STOPPING": "busy", "BACKOFF": "bad", "FATAL": "bad",
                 "EXITED": "off", "STOPPED": "off", "UNKNOWN": "bad"}
@@ -75,7 +75,7 @@ class View:
             value: object = {
                 "name": info["name"], "group": info["group"], "state": info["statename"],
                 "description": info["description"], "restarts": row.restarts or 0,
-                "exit": info.get("last_exit_code", info["exitstatus"]),
+                "exit": exit_code(info),
                 "health": info.get("health", ""), "cpu": info.get("cpu_percent", 0.0),
                 "memory": info.get("rss_kb", 0),
             }[self.sort]
@@ -116,7 +116,7 @@ def _row(row: Row, writable: bool) -> str:
     log = f'log.html?processname={urllib.parse.quote(spec)}'
     return (f'<tr data-name="{_e(spec)}" data-group="{_e(info["group"])}" data-state="{state}" '
             f'data-start="{info["start"]}" data-now="{info["now"]}" data-pid="{info["pid"]}" '
-            f'data-exit="{info.get("last_exit_code", info["exitstatus"])}" '
+            f'data-exit="{exit_code(info)}" '
             f'data-cpu="{info.get("cpu_percent", 0.0) if info["pid"] else 0}" '
             f'data-rss="{info.get("rss_kb", 0) if info["pid"] else 0}">'
             f'<td><input type="checkbox" name="names" value="{_e(spec)}" aria-label="select {_e(spec)}"></td>'
