@@ -88,6 +88,24 @@ class ProcessInfo(_ProcessInfoBase, total=False):
     tree_processes: int
     last_exit_code: int  # the exit procward saw (exitstatus is 0 after a failed start, as in supervisord)
     last_exit_signal: int  # the signal that ended the last run, 0 if it exited
+    sockets: list[HeldSocketInfo]  # only for a program with ``sockets =``
+
+
+class HeldSocketInfo(TypedDict):
+    """A socket procward holds for a process (getProcessInfo's ``sockets``)."""
+
+    name: str
+    url: str
+    fd: int  # its number in the process
+    listening: bool  # held now; false when it could not be bound (``error`` says why)
+    error: str
+
+
+def sockets_text(info: ProcessInfo) -> str:
+    """``name=url (fd N)`` for each held socket, as ``status --sockets`` shows them ('-' for none)."""
+    parts = [f"{s['name']}={s['url']} (fd {s['fd']})" + ("" if s["listening"] else f" NOT HELD: {s['error']}")
+             for s in info.get("sockets", [])]
+    return ", ".join(parts) or "-"
 
 
 def exit_code(info: ProcessInfo) -> int:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -51,6 +53,24 @@ CASES = [
      "together"),
     ("bad port", "[inet_http_server]\nport=:99999\n", 4, "inet_http_server", "port", "port between"),
     ("unknown group member", "[group:g]\nprograms=nope\n", 4, "group:g", "programs", "unknown program"),
+    ("socket scheme", "[program:a]\ncommand=sleep 1\nsockets=http://127.0.0.1:80\n", 5, "program:a", "sockets",
+     "expected tcp://host:port, udp://host:port or unix:///path"),
+    ("socket port", "[program:a]\ncommand=sleep 1\nsockets=tcp://127.0.0.1:70000\n", 5, "program:a", "sockets",
+     "port from 1 to 65535"),
+    ("unnamed sockets", "[program:a]\ncommand=sleep 1\nsockets=tcp://127.0.0.1:8001, tcp://127.0.0.1:8002\n", 5,
+     "program:a", "sockets", "give each socket a name"),
+    ("socket name", "[program:a]\ncommand=sleep 1\nsockets=my-web=tcp://127.0.0.1:8001\n", 5, "program:a",
+     "sockets", "letters, digits and _"),
+    ("socket dir", "[program:a]\ncommand=sleep 1\nsockets=unix:///no/such/dir/a.sock\n", 5, "program:a",
+     "sockets", "the directory /no/such/dir does not exist"),
+    ("socket relative", "[program:a]\ncommand=sleep 1\nsockets=unix://a.sock\n", 5, "program:a", "sockets",
+     "absolute path"),
+    ("foreign address", "[program:a]\ncommand=sleep 1\nsockets=tcp://192.0.2.1:8001\n", 5, "program:a", "sockets",
+     "192.0.2.1 is not an address of this host"),
+    ("socket mode on tcp", "[program:a]\ncommand=sleep 1\nsockets=tcp://127.0.0.1:8001\nsockets_mode=0600\n", 6,
+     "program:a", "sockets_mode", "only to unix:// sockets"),
+    ("socket option alone", "[program:a]\ncommand=sleep 1\nsockets_backlog=10\n", 5, "program:a",
+     "sockets_backlog", "applies only with sockets ="),
 ]
 
 
@@ -101,6 +121,38 @@ def test_same_program_in_two_files(tmp_path: Path) -> None:
         load(main)
     assert f"{main}:5" in str(info.value)
     assert f"{other}:2" in str(info.value)
+
+
+def test_two_programs_asking_for_one_socket(tmp_path: Path) -> None:
+    """One address in two programs is an error naming both sections; numprocs copies of one share it."""
+    main = write(tmp_path / "supervisord.conf", HEAD + "[program:a]\ncommand=a\nsockets=tcp://127.0.0.1:8001\n"
+                 "[program:b]\ncommand=b\nsockets=web=tcp://127.0.0.1:8001\n")
+    with pytest.raises(ConfigError, match="one socket has one program") as info:
+        load(main)
+    assert f"[program:a] ({main}:3)" in str(info.value) and f"[program:b] ({main}:6)" in str(info.value)
+    write(tmp_path / "supervisord.conf", HEAD + "[program:a]\ncommand=serve --fd %(socket_fd)s\nnumprocs=2\n"
+          "process_name=a%(process_num)d\nsockets=tcp://127.0.0.1:8001\n")
+    processes = load(main).groups[0].processes
+    assert [p.sockets[0].url for p in processes] == ["tcp://127.0.0.1:8001"] * 2
+    assert processes[0].command == "serve --fd 3"
+
+
+def test_a_privileged_port_for_a_daemon_that_cannot_bind_it(tmp_path: Path) -> None:
+    """Port 80 for a daemon that is not root (nor CAP_NET_BIND_SERVICE) is refused by ``check``, which says why."""
+    shared = Path(tempfile.mkdtemp(prefix="procward-"))  # pytest's own tmp_path is root's alone
+    conf = shared / "supervisord.conf"
+    write(conf, HEAD + "[program:a]\ncommand=sleep 1\nsockets=web=tcp://127.0.0.1:80\n")
+    shared.chmod(0o755)
+    conf.chmod(0o644)
+    command = [sys.executable, "-m", "procward", "check", "-c", str(conf)]
+    if os.geteuid() == 0:  # as CI runs: check as nobody, whose port 80 it is not
+        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+                   "--bounding-set=-all", *command]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False,
+                         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    assert run.returncode != 0
+    shutil.rmtree(shared)
+    assert f"{conf}:5: [program:a] sockets: tcp://127.0.0.1:80: port 80 is privileged" in run.stderr, run.stderr
 
 
 def test_missing_supervisord_section(tmp_path: Path) -> None:

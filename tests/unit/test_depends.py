@@ -52,7 +52,7 @@ class Stack:
         self.exits = FakeExits()
         pids = itertools.count(50000)
 
-        def spawn(config: Any, env: dict[str, str], *, stdin_fd: int | None = None) -> Spawned:
+        def spawn(config: Any, env: dict[str, str], *, stdin_fd: int | None = None, sockets: Any = ()) -> Spawned:
             read, write = os.pipe()
             os.close(write)
             return Spawned(pid=next(pids), popen=SimpleNamespace(returncode=None),  # type: ignore[arg-type]

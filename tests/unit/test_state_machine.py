@@ -86,7 +86,7 @@ class World:
         self.states: list[str] = []
         self.process.observers.append(lambda _p, _old, new: self.states.append(new.name))
 
-    def _spawn(self, config: Any, env: dict[str, str], *, stdin_fd: int | None = None) -> Spawned:
+    def _spawn(self, config: Any, env: dict[str, str], *, stdin_fd: int | None = None, sockets: Any = ()) -> Spawned:
         read, write = os.pipe()
         os.close(write)  # the child's end: the fake child writes nothing
         return Spawned(pid=next(self.pids), popen=SimpleNamespace(returncode=None),  # type: ignore[arg-type]

@@ -6,10 +6,11 @@ import os
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from procward.config import alarms, beyond, dialect, logconf
 from procward.config import servers as sections
+from procward.config import sockets as held_sockets
 from procward.config import values as v
 from procward.config.eventnames import EVENT_TYPES
 from procward.config.expand import environ_expansions, expand, host_node_name
@@ -46,7 +47,7 @@ _PROGRAM_OPTIONS = frozenset({
     "stdout_logfile_total_maxbytes", "stderr_logfile_rotate_every", "stderr_logfile_rotate_naming",
     "stderr_logfile_compress", "stderr_logfile_total_maxbytes",
     "syslog_facility", "syslog_tag", "syslog_stdout_priority", "syslog_stderr_priority",
-}) | beyond.OPTIONS
+}) | beyond.OPTIONS | held_sockets.OPTIONS
 _KNOWN_OPTIONS: dict[str, frozenset[str]] = {
     "supervisord": frozenset({
         "logfile", "logfile_maxbytes", "logfile_backups", "loglevel", "pidfile", "umask", "nodaemon", "silent",
@@ -198,6 +199,7 @@ def _groups(doc: IniDocument, opts: BuildOptions, here: str, env: dict[str, str]
         seen[group.name] = group
     groups.sort(key=lambda g: (g.priority, g.name))
     beyond.check_dependencies(groups)
+    held_sockets.check_unshared(groups)
     return tuple(groups)
 
 
@@ -283,6 +285,8 @@ def _processes(doc: IniDocument, section: str, group_name: str, opts: BuildOptio
         no_env: dict[str, str] = {}
         own_env = {**beyond.environment_file(r), **r.get("environment", v.key_value_pairs, no_env)}
         per.update({f"ENV_{k}": val for k, val in own_env.items()})
+        held = held_sockets.read(r, program, host_checks=opts.host_checks)
+        per.update(held_sockets.expansions(held.get("sockets", ())))
         name = expand(template, per, where=r.raw("process_name"), section=section, option="process_name")
         try:
             name = v.process_name(name)
@@ -291,13 +295,14 @@ def _processes(doc: IniDocument, section: str, group_name: str, opts: BuildOptio
         if name in names:
             raise r.error("process_name", f"gives the same name {name!r} to two processes")
         names.add(name)
-        processes.append(_process(r, name, program, opts, supervisord, own_env,
+        processes.append(_process(r, name, program, opts, supervisord, own_env, held,
                                   stopasgroup=stopasgroup, killasgroup=killasgroup))
     return tuple(sorted(processes, key=lambda p: (p.priority, p.name)))
 
 
 def _process(r: SectionReader, name: str, program: str, opts: BuildOptions, supervisord: SupervisordConfig,
-             own_env: dict[str, str], *, stopasgroup: bool, killasgroup: bool) -> ProcessConfig:
+             own_env: dict[str, str], held: dict[str, Any], *, stopasgroup: bool, killasgroup: bool
+             ) -> ProcessConfig:
     user = r.text("user")
     uid = gid = None
     if user is not None:
@@ -352,6 +357,7 @@ def _process(r: SectionReader, name: str, program: str, opts: BuildOptions, supe
         environment={**supervisord.environment, **own_env},
         serverurl=serverurl,
         **beyond.read(r, forever=retries < 0),
+        **held,
         where=r.where,
     )
 

@@ -174,6 +174,29 @@ class FileWatch:
     file_cmd: str | None = None
 
 
+class SocketKind(StrEnum):
+    """What a held socket is (the scheme of its ``sockets`` address)."""
+
+    TCP = "tcp"
+    UDP = "udp"
+    UNIX = "unix"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HeldSocketConfig:
+    """A listening socket procward binds, holds across the program's restarts and passes to it (``sockets``)."""
+
+    name: str  # LISTEN_FDNAMES and %(socket_fd_NAME)s
+    url: str  # tcp://host:port, udp://host:port or unix:///path, as written (the key two programs may not share)
+    kind: SocketKind
+    host: str = ""  # tcp/udp; '' is every IPv4 address
+    port: int = 0
+    path: str = ""  # unix
+    backlog: int = 0  # 0: SOMAXCONN
+    mode: int | None = None  # unix: chmod of the socket file
+    owner: tuple[int, int] | None = None  # unix: chown of the socket file
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProcessConfig:
     """One OS process to supervise (a program with numprocs=3 gives three of these)."""
@@ -222,6 +245,10 @@ class ProcessConfig:
     pre_start_hook: Script | None = None
     pre_stop_hook: Script | None = None
     hook_timeout: float = 60.0
+    # Listening sockets held by procward (fds 3, 4, ... in the child), and whether the child is told of them
+    # in systemd's LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES (false: the fd number on its command line only).
+    sockets: tuple[HeldSocketConfig, ...] = ()
+    sockets_env: bool = True
     where: Where | None = field(default=None, compare=False)
 
 

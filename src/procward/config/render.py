@@ -48,6 +48,13 @@ def _process(cfg: ProcessConfig) -> list[str]:
         value = getattr(cfg, field.name)
         if field.name in ("where", "program", "name", "uid", "gid"):
             continue
+        if field.name == "sockets":
+            lines.append(f"sockets = {', '.join(f'{sock.name}={sock.url}' for sock in value)}")
+            if value:
+                first = value[0]
+                lines.append(f"sockets_backlog = {first.backlog or 'SOMAXCONN'}")
+                lines.append(f"sockets_mode = {'' if first.mode is None else oct(first.mode)[2:]}")
+            continue
         if isinstance(value, LogConfig):
             for sub in dataclasses.fields(value):
                 key = f"{field.name}_logfile" if sub.name == "target" else f"{field.name}_{sub.name}"

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from procward.core import tree
 from procward.core.events import EventBus
 from procward.core.exits import ExitWatcher
+from procward.core.heldsockets import HeldSockets
 from procward.core.spawn import SpawnFunction, spawn
 
 
@@ -28,6 +29,7 @@ class Runtime:
     strip_ansi: bool = False
     echo_output: bool = False  # loglevel debug: child output is copied into the main log
     record: tree.SpawnRecord | None = None  # what a daemon started after a SIGKILL of this one must stop
+    sockets: HeldSockets = field(default_factory=HeldSockets)  # the daemon's, across configurations
     # The two doors to the OS, replaceable so the unit tests drive the state machine without processes.
     spawn: SpawnFunction = spawn
     kill: Callable[[int, int], None] = os.kill

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import os
 import pwd
 import shlex
 import stat
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, TypedDict
@@ -116,25 +117,30 @@ def _daemon_environment() -> dict[str, str]:
 class SpawnFunction(Protocol):
     """What starts a process (``spawn`` below; the unit tests give a fake)."""
 
-    def __call__(self, config: ProcessConfig, env: dict[str, str], *, stdin_fd: int | None = None) -> Spawned: ...
+    def __call__(self, config: ProcessConfig, env: dict[str, str], *, stdin_fd: int | None = None,
+                 sockets: Sequence[int] = ()) -> Spawned: ...
 
 
-def spawn(config: ProcessConfig, env: dict[str, str], *, stdin_fd: int | None = None) -> Spawned:
-    """Start the process in its own process group with piped stdout/stderr (and stdin unless given).
+def spawn(config: ProcessConfig, env: dict[str, str], *, stdin_fd: int | None = None,
+          sockets: Sequence[int] = ()) -> Spawned:
+    """Start the process in its own process group with piped stdout/stderr (and stdin unless given), and
+    the held ``sockets`` as its fds 3, 4, ... (systemd's socket activation).
 
-    No preexec_fn: subprocess then uses its fast path (vfork where it can, close_range for fds).
+    No preexec_fn unless there are sockets: subprocess then uses its fast path (vfork where it can,
+    close_range for fds).
     """
     filename, argv = resolve(config, env.get("PATH"))
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = (None, None) if config.redirect_stderr else os.pipe2(os.O_CLOEXEC)
     in_r, in_w = (stdin_fd, None) if stdin_fd is not None else os.pipe2(os.O_CLOEXEC)
+    placeholders = _occupy(FIRST_SOCKET_FD + len(sockets)) if sockets else []
     try:
         popen = subprocess.Popen(
             argv, executable=filename, stdin=in_r, stdout=out_w,
             stderr=subprocess.STDOUT if err_w is None else err_w,
-            cwd=config.directory, env=env, close_fds=True, process_group=0,
+            cwd=config.directory, close_fds=True, process_group=0,
             umask=config.umask if config.umask is not None else -1,
-            **_credentials(config),
+            **_credentials(config), **_socket_handover(config, env, sockets),
         )
     except FileNotFoundError as exc:
         _close(out_r, err_r, in_w)
@@ -150,12 +156,72 @@ def spawn(config: ProcessConfig, env: dict[str, str], *, stdin_fd: int | None = 
     except OSError as exc:
         _close(out_r, err_r, in_w)
         raise SpawnError(f"couldn't exec {filename}: {exc.strerror}") from None
+    except subprocess.SubprocessError as exc:  # only the sockets' preexec step raises this
+        _close(out_r, err_r, in_w)
+        raise SpawnError(f"couldn't hand the sockets over: {exc}") from None
     finally:
-        _close(out_w, err_w, in_r if stdin_fd is None else None)
+        _close(out_w, err_w, in_r if stdin_fd is None else None, *placeholders)
     for fd in (out_r, err_r, in_w):
         if fd is not None:
             os.set_blocking(fd, False)
     return Spawned(pid=popen.pid, popen=popen, stdin=in_w, stdout=out_r, stderr=err_r)
+
+
+FIRST_SOCKET_FD = 3  # systemd's SD_LISTEN_FDS_START
+
+
+class _Handover(TypedDict, total=False):
+    env: dict[str, str] | None
+    pass_fds: tuple[int, ...]
+    preexec_fn: Callable[[], None]
+
+
+def _socket_handover(config: ProcessConfig, env: dict[str, str], sockets: Sequence[int]) -> _Handover:
+    """Popen's arguments that put ``sockets`` at fds 3, 4, ... in the child, with systemd's variables.
+
+    LISTEN_PID must be the child's own pid, known only after the fork: the step that runs there sets it in
+    the C environment (which exec uses when Popen is given no env) with the rest of the child's
+    environment, encoded beforehand so the child only makes system calls.
+    """
+    if not sockets:
+        return {"env": env}
+    targets = tuple(range(FIRST_SOCKET_FD, FIRST_SOCKET_FD + len(sockets)))
+    with_env = config.sockets_env
+    if with_env:
+        env = {**env, "LISTEN_FDS": str(len(sockets)), "LISTEN_FDNAMES": ":".join(s.name for s in config.sockets)}
+    wanted = [(os.fsencode(k), os.fsencode(v)) for k, v in env.items()]
+    current = list(os.environb) if with_env else []
+
+    def place() -> None:  # in the child, between fork and exec
+        # Moved above the targets first: a socket may sit where another one must go.
+        moved = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, targets[-1] + 1) for fd in sockets]
+        for target, fd in zip(targets, moved, strict=True):
+            os.dup2(fd, target)  # inheritable: exec keeps it
+        if with_env:
+            for key in current:
+                os.unsetenv(key)
+            for key, value in wanted:
+                os.putenv(key, value)
+            os.putenv(b"LISTEN_PID", str(os.getpid()).encode())
+
+    return {"env": None if with_env else env, "pass_fds": targets, "preexec_fn": place}
+
+
+def _occupy(limit: int) -> list[int]:
+    """Fill every free descriptor below ``limit`` with a placeholder, so the pipe Popen makes to report a
+    failed exec cannot be given a number the sockets will be placed at (the child would overwrite it)."""
+    taken: list[int] = []
+    while True:
+        fd = fcntl.fcntl(_devnull(), fcntl.F_DUPFD_CLOEXEC, FIRST_SOCKET_FD)
+        if fd >= limit:
+            os.close(fd)
+            return taken
+        taken.append(fd)
+
+
+@functools.cache
+def _devnull() -> int:
+    return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
 
 
 class _Credentials(TypedDict, total=False):

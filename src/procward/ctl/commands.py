@@ -13,7 +13,7 @@ from procward.ctl.alarms import AlarmCommands
 from procward.ctl.controller import Exit, StatusExit
 from procward.ctl.follow import LogCommands
 from procward.ctl.updates import UpdateCommands
-from procward.protocol import STOPPED_STATES, Faults, ProcessInfo, namespec, split_namespec
+from procward.protocol import STOPPED_STATES, Faults, ProcessInfo, namespec, sockets_text, split_namespec
 
 _START_ERRORS: dict[int, str] = {
     Faults.BAD_NAME: "no such process",
@@ -46,15 +46,15 @@ class Commands(LogCommands, AlarmCommands, UpdateCommands):
             self.exitstatus = StatusExit.UNKNOWN  # status reports an unreachable server as UNKNOWN
             return
         names, as_json = _take_json(arg.split())
-        health, usage = "--health" in names, "--usage" in names
-        names = [n for n in names if n not in ("--health", "--usage")]
+        health, usage, sockets = "--health" in names, "--usage" in names, "--sockets" in names
+        names = [n for n in names if n not in ("--health", "--usage", "--sockets")]
         infos: list[ProcessInfo] = self.supervisor().getAllProcessInfo()
         matching = infos if not names or "all" in names else self._select(infos, names)
         if as_json:
             self.output(json.dumps([{"namespec": namespec(i["group"], i["name"]), **i} for i in matching],
                                    indent=2, sort_keys=True))
         else:
-            self._show_statuses(matching, health=health, usage=usage)
+            self._show_statuses(matching, health=health, usage=usage, sockets=sockets)
         if any(info["state"] in STOPPED_STATES for info in matching):
             self.exitstatus = StatusExit.NOT_RUNNING
 
@@ -70,7 +70,8 @@ class Commands(LogCommands, AlarmCommands, UpdateCommands):
             chosen.extend(found)
         return chosen
 
-    def _show_statuses(self, infos: list[ProcessInfo], *, health: bool = False, usage: bool = False) -> None:
+    def _show_statuses(self, infos: list[ProcessInfo], *, health: bool = False, usage: bool = False,
+                       sockets: bool = False) -> None:
         specs = [namespec(i["group"], i["name"]) for i in infos]
         width = max([30, *map(len, specs)]) + 3
         for spec, info in zip(specs, infos, strict=True):
@@ -79,7 +80,8 @@ class Commands(LogCommands, AlarmCommands, UpdateCommands):
                 cpu = f"{info['cpu_percent']:.1f}%" if "cpu_percent" in info else "-"
                 memory = f"{info['rss_kb'] / 1024:.1f}M" if "rss_kb" in info else "-"
                 column += f"{cpu:>7} {memory:>9}  "
-            self.output(f"{spec:<{width}}{info['statename']:<10}{column}{info['description']}")
+            held = f"  sockets: {sockets_text(info)}" if sockets else ""
+            self.output(f"{spec:<{width}}{info['statename']:<10}{column}{info['description']}{held}")
 
     def help_status(self) -> None:
         self.output("status <name>\t\tGet status for a single process")
@@ -89,6 +91,7 @@ class Commands(LogCommands, AlarmCommands, UpdateCommands):
         self.output("status --json ...\tThe same, as JSON (every getProcessInfo key)")
         self.output("status --health ...\tAdd a health column (starting, healthy, unhealthy, - for none)")
         self.output("status --usage ...\tAdd CPU % and resident memory of each process tree")
+        self.output("status --sockets ...\tAdd the listening sockets procward holds for each process")
 
     def do_pid(self, arg: str) -> None:
         if not self.upcheck():

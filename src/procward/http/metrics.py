@@ -69,6 +69,7 @@ class _Snapshot:
     reloads: int
     last_reload_ok: bool
     alarms: list[tuple[tuple[str, str, str], int]]  # (channel, event, result) -> alarms
+    sockets: list[tuple[str, str, str, bool]] = field(default_factory=list)  # program, name, address, held
 
 
 @dataclass(slots=True)
@@ -198,7 +199,9 @@ class Metrics:
         snapshot = _Snapshot(
             sup.started_at, int(sup.state), [_Figures.of(p, usage.get(p.namespec)) for p in sup.all_processes()],
             [(name, len(pool.buffer), pool.dropped) for name, pool in sup.hub.pools.items()],
-            sorted(self.rpc_calls.items()), sup.reloads, sup.last_reload_ok, sorted(sup.alarm_counts.items()))
+            sorted(self.rpc_calls.items()), sup.reloads, sup.last_reload_ok, sorted(sup.alarm_counts.items()),
+            sorted({(p.config.program, s.name, s.url, sup.sockets.listening(s))
+                    for p in sup.all_processes() for s in p.config.sockets}))
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
 
         def render() -> bytes:
@@ -281,6 +284,11 @@ class _Collector:
         for (channel, event, result), count in snap.alarms:
             alarms.add((channel, event, result), count)
         yield alarms
+        held = Family("procward_held_socket", "gauge", "1 for a listening socket procward holds for a program "
+                      "(sockets =), 0 when it could not be bound", ("program", "socket", "address"))
+        for program, name, address, listening in snap.sockets:
+            held.add((program, name, address), 1.0 if listening else 0.0)
+        yield held
         yield Family("procward_config_reloads", "counter", "Configuration reads (reloadConfig, SIGHUP)",
                      rows=[((), snap.reloads)])
         yield Family("procward_config_last_reload_success", "gauge", "1 when the last read loaded",

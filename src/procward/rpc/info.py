@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from procward.config.model import GroupConfig, LogConfig, ProcessConfig
+from procward.config.sockets import FIRST_FD
 from procward.config.values import LogTarget
 from procward.core.daemon.group import ProcessGroup
 from procward.core.daemon.usage import Usage
@@ -43,7 +44,7 @@ def describe(process: Process, now: float) -> str:
 
 def process_info(process: Process, now: float, usage: Usage | None = None) -> ProcessInfo:
     """The getProcessInfo struct (every key and type Supervisor 4.3 sends)."""
-    return {
+    info: ProcessInfo = {
         "name": process.name,
         "group": process.group,
         "start": _capped(process.laststart),
@@ -68,6 +69,12 @@ def process_info(process: Process, now: float, usage: Usage | None = None) -> Pr
         "last_exit_code": process.counters.last_code,
         "last_exit_signal": process.counters.last_signal,
     }
+    if process.config.sockets:
+        held = process.rt.sockets
+        info["sockets"] = [{"name": sock.name, "url": sock.url, "fd": FIRST_FD + index,
+                            "listening": held.listening(sock), "error": held.error(sock)}
+                           for index, sock in enumerate(process.config.sockets)]
+    return info
 
 
 def config_info(group: GroupConfig, cfg: ProcessConfig, active: ProcessGroup | None) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from procward.config.values import LogTarget
 from procward.core import mainlog, tree
 from procward.core.daemon.supervisor import ConfigLoader, Service, Supervisor
 from procward.core.exits import become_subreaper
+from procward.core.heldsockets import HeldSockets
 from procward.core.output.tails import remove_old_autologs
 from procward.errors import ProcwardError
 
@@ -169,7 +170,7 @@ def _write_pid(fd: int) -> None:
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
 
 
-def prepare(config: Config, opts: DaemonOptions, services: Sequence[Service]
+def prepare(config: Config, opts: DaemonOptions, services: Sequence[Service], held: HeldSockets
             ) -> tuple[list[logging.Handler], int, dict[str, Any] | None]:
     """Everything done before the event loop exists: limits, user, sockets, daemonizing, pidfile, logging.
 
@@ -180,9 +181,13 @@ def prepare(config: Config, opts: DaemonOptions, services: Sequence[Service]
     _raise_limit(resource.RLIMIT_NOFILE, sd.minfds, "the open-files limit", "minfds")
     _open_files_to_hard_limit()
     _raise_limit(resource.RLIMIT_NPROC, sd.minprocs, "the process limit", "minprocs")
+    state = _read_handover(opts.handover) if opts.handover else None
+    # The programs' sockets before the daemon drops privileges (port 80 for a program run as a user);
+    # what cannot be bound is logged when its group is added, once logging is set up.
+    held.adopt(state.get("sockets", {}) if state else {})
+    held.bind(sock for group in config.groups for process in group.processes for sock in process.sockets)
     if sd.user is not None:
         _drop_privileges(sd.user)
-    state = _read_handover(opts.handover) if opts.handover else None
     pidfile = _lock_pidfile(sd.pidfile) if state is None else _inherit(state["pidfile"])
     try:
         for service, fds in zip(services, state["services"] if state else [{}] * len(services), strict=True):
@@ -204,6 +209,7 @@ def prepare(config: Config, opts: DaemonOptions, services: Sequence[Service]
             raise  # a failed takeover: the fds stay as they are, for the spawn record's next daemon
         for service in services:
             service.close()  # no socket file or pidfile is left behind by a start that did not happen
+        held.close()
         with contextlib.suppress(OSError):
             os.unlink(sd.pidfile)
         os.close(pidfile)
@@ -228,10 +234,11 @@ def _inherit(fd: int) -> int:
 
 
 def _reexec(state: dict[str, Any], opts: DaemonOptions, pidfile: int, services: Sequence[Service],
-            nodaemon: bool, path: str) -> None:
+            held: HeldSockets, nodaemon: bool, path: str) -> None:
     """Become the next daemon: the same pid, every handed-over fd still open (core/daemon/handover.py)."""
     os.set_inheritable(pidfile, True)
-    state.update(pidfile=pidfile, nodaemon=nodaemon, services=[service.handover() for service in services])
+    state.update(pidfile=pidfile, nodaemon=nodaemon, services=[service.handover() for service in services],
+                 sockets=held.handover())
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(state, handle)
@@ -243,7 +250,8 @@ def _reexec(state: dict[str, Any], opts: DaemonOptions, pidfile: int, services: 
 
 def run(config: Config, opts: DaemonOptions, loader: ConfigLoader, services: Sequence[Service]) -> int:
     """Run the daemon until shutdown (or until it re-executes itself); return the exit status."""
-    handlers, pidfile, adopting = prepare(config, opts, services)
+    held = HeldSockets()
+    handlers, pidfile, adopting = prepare(config, opts, services, held)
     status, state = 0, None
     try:
         for warning in config.warnings:
@@ -257,23 +265,24 @@ def run(config: Config, opts: DaemonOptions, loader: ConfigLoader, services: Seq
         _warn_descriptors(config)
         log.info("procward %s (supervisord-compatible) started with pid %s", __version__, os.getpid())
         log.info("supervisord started with pid %s", os.getpid())
-        status, state = asyncio.run(_main(config, loader, services, handlers, adopting))
+        status, state = asyncio.run(_main(config, loader, services, handlers, adopting, held))
     finally:
         if state is None:
             for service in services:
                 service.close()
+            held.close()
             with contextlib.suppress(OSError):
                 os.unlink(config.supervisord.pidfile)
             os.close(pidfile)
             log.info("procward stopped")
     if state is not None:
         nodaemon = not opts.daemonize and (opts.nodaemon or config.supervisord.nodaemon)
-        _reexec(state, opts, pidfile, services, nodaemon, config.supervisord.pidfile + ".reexec")
+        _reexec(state, opts, pidfile, services, held, nodaemon, config.supervisord.pidfile + ".reexec")
     return status
 
 
 async def _main(config: Config, loader: ConfigLoader, services: Sequence[Service],
-                handlers: list[logging.Handler], adopting: dict[str, Any] | None
+                handlers: list[logging.Handler], adopting: dict[str, Any] | None, held: HeldSockets
                 ) -> tuple[int, dict[str, Any] | None]:
     record = tree.SpawnRecord(config.supervisord.pidfile + ".procs")
     left = [] if adopting is not None else record.leftovers()  # after a reexec they are ours to adopt
@@ -284,7 +293,7 @@ async def _main(config: Config, loader: ConfigLoader, services: Sequence[Service
         if killed:
             log.warning("killed with SIGKILL: %s", ", ".join(map(str, killed)))
     record.open()
-    supervisor = Supervisor(config, asyncio.get_running_loop(), loader, record)
+    supervisor = Supervisor(config, asyncio.get_running_loop(), loader, record, held)
     supervisor.on_reopen_logs.append(lambda: mainlog.reopen(handlers))
     supervisor.adopting = adopting
     try:

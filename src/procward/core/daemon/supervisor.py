@@ -29,6 +29,7 @@ from procward.core.daemon.systemd import SystemdNotifier
 from procward.core.daemon.usage import UsageSampler
 from procward.core.events import Event, EventBus
 from procward.core.exits import ExitWatcher
+from procward.core.heldsockets import HeldSockets
 from procward.core.process import health
 from procward.core.process.lifecycle import AlreadyStarted, Process
 from procward.core.runtime import Runtime
@@ -143,9 +144,10 @@ class Supervisor:
     """The daemon's core object."""
 
     def __init__(self, config: Config, loop: asyncio.AbstractEventLoop, loader: ConfigLoader,
-                 record: SpawnRecord | None = None) -> None:
+                 record: SpawnRecord | None = None, sockets: HeldSockets | None = None) -> None:
         self.config = config
         self.record = record
+        self.sockets = sockets if sockets is not None else HeldSockets()  # ``sockets =``, bound by run.py
         self.parsed = config  # the last configuration read (reloadConfig), what addProcessGroup adds from
         self.loop = loop
         self._loader = loader
@@ -181,7 +183,7 @@ class Supervisor:
         sd = config.supervisord
         return Runtime(loop=self.loop, exits=self.exits, bus=self.bus, identifier=sd.identifier,
                        childlogdir=sd.childlogdir, serverurl=serverurl_for(config), strip_ansi=sd.strip_ansi,
-                       echo_output=sd.loglevel <= logging.DEBUG, record=self.record)
+                       echo_output=sd.loglevel <= logging.DEBUG, record=self.record, sockets=self.sockets)
 
     # ---- lookup ----
 
@@ -243,6 +245,8 @@ class Supervisor:
             raise AlreadyAdded(config.name)
         group = ProcessGroup(config, self.rt)
         self.groups[config.name] = group
+        for problem in self.sockets.bind(s for p in config.processes for s in p.sockets):
+            log.error("%s: %s (its processes cannot start until it can be bound)", config.name, problem)
         for process in group.in_start_order():
             self.cron.add(process)
         if config.kind == GroupKind.EVENTLISTENER:
@@ -267,7 +271,16 @@ class Supervisor:
         if group.unstopped():
             raise StillRunning(name)
         await self._drop_group(name)
+        self.release_sockets()
         self.bus.publish(Event("PROCESS_GROUP_REMOVED", f"groupname:{name}\n"))
+
+    def release_sockets(self) -> None:
+        """Close the held sockets that neither an active group nor the last configuration read asks for.
+
+        The configuration read counts too: supervisorctl's ``update`` removes a changed group and adds it
+        again, and the socket must be there between the two."""
+        configs = [g.config for g in self.groups.values()] + list(self.parsed.groups)
+        self.sockets.release_except(s for g in configs for p in g.processes for s in p.sockets)
 
     def reload_config(self) -> ConfigDiff:
         """Read the configuration again (not applied): the groups added, changed and removed."""
@@ -429,6 +442,7 @@ class Supervisor:
     async def _run_once(self, services: Sequence[Service]) -> None:
         for group_config in self.config.groups:
             self.add_group(group_config)
+        self.release_sockets()  # a reload's: what the new configuration no longer names
         self.hub.drop_parked()  # the pools of a reload found their successors above
         if self.adopting is not None:
             handover.adopt_all(self, self.adopting)

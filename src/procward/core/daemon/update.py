@@ -86,6 +86,13 @@ async def apply(sup: Supervisor, todo: Plan, *, rolling: bool = False) -> None:
     """Carry ``todo`` out on ``sup`` (its ``parsed`` configuration is the new one). With ``rolling``, the
     changed processes of a group are replaced one at a time, each ready before the next (RollStopped
     at the first that is not, the others left as they were)."""
+    try:
+        await _apply(sup, todo, rolling=rolling)
+    finally:
+        sup.release_sockets()  # after, not between: a replaced program's socket stays open throughout
+
+
+async def _apply(sup: Supervisor, todo: Plan, *, rolling: bool) -> None:
     for name in todo.removed:
         await _stop(sup, name)
         await sup.remove_group(name)

@@ -187,7 +187,8 @@ class Process(ProcessBase):
                 raise SpawnError(problem)  # noqa: TRY301 - the same path as a failed exec
             env = child_environment(self.config, self.group, self.rt.serverurl, extra)
             stdin_fd = self.stdin_socket.fd_for_child() if self.stdin_socket is not None else None
-            spawned = self.rt.spawn(self.config, env, stdin_fd=stdin_fd)
+            sockets = self.rt.sockets.fds(self.config) if self.config.sockets else ()
+            spawned = self.rt.spawn(self.config, env, stdin_fd=stdin_fd, sockets=sockets)
         except SpawnError as exc:
             self.spawnerr = str(exc)
             log.info("spawnerr: %s", exc)
