@@ -36,7 +36,7 @@ def scrape(d) -> str:
 
 
 def get(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as answer:  # noqa: S310 - a test URL
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as answer:
         return answer.read().decode()
 
 
@@ -70,12 +70,14 @@ def test_systemd_protocol_names_and_the_childs_own_pid(daemon, tmp_path: Path) -
         {"name": "admin", "url": f"unix://{tmp_path}/admin.sock", "fd": 4, "listening": True, "error": ""}]
     # the child got the two sockets and nothing else of the daemon's (its own fds: 0-2, a pair, epoll)
     fds = {int(n): os.readlink(f"/proc/{info['pid']}/fd/{n}") for n in os.listdir(f"/proc/{info['pid']}/fd")}
-    assert fds[3].startswith("socket:") and fds[4].startswith("socket:")
+    assert fds[3].startswith("socket:")
+    assert fds[4].startswith("socket:")
     assert sum(1 for target in fds.values() if target.startswith("socket:")) == 4, fds
     status = d.ctl("status", "--sockets")
     assert f"http=tcp://127.0.0.1:{port} (fd 3), admin=unix://{tmp_path}/admin.sock (fd 4)" in status.stdout
     real = supervisorctl(d, "status")  # the real client ignores the extra key
-    assert real.returncode == 0 and "web" in real.stdout and "RUNNING" in real.stdout, real.stdout + real.stderr
+    assert real.returncode == 0, real.stdout + real.stderr
+    assert "RUNNING" in real.stdout
     d.stop()
     assert not (tmp_path / "admin.sock").exists()  # the daemon's exit closed and removed it
     assert refused(port)
@@ -102,7 +104,8 @@ def test_restarts_refuse_no_connection(daemon) -> None:
         d.rpc().supervisor.startProcess("web")
         load.wait_for(20)
     assert load.failed == {}, (load.failed, load.ok)
-    assert len(seen) == 10 and load.ok > 200
+    assert len(seen) == 10
+    assert load.ok > 200
     assert {int(pid) for pid in load.answers} >= seen - {min(seen)}  # every process served some
 
 
@@ -128,7 +131,8 @@ def test_rolling_restart_of_four_processes_refuses_nothing(daemon) -> None:
             load.wait_for(20)
     assert load.failed == {}, (load.failed, load.ok)
     after = pids(d, "web")
-    assert len(after) == 4 and not after & before
+    assert len(after) == 4
+    assert not after & before
     assert len({int(pid) for pid in load.answers}) > 4  # the kernel spread the accepts over the processes
 
 
@@ -182,7 +186,8 @@ def test_reexec_carries_the_socket_and_the_program_keeps_serving(daemon) -> None
         load.wait_for(20)
     assert load.failed == {}, (load.failed, load.ok)
     info = d.rpc().supervisor.getProcessInfo("web")
-    assert info["pid"] != pid and info["sockets"][0]["listening"]
+    assert info["pid"] != pid
+    assert info["sockets"][0]["listening"]
     assert get(port).startswith(f"{info['pid']} ")
 
 
@@ -206,7 +211,8 @@ def test_a_port_in_use_fails_only_that_program_until_it_is_free(daemon) -> None:
         """)
     info = d.wait_state("web", "FATAL")
     assert f"cannot bind http=tcp://127.0.0.1:{port}: address already in use" in info["spawnerr"], info
-    assert info["sockets"][0]["listening"] is False and "in use" in info["sockets"][0]["error"]
+    assert info["sockets"][0]["listening"] is False
+    assert "in use" in info["sockets"][0]["error"]
     d.wait_state("ok", "RUNNING")
     assert get(other).split()[0] == str(d.rpc().supervisor.getProcessInfo("ok")["pid"])
     d.wait_log(f"web: sockets: cannot bind http=tcp://127.0.0.1:{port}")
@@ -244,7 +250,7 @@ def test_a_stale_unix_socket_file_is_replaced_and_a_live_one_is_not(daemon, tmp_
         assert oct(stale.stat().st_mode & 0o777) == "0o600"
         with Load(0, unix=str(stale), limit=20) as load:
             wait_until(lambda: sum(load.results.values()) >= 20, what="answers on the unix socket")
-        assert load.failed == {} and load.ok >= 20, load.results
+        assert load.failed == {}, load.results
         info = d.wait_state("b", "FATAL")
         assert f"another process listens on {live}" in info["spawnerr"], info
         assert live.exists()  # not taken from its owner

@@ -129,7 +129,8 @@ def test_two_programs_asking_for_one_socket(tmp_path: Path) -> None:
                  "[program:b]\ncommand=b\nsockets=web=tcp://127.0.0.1:8001\n")
     with pytest.raises(ConfigError, match="one socket has one program") as info:
         load(main)
-    assert f"[program:a] ({main}:3)" in str(info.value) and f"[program:b] ({main}:6)" in str(info.value)
+    assert f"[program:a] ({main}:3)" in str(info.value)
+    assert f"[program:b] ({main}:6)" in str(info.value)
     write(tmp_path / "supervisord.conf", HEAD + "[program:a]\ncommand=serve --fd %(socket_fd)s\nnumprocs=2\n"
           "process_name=a%(process_num)d\nsockets=tcp://127.0.0.1:8001\n")
     processes = load(main).groups[0].processes
