@@ -171,6 +171,11 @@ serverurl=unix:///tmp/supervisor.sock   ; unix:///path or http://host:port
 ;restart_cmd_when_binary_changed=   ; shell command (Go supervisord)
 ;restart_signal_when_file_changed=   ; signal (Go supervisord)
 ;restart_cmd_when_file_changed=   ; shell command (Go supervisord)
+;sockets=   ; comma-separated [NAME=]tcp://host:port, udp://host:port or unix:///path (procward)
+;sockets_env=true   ; bool (procward)
+;sockets_backlog=   ; integer 1..65535 (procward)
+;sockets_owner=   ; user or user:group (procward)
+;sockets_mode=   ; octal (procward)
 
 ;[eventlistener:theeventlistenername]
 ;events=PROCESS_STATE   ; comma-separated event types
@@ -266,6 +271,11 @@ serverurl=unix:///tmp/supervisor.sock   ; unix:///path or http://host:port
 ;restart_cmd_when_binary_changed=   ; shell command (Go supervisord)
 ;restart_signal_when_file_changed=   ; signal (Go supervisord)
 ;restart_cmd_when_file_changed=   ; shell command (Go supervisord)
+;sockets=   ; comma-separated [NAME=]tcp://host:port, udp://host:port or unix:///path (procward)
+;sockets_env=true   ; bool (procward)
+;sockets_backlog=   ; integer 1..65535 (procward)
+;sockets_owner=   ; user or user:group (procward)
+;sockets_mode=   ; octal (procward)
 
 ;[fcgi-program:thefcgiprogramname]
 ;  every [program:x] option, and:
