@@ -14,6 +14,10 @@ Scenarios (see docs/performance.md):
                  connected and idle (daemon CPU, wake-ups), one state change fanned out to all 10
   S10 metrics    procward only (supervisord has no /metrics): a /metrics scrape at N=100 and 1000,
                  time and daemon CPU per scrape, bytes
+  S11 sockets    an HTTP server under a steady 500 requests/s from 127.0.0.1 while it is restarted 10
+                 times, then while a numprocs=4 copy is restarted one process at a time 5 times: failed
+                 requests (refused, reset, other) and latency p99; the server binding its own port under
+                 both daemons, and under procward with the port held (sockets =)
 Every figure is the median of --runs runs (default 3) with min and max; the ratio is supervisord/procward
 for times and costs (above 1 means procward is better).
 
@@ -48,6 +52,7 @@ DAEMONS = {
 }
 CLK = os.sysconf("SC_CLK_TCK")
 WRITER = Path(__file__).with_name("writer.py")
+ACTIVATED = Path(__file__).resolve().parents[1] / "tests" / "programs" / "activated.py"
 
 
 # -- measuring a daemon ------------------------------------------------------------------------------
@@ -430,6 +435,99 @@ def s10_metrics(n: int, scrapes: int = 20) -> dict[str, float]:
                 f"S10 /metrics bytes N={n} (KB)": size / 1024}
 
 
+class _SteadyLoad:
+    """Requests at a fixed rate (open loop: a slow answer does not slow the sender), one connection each,
+    from a pool of threads; bounded by ``limit`` requests. Counts failures by kind and keeps latencies."""
+
+    def __init__(self, port: int, rate: float, limit: int = 200_000) -> None:
+        import concurrent.futures
+        import threading
+
+        self.port, self.interval, self.limit = port, 1.0 / rate, limit
+        self.failed: dict[str, int] = {}
+        self.latencies: list[float] = []
+        self._pool = concurrent.futures.ThreadPoolExecutor(64)
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._sender = threading.Thread(target=self._send, daemon=True)
+
+    def __enter__(self) -> _SteadyLoad:
+        self._sender.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._sender.join()
+        self._pool.shutdown(wait=True)
+
+    def _send(self) -> None:
+        next_at, sent = time.monotonic(), 0
+        while not self._stop.is_set() and sent < self.limit:
+            self._pool.submit(self._one)
+            sent += 1
+            next_at += self.interval
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                self._stop.wait(delay)
+
+    def _one(self) -> None:
+        import socket
+
+        t0 = time.monotonic()
+        kind = ""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=10) as conn:
+                conn.sendall(b"GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+                data = b""
+                while chunk := conn.recv(65536):
+                    data += chunk
+            if not data.startswith(b"HTTP/1.1 200"):
+                kind = "bad answer"
+        except ConnectionRefusedError:
+            kind = "refused"
+        except ConnectionResetError:
+            kind = "reset"
+        except OSError as exc:
+            kind = type(exc).__name__
+        with self._lock:
+            if kind:
+                self.failed[kind] = self.failed.get(kind, 0) + 1
+            else:
+                self.latencies.append(time.monotonic() - t0)
+
+
+def s11_sockets(kind: str, held: bool) -> dict[str, float]:
+    """Failed requests while a server is restarted (S11); see the module docstring."""
+    from support import free_port
+
+    port = free_port()
+    serve = f"{sys.executable} {ACTIVATED} --fd 3" if held else f"{sys.executable} {ACTIVATED} --bind {port}"
+    extra: dict[str, Any] = {"sockets": f"tcp://127.0.0.1:{port}", "sockets_env": "false"} if held else {}
+    label = "held sockets" if held else "own port"
+    figures: dict[str, float] = {}
+    for case, numprocs, rounds in (("restart x10", 1, 10), ("numprocs=4 rolled x5", 4, 5)):
+        options = dict(extra, startsecs=1, stopwaitsecs=10)
+        if numprocs > 1:
+            options.update(numprocs=numprocs, process_name="%(program_name)s_%(process_num)d")
+        with daemon(kind, program("web", serve, **options)) as d:
+            wait_all(d, numprocs, timeout=60)
+            names = [f"web:{i['name']}" for i in d.rpc().supervisor.getAllProcessInfo()]
+            with _SteadyLoad(port, 500) as load:
+                time.sleep(1.0)  # the load settles before the first restart
+                for _ in range(rounds):
+                    for name in names:  # one at a time, as supervisorctl restart web:web_0; ... would
+                        d.rpc().supervisor.stopProcess(name)
+                        d.rpc().supervisor.startProcess(name)  # waits startsecs: RUNNING before the next
+                time.sleep(1.0)
+        latencies = sorted(load.latencies)
+        figures[f"S11 {case}: failed requests ({label})"] = sum(load.failed.values())
+        figures[f"S11 {case}: refused ({label})"] = load.failed.get("refused", 0)
+        figures[f"S11 {case}: reset ({label})"] = load.failed.get("reset", 0)
+        figures[f"S11 {case}: answered ({label})"] = len(latencies)
+        figures[f"S11 {case}: latency p99 ms ({label})"] = 1000 * latencies[int(len(latencies) * 0.99)]
+    return figures
+
+
 class _EventStream:
     """One live page's /events stream, read on a thread."""
 
@@ -519,7 +617,7 @@ def precompile() -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description="procward vs supervisord 4.3 benchmark")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", default="S1,S2,S3,S4,S5,S6,S7,S9,S10", help="comma-separated scenarios")
+    parser.add_argument("--only", default="S1,S2,S3,S4,S5,S6,S7,S9,S10,S11", help="comma-separated scenarios")
     parser.add_argument("--sizes", default="100,500,1000,2000", help="N for S1 (and S2/S5 with --scaling)")
     parser.add_argument("--scaling", action="store_true", help="S2/S5/S6 at every size, not only 500")
     parser.add_argument("--idle", type=float, default=30.0)
@@ -562,6 +660,10 @@ def main() -> int:
             if "S10" in only and kind == "procward":
                 for n in (100, 1000):
                     table.add(kind, s10_metrics(n))
+            if "S11" in only:
+                table.add(kind, s11_sockets(kind, held=False))
+                if kind == "procward":
+                    table.add(kind, s11_sockets(kind, held=True))
     if "S4" in only:
         print(f"S4 limit: dd | cat > file on this machine: {_fmt(S4_BASELINE)} MB/s, "
               f"cat's CPU {_fmt(S4_CAT_CPU)} s")

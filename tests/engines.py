@@ -89,3 +89,53 @@ class Prometheus:
             self.proc.kill()
             self.proc.wait()
         self.log.close()
+
+
+class Alertmanager:
+    """An Alertmanager (no cluster) that routes every alert to a receiver that sends nothing."""
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        exe = binary("prometheus-alertmanager")
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        config = workdir / "alertmanager.yml"
+        config.write_text(textwrap.dedent("""\
+            route:
+              receiver: nowhere
+              group_wait: 1s
+              group_interval: 1s
+            receivers:
+              - name: nowhere
+            """))
+        self.log = open(workdir / "alertmanager.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [exe, f"--config.file={config}", f"--storage.path={workdir / 'data'}",
+             f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address=", "--log.level=warn"],
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.url = f"http://127.0.0.1:{self.port}"
+        try:
+            wait_until(lambda: self._get("/-/ready", raw=True), what="alertmanager ready", timeout=30)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _get(self, path: str, *, raw: bool = False) -> Any:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"alertmanager exited: {(Path(self.log.name)).read_text()[-2000:]}")
+        with urllib.request.urlopen(self.url + path, timeout=10) as answer:  # noqa: S310 - loopback test server
+            body = answer.read()
+        return body if raw else json.loads(body)
+
+    def alerts(self, **labels: str) -> list[dict[str, Any]]:
+        """The alerts it holds that are not resolved, with these labels."""
+        found = self._get("/api/v2/alerts")
+        return [a for a in found if all(a["labels"].get(k) == v for k, v in labels.items())]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()

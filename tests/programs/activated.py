@@ -1,7 +1,9 @@
 """An HTTP server written for systemd socket activation: it binds nothing, it serves the sockets it is given.
 
-activated.py [--fd N]: without --fd it reads LISTEN_FDS / LISTEN_PID / LISTEN_FDNAMES (checking that
-LISTEN_PID is its own pid, as sd_listen_fds does) and serves the first socket; with --fd it serves fd N.
+activated.py [--fd N | --bind PORT]: without either it reads LISTEN_FDS / LISTEN_PID / LISTEN_FDNAMES
+(checking that LISTEN_PID is its own pid, as sd_listen_fds does) and serves the first socket; with --fd
+it serves fd N; with --bind it binds 127.0.0.1:PORT itself (SO_REUSEPORT, so numprocs copies can), as a
+server does under a supervisor that holds no socket (the benchmark's baseline).
 Every answer is ``<pid> <fd names>``. On SIGTERM it stops accepting, finishes the request in hand and
 exits 0: what is still queued stays in the held socket for the next process.
 """
@@ -12,7 +14,14 @@ import signal
 import socket
 import sys
 
-if "--fd" in sys.argv:
+if "--bind" in sys.argv:
+    own = socket.socket()
+    own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    own.bind(("127.0.0.1", int(sys.argv[sys.argv.index("--bind") + 1])))
+    own.listen(socket.SOMAXCONN)
+    fd, names = own.detach(), "-"
+elif "--fd" in sys.argv:
     fd, names = int(sys.argv[sys.argv.index("--fd") + 1]), "-"
 else:
     if os.environ.get("LISTEN_PID") != str(os.getpid()):
@@ -49,5 +58,8 @@ while True:
             request += chunk
         body = f"{os.getpid()} {names}\n".encode()
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
-listener.detach()  # not closed: it is procward's to keep
+if "--bind" in sys.argv:
+    listener.close()
+else:
+    listener.detach()  # not closed: it is procward's to keep
 print("stopped", flush=True)

@@ -17,6 +17,7 @@ SUPERVISORD_OPTIONS = frozenset({
     "alarm_events", "alarm_command", "alarm_webhook", "alarm_webhook_format", "alarm_mail", "alarm_mail_from",
     "alarm_sendmail", "alarm_smtp", "alarm_smtp_starttls", "alarm_smtp_username", "alarm_smtp_password",
     "alarm_interval", "alarm_batch", "alarm_flapping", "alarm_timeout", "alarm_queue",
+    "alarm_alertmanager", "alarm_alertmanager_resend",
 })
 PROGRAM_OPTIONS = frozenset({"alarm_events", "max_tries_if_coredumped"})
 SENDMAIL = "/usr/sbin/sendmail -t -i"  # as superlance's crashmail
@@ -59,6 +60,10 @@ def _url(text: str) -> str:
     return text
 
 
+def _urls(text: str) -> tuple[str, ...]:
+    return tuple(_url(word) for word in text.replace(",", " ").split())
+
+
 def _webhook_format(text: str) -> str:
     if text.strip().lower() not in ("json", "slack"):
         raise ValueError(f"expected json or slack, got {text!r}")
@@ -70,11 +75,12 @@ def read(r: SectionReader) -> AlarmConfig | None:
     command = (r.text("alarm_command") or "").strip() or None
     webhook = r.get("alarm_webhook", _url, None)
     mail = r.get("alarm_mail", _recipients, v.NONE)
-    if not (command or webhook or mail):
+    alertmanager: tuple[str, ...] = r.get("alarm_alertmanager", _urls, ())
+    if not (command or webhook or mail or alertmanager):
         for option in sorted(SUPERVISORD_OPTIONS - {"alarm_command", "alarm_webhook", "alarm_mail"}):
             if r.text(option) is not None:
-                raise r.error(option, "no alarm channel is configured: set alarm_mail, alarm_command or "
-                                      "alarm_webhook")
+                raise r.error(option, "no alarm channel is configured: set alarm_mail, alarm_command, "
+                                      "alarm_webhook or alarm_alertmanager")
         return None
     flap_restarts, flap_window = r.get("alarm_flapping", _flapping, (5, 60.0))
     smtp = r.get("alarm_smtp", v.inet_address, None)
@@ -90,4 +96,5 @@ def read(r: SectionReader) -> AlarmConfig | None:
         flap_restarts=flap_restarts, flap_window=flap_window,
         timeout=r.get("alarm_timeout", positive_seconds, 10.0),
         queue=r.get("alarm_queue", lambda s: v.integer(s, minimum=1), 100),
+        alertmanager=alertmanager, alertmanager_resend=r.get("alarm_alertmanager_resend", positive_seconds, 60.0),
     )

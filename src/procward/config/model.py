@@ -340,6 +340,8 @@ class AlarmConfig:
     flap_window: float = 60.0
     timeout: float = 10.0  # one delivery attempt
     queue: int = 100  # messages waiting for delivery; the oldest is dropped (and counted) past this
+    alertmanager: tuple[str, ...] = ()  # Alertmanager base URLs: alarms become alerts (core/alarms/alertmanager.py)
+    alertmanager_resend: float = 60.0  # seconds between posts of an alert that lasts
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

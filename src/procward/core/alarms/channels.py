@@ -86,7 +86,7 @@ class Sender:
                                     self._exits, env=_with_path(env))
         if channel == "webhook":
             payload = {"text": text(alarms, dropped)} if c.slack else {"alarms": alarms, "dropped": dropped}
-            return await asyncio.to_thread(_post, c.webhook or "", json.dumps(payload).encode(), c.timeout)
+            return await asyncio.to_thread(post_json, c.webhook or "", json.dumps(payload).encode(), c.timeout)
         message = _mail(c, alarms, dropped)
         if c.smtp is None:
             return await health.run(Script(kind=HealthKind.EXEC, target=c.sendmail, data=message.as_string()),
@@ -137,7 +137,7 @@ def _mail(c: AlarmConfig, alarms: list[dict[str, object]], dropped: int) -> Emai
     return message
 
 
-def _post(url: str, body: bytes, timeout: float) -> str | None:
+def post_json(url: str, body: bytes, timeout: float) -> str | None:
     """POST ``body`` (in a worker thread); None on a 2xx answer, else why not."""
     import urllib.error  # imported on first use: most configurations send no webhook
     import urllib.request

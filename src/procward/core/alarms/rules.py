@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 
 from procward.config.model import AlarmConfig, AlarmEvent
 from procward.core.alarms import channels as alarmsend
+from procward.core.alarms.alertmanager import ALERTNAMES, AlertmanagerChannel
 from procward.core.events import Event
 from procward.core.exits import ExitWatcher
 from procward.core.output import tails
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 TAIL_BYTES = 2048  # of each log, in a message
 _TROUBLE = (AlarmEvent.FATAL, AlarmEvent.FLAPPING, AlarmEvent.UNHEALTHY, AlarmEvent.MEMORY)
 _WATCHED = ("PROCESS_STATE_FATAL", "PROCESS_STATE_EXITED", "PROCESS_STATE_RUNNING", "PROCESS_STATE_STARTING",
-            "PROCWARD_HEALTH_", "PROCWARD_MEMORY_LIMIT")
+            "PROCESS_STATE_STOPPED", "PROCWARD_HEALTH_", "PROCWARD_MEMORY_LIMIT")
 
 
 @dataclass(slots=True)
@@ -72,7 +73,8 @@ class Alarms:
     """Watches the bus for one Supervisor and sends alarms (owned by the Supervisor)."""
 
     def __init__(self, config: AlarmConfig, lookup: Callable[[str], Process | None], exits: ExitWatcher,
-                 loop: asyncio.AbstractEventLoop, silenced: set[str], counts: Counter[tuple[str, str, str]]) -> None:
+                 loop: asyncio.AbstractEventLoop, silenced: set[str], counts: Counter[tuple[str, str, str]],
+                 node: str = "") -> None:
         self.config = config
         self._lookup = lookup
         self._loop = loop
@@ -94,6 +96,8 @@ class Alarms:
         self._idle.set()
         self._tasks = TaskSet(loop, "alarms")
         self._tasks.start(self._deliver(), "alarm delivery")
+        # Alerts, not messages: their own life (fired, resent, resolved) beside the batched channels.
+        self.alertmanager = AlertmanagerChannel(config, loop, counts, node) if config.alertmanager else None
 
     @staticmethod
     def wants(name: str) -> bool:
@@ -119,11 +123,16 @@ class Alarms:
             self._raise(process, AlarmEvent.UNHEALTHY, detail, track)
         elif name == "PROCWARD_MEMORY_LIMIT":
             self._raise(process, AlarmEvent.MEMORY, detail or event.payload, track)
-        elif (name == "PROCWARD_HEALTH_HEALTHY" or (
-                name == "PROCESS_STATE_RUNNING" and process.config.healthcheck is None)) and track.troubles:
-            what = ", ".join(sorted(track.troubles))
-            track.troubles.clear()
-            self._raise(process, AlarmEvent.RECOVERED, f"after {what}", track)
+        elif name == "PROCWARD_HEALTH_HEALTHY" or (
+                name == "PROCESS_STATE_RUNNING" and process.config.healthcheck is None):
+            if self.alertmanager is not None:
+                self.alertmanager.resolve(spec)
+            if track.troubles:
+                what = ", ".join(sorted(track.troubles))
+                track.troubles.clear()
+                self._raise(process, AlarmEvent.RECOVERED, f"after {what}", track)
+        elif name == "PROCESS_STATE_STOPPED" and self.alertmanager is not None:
+            self.alertmanager.resolve(spec)  # stopped on purpose: nothing to alert about any more
 
     def _count_restart(self, process: Process, track: _Track) -> None:
         now = self._loop.time()  # the loop's clock (monotonic): one clock for batches, windows and limits
@@ -140,6 +149,8 @@ class Alarms:
         wanted = process.config.alarm_events if process.config.alarm_events is not None else self.config.events
         if event not in wanted or process.namespec in self.silenced:
             return
+        if self.alertmanager is not None and event in ALERTNAMES:  # no rate limit: Alertmanager groups
+            self.alertmanager.fire(event, self.describe(process, event, detail).as_dict())
         key = (process.namespec, event.value)
         now = self._loop.time()  # the loop's clock (monotonic): one clock for batches, windows and limits
         if key in self._last and now - self._last[key] < self.config.interval:
@@ -206,7 +217,10 @@ class Alarms:
         """A test alarm through every channel now (no batching, no rate limit): channel -> delivered."""
         alarm = Alarm(event=AlarmEvent.TEST.value, program="procward", group="", host=socket.gethostname(),
                       time=time.time(), detail="a test alarm (procward ctl alarm test)")
-        return await self.sender.send([alarm.as_dict()], dropped=self.dropped)
+        results = await self.sender.send([alarm.as_dict()], dropped=self.dropped)
+        if self.alertmanager is not None:
+            results["alertmanager"] = await self.alertmanager.test(alarm.as_dict())
+        return results
 
     async def aclose(self) -> None:
         """Send what is batched (bounded by the channels' timeouts), then stop."""
@@ -218,6 +232,8 @@ class Alarms:
         except TimeoutError:
             log.warning("alarms: %d messages not delivered at shutdown", len(self._queue))
         await self._tasks.aclose()
+        if self.alertmanager is not None:
+            await self.alertmanager.aclose()
 
 
 def _tail(process: Process, channel: str) -> str:

@@ -451,7 +451,7 @@ class Supervisor:
             from procward.core.alarms.rules import Alarms  # only with alarm channels: mail and HTTP clients stay out
 
             self.alarms = Alarms(self.config.supervisord.alarms, self.process_of, self.exits, self.loop,
-                                 self.silenced, self.alarm_counts)
+                                 self.silenced, self.alarm_counts, self.config.nodename or "")
             self.bus.subscribe(self.alarms.on_event, self.alarms.wants)
         started: list[Service] = []
         try:
