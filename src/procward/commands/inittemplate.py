@@ -40,6 +40,8 @@ nodaemon=false   ; bool
 ;alarm_flapping=5/60   ; RESTARTS/SECONDS (procward)
 ;alarm_timeout=10   ; seconds > 0 (procward)
 ;alarm_queue=100   ; integer >= 1 (procward)
+;alarm_alertmanager=   ; comma-separated http(s) base URLs (procward)
+;alarm_alertmanager_resend=60   ; seconds > 0 (procward)
 ;user=   ; user name or uid
 ;directory=   ; directory
 ;strip_ansi=false   ; bool

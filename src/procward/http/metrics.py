@@ -47,6 +47,7 @@ class _Figures:
     running: bool
     usage: Usage | None
     logged: tuple[int, int]  # stdout, stderr
+    memory_limit: int = 0  # memory_limit (0: none)
 
     @classmethod
     def of(cls, p: Process, usage: Usage | None) -> _Figures:
@@ -54,7 +55,7 @@ class _Figures:
         return cls(p.name, p.group, p.state, p.laststart, tuple((r.value, c.restarts[r]) for r in RestartReason),
                    (c.exits_expected, c.exits_unexpected), c.last_code, c.last_signal, c.core_dumps,
                    None if p.health_monitor is None else float(p.health == "healthy"), p.ready, bool(p.pid), usage,
-                   (p.output.logged["stdout"], p.output.logged["stderr"]))
+                   (p.output.logged["stdout"], p.output.logged["stderr"]), p.config.memory_limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,6 +321,8 @@ class _Collector:
                           labels),
             "fds": Family("procward_process_open_fds", gauge, "Open descriptors of the process tree", labels),
             "tree": Family("procward_process_tree_processes", gauge, "Processes in the tree", labels),
+            "limit": Family("procward_process_memory_limit_bytes", gauge,
+                            "memory_limit: the resident memory that restarts the process (only where set)", labels),
             "logged": Family("procward_process_log_bytes", counter, "Bytes the process wrote, by stream",
                              (*labels, "stream")),
         }
@@ -344,6 +347,8 @@ class _Collector:
                 families["rss"].add(key, p.usage.rss_bytes if p.running else 0)
                 families["fds"].add(key, p.usage.open_fds if p.running else 0)
                 families["tree"].add(key, p.usage.processes if p.running else 0)
+            if p.memory_limit:
+                families["limit"].add(key, p.memory_limit)
             families["logged"].add((*key, "stdout"), p.logged[0])
             families["logged"].add((*key, "stderr"), p.logged[1])
         yield from families.values()
