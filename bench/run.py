@@ -107,13 +107,13 @@ class Running:
 
 
 @contextlib.contextmanager
-def daemon(kind: str, programs: str) -> Iterator[Running]:
+def daemon(kind: str, programs: str, supervisord_extra: str = "") -> Iterator[Running]:
     with tempfile.TemporaryDirectory(prefix=f"bench-{kind}-") as tmp:
         directory = Path(tmp)
         conf = directory / "bench.conf"
         conf.write_text("\n".join([
             "[supervisord]", f"logfile={directory}/main.log", f"pidfile={directory}/d.pid",
-            f"childlogdir={directory}", "minfds=16384", "loglevel=info", "",
+            f"childlogdir={directory}", "minfds=16384", "loglevel=info", supervisord_extra, "",
             "[unix_http_server]", f"file={directory}/d.sock", "",
             "[rpcinterface:supervisor]",
             "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface", "",

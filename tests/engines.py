@@ -38,18 +38,14 @@ class Prometheus:
         exe = binary("prometheus")
         workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        basic = (f"\n    basic_auth:\n      username: {auth[0]}\n      password: {auth[1]}" if auth else "")
-        rule_files = "".join(f"\n  - {path}" for path in rules or [])
+        lines = ["global:", "  scrape_interval: 1s", "  evaluation_interval: 1s", "rule_files:"]
+        lines += [f"  - {path}" for path in rules or []] or ["  []"]
+        lines += ["scrape_configs:", "  - job_name: procward", "    static_configs:",
+                  f"      - targets: {json.dumps(targets)}"]
+        if auth:
+            lines += ["    basic_auth:", f"      username: {auth[0]}", f"      password: {auth[1]}"]
         config = workdir / "prometheus.yml"
-        config.write_text(textwrap.dedent(f"""\
-            global:
-              scrape_interval: 1s
-              evaluation_interval: 1s
-            rule_files:{rule_files or " []"}
-            scrape_configs:
-              - job_name: procward
-                static_configs:
-                  - targets: {json.dumps(targets)}""") + basic + "\n")
+        config.write_text("\n".join(lines) + "\n")
         self.log = open(workdir / "prometheus.log", "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [exe, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'data'}",

@@ -96,3 +96,25 @@ def test_the_grafana_dashboard_asks_a_real_prometheus_for_metrics_procward_expor
             assert isinstance(prometheus.query(concrete), list), expr  # query() asserts status success
     finally:
         prometheus.stop()
+
+
+def test_a_real_prometheus_evaluates_the_rules_against_a_real_scrape(daemon, tmp_path: Path) -> None:
+    """The shipped rules loaded in a real Prometheus scraping procward: a FATAL program makes ProgramFatal
+    pending (its 'for' has not passed), a healthy one makes nothing, and the rule group evaluates cleanly."""
+    from engines import Prometheus
+
+    port = free_port()
+    d = daemon(PROGRAMS, supervisord_extra=f"[inet_http_server]\nport=127.0.0.1:{port}\n")
+    d.wait_state("crash", "FATAL")
+    prometheus = Prometheus(tmp_path / "prometheus", [f"127.0.0.1:{port}"], rules=[RULES / "procward-rules.yml"])
+    try:
+        alert = wait_until(lambda: prometheus.query('ALERTS{alertname="ProgramFatal"}'),
+                           what="ProgramFatal pending in a real Prometheus", timeout=40)
+        assert [a["metric"]["name"] for a in alert] == ["crash"]
+        assert alert[0]["metric"]["alertstate"] == "pending"
+        assert alert[0]["metric"]["severity"] == "critical"
+        assert prometheus.query('ALERTS{alertname="ProcwardDown"}') == []
+        groups = prometheus._get("/api/v1/rules")["data"]["groups"]
+        assert {rule["health"] for group in groups for rule in group["rules"]} == {"ok"}
+    finally:
+        prometheus.stop()
