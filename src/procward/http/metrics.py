@@ -203,7 +203,14 @@ class Metrics:
             sorted(self.rpc_calls.items()), sup.reloads, sup.last_reload_ok, sorted(sup.alarm_counts.items()),
             sorted({(p.config.program, s.name, s.url, sup.sockets.listening(s))
                     for p in sup.all_processes() for s in p.config.sockets}))
-        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+        accept = request.headers.get("accept", "")
+        # The text format whenever the scraper takes it: Prometheus asks for OpenMetrics first and takes
+        # text/plain at q=0.5, and the text format is written here at a fraction of prometheus_client's
+        # OpenMetrics cost (at N=1000, 12 ms against 500 ms a scrape). OpenMetrics for a scraper that takes
+        # nothing else.
+        if "text/plain" in accept or "*/*" in accept or "application/openmetrics-text" not in accept:
+            accept = ""
+        encoder, content_type = choose_encoder(accept)
 
         def render() -> bytes:
             if content_type.startswith("text/plain"):
