@@ -13,6 +13,7 @@ Usage: python bench/fleet.py [--n 1000] [--seconds 30] [--alarms 10]
 from __future__ import annotations
 
 import argparse
+import re
 import datetime
 import statistics
 import sys
@@ -75,7 +76,10 @@ def f2_scrape(n: int, seconds: float) -> dict[str, float]:
                 busy = 100 * (cpu_seconds(d.proc.pid) - cpu0) / (time.monotonic() - t0)
                 scrape = prom.value('avg_over_time(scrape_duration_seconds{job="procward"}[20s])')
                 samples = prom.value('scrape_samples_scraped{job="procward"}')
-                rules = prom.value("max(prometheus_rule_group_last_duration_seconds)")
+                # Prometheus's own metrics (it does not scrape itself here): the rule group's evaluation time
+                own = prom._get("/metrics", raw=True).decode()
+                found = re.findall(r"^prometheus_rule_group_last_duration_seconds\{[^}]*\} (\S+)$", own, re.M)
+                rules = max(map(float, found)) if found else None
             finally:
                 prom.stop()
     return {"daemon CPU % idle (no scrape)": idle, "daemon CPU % scraped every 1 s": busy,
