@@ -55,7 +55,7 @@ def axe_source() -> str:
         return cache.read_text()
     url = f"https://registry.npmjs.org/axe-core/-/axe-core-{AXE_VERSION}.tgz"
     try:
-        with urllib.request.urlopen(url, timeout=60) as answer:  # noqa: S310 - a fixed https URL
+        with urllib.request.urlopen(url, timeout=60) as answer:
             tarball = answer.read()
     except OSError as exc:
         if os.environ.get("CI") == "true":
@@ -200,7 +200,7 @@ def test_sparklines_follow_the_memory_the_daemon_samples(web_daemon, page) -> No
 
 
 def test_the_process_page_tells_its_story(web_daemon, page) -> None:
-    d = web_daemon(f"""
+    d = web_daemon("""
         [program:api]
         command=sleep 300
         startsecs=0
