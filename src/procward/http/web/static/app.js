@@ -301,6 +301,7 @@ function takeHistory(history, replace) {
 }
 
 function points(values, width, height, top) {
+  if (values.length === 1) values = [values[0], values[0]];  // one sample: a level line, not a slope
   const max = Math.max(top || 0, ...values, 1e-9);
   const step = values.length > 1 ? width / (values.length - 1) : 0;
   return values.map((v, i) => `${(i * step).toFixed(1)},${(height - 1 - (v / max) * (height - 2)).toFixed(1)}`).join(" ");
