@@ -42,11 +42,20 @@ def _lines(key: str, value: Any) -> list[str]:
     return [f"{key} = {_value(value)}"]
 
 
-def _process(cfg: ProcessConfig) -> list[str]:
+def process_lines(cfg: ProcessConfig, *, hide_environment: bool = False) -> list[str]:
+    """``option = value`` for every option of a process, defaults explicit; with ``hide_environment`` the
+    environment's values are left out (the web page: they are where secrets live)."""
+    return _process(cfg, hide_environment=hide_environment)
+
+
+def _process(cfg: ProcessConfig, *, hide_environment: bool = False) -> list[str]:
     lines = []
     for field in dataclasses.fields(cfg):
         value = getattr(cfg, field.name)
         if field.name in ("where", "program", "name", "uid", "gid"):
+            continue
+        if field.name == "environment" and hide_environment:
+            lines.append(f"environment = {','.join(f'{k}=<hidden>' for k in value)}")
             continue
         if field.name == "sockets":
             lines.append(f"sockets = {', '.join(f'{sock.name}={sock.url}' for sock in value)}")

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from array import array
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -23,6 +25,9 @@ log = logging.getLogger(__name__)
 # host in a worker thread: a client polling status many times a second must not make the daemon scan
 # that often.
 MAX_AGE = 5.0
+# Samples kept per process for the web page's charts: 10 minutes at one sample every MAX_AGE. Compact
+# arrays aligned on one shared list of times: ~1 KB a process.
+HISTORY = 120
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +87,24 @@ class UsageSampler:
         self._taken = 0.0
         self._tasks = TaskSet(loop, "resource use")
         self._running: asyncio.Task[None] | None = None
+        self.times: deque[float] = deque(maxlen=HISTORY)  # Unix time of each of the kept samples
+        self._cpu: dict[str, array[float]] = {}  # per process, aligned on the end of ``times``
+        self._rss: dict[str, array[int]] = {}  # KiB
+
+    def history(self, name: str, last: int = HISTORY) -> list[tuple[float, float, int]]:
+        """(Unix time, CPU %, resident KiB) of ``name``'s last ``last`` samples, oldest first."""
+        cpu, rss = self._cpu.get(name), self._rss.get(name)
+        if cpu is None or rss is None:
+            return []
+        count = min(last, len(cpu))
+        times = list(self.times)[-count:] if count else []
+        return list(zip(times, cpu[len(cpu) - count:], rss[len(rss) - count:], strict=True))
+
+    async def refresh(self) -> None:
+        """Take a sample now (the web page's charts, while one is open), or wait for the one under way."""
+        if self._running is None:
+            self._running = self._tasks.start(self._sample(), "sample")
+        await asyncio.shield(self._running)
 
     def get(self, name: str) -> Usage | None:
         """The last sample of ``name`` (None before the first); asks for a fresh one when it is old."""
@@ -132,6 +155,19 @@ class UsageSampler:
             latest[name] = Usage(total, round(percent, 1), rss, fds, count)
         self._latest = latest
         self._taken = now
+        self._keep(latest)
+
+    def _keep(self, latest: dict[str, Usage]) -> None:
+        self.times.append(time.time())
+        for name in [n for n in self._cpu if n not in latest]:  # removed processes
+            del self._cpu[name], self._rss[name]
+        for name, use in latest.items():
+            cpu = self._cpu.setdefault(name, array("f"))
+            rss = self._rss.setdefault(name, array("L"))
+            cpu.append(use.cpu_percent)
+            rss.append(use.rss_bytes // 1024)
+            if len(cpu) > HISTORY:
+                del cpu[0], rss[0]
 
     async def aclose(self) -> None:
         """Wait for a sample under way (shutdown)."""

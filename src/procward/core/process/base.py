@@ -15,6 +15,7 @@ from procward.core.output.channels import ProcessOutput
 from procward.core.process.counters import ProcessCounters
 from procward.core.process.fcgi import FcgiSocket
 from procward.core.process.health import Health, HealthMonitor
+from procward.core.process.history import History
 from procward.core.process.leftovers import Leftovers
 from procward.core.process.notifysocket import Readiness
 from procward.core.process.restarts import Restarts
@@ -37,7 +38,7 @@ class ProcessBase:
     # Slots: a daemon holds thousands of these (a __dict__ costs ~1.5 KB more each).
     __slots__ = ("_following", "_hook", "_killing", "_later_signals", "_readiness", "_restart_requested",
                  "_spawned", "_stdin", "_timer", "_waiters", "_while_running", "backoff", "changes", "config",
-                 "counters", "exitstatus", "group", "health_monitor", "laststart", "laststop", "leftovers",
+                 "counters", "exitstatus", "group", "health_monitor", "history", "laststart", "laststop", "leftovers",
                  "observers", "once", "output", "pid", "restarts", "rt", "spawnerr", "starts", "state",
                  "status_text", "stdin_socket", "tasks", "token", "waiting")
 
@@ -55,6 +56,7 @@ class ProcessBase:
         self.spawnerr = ""
         self.backoff = 0
         self.starts = 0  # spawns over the process's life (the web UI shows starts - 1 as restarts)
+        self.history = History()  # the last state changes and exits (the process page)
         self._killing = False
         self._later_signals: list[int] = []  # the rest of a stopsignal list, during a stop
         self._timer: asyncio.TimerHandle | None = None

@@ -125,6 +125,9 @@ async def _exec(script: Script, exits: ExitWatcher, env: dict[str, str] | None) 
 _PROBES = {HealthKind.HTTP: _http, HealthKind.TCP: _tcp, HealthKind.EXEC: _exec}
 
 
+RESULTS_KEPT = 20
+
+
 class HealthMonitor:
     """Runs one process's check while it is RUNNING and reports each change of verdict.
 
@@ -139,6 +142,7 @@ class HealthMonitor:
         self._on_change = on_change  # (new health, reason)
         self.health = Health.NONE
         self._task: asyncio.Task[None] | None = None
+        self.results: list[tuple[float, str]] = []  # the last probes: (Unix time, '' passed or why it failed)
 
     def start(self) -> None:
         """The process entered RUNNING."""
@@ -159,6 +163,9 @@ class HealthMonitor:
         await asyncio.sleep(check.initial_delay)
         while True:
             reason = await run(check.probe, check.timeout, self._exits)
+            self.results.append((time.time(), reason or ""))
+            if len(self.results) > RESULTS_KEPT:
+                del self.results[0]
             if reason is None:
                 failures, passes = 0, passes + 1
                 if passes >= check.successes:

@@ -134,6 +134,7 @@ class Process(ProcessBase):
             raise InvalidTransition(self.namespec, old, new)
         self._cancel_timer()
         self.state = new
+        self.history.entered(time.time(), new.name)
         self.rt.bus.publish(process_state_event(
             new.name, process=self.name, group=self.group, from_state=old.name, tries=self.backoff,
             expected=expected, pid=self.pid if pid is None else pid))
@@ -267,6 +268,7 @@ class Process(ProcessBase):
         self._release_child(status)
         self.laststop = now
         self.counters.ended(status)
+        self.history.ended(now, status.exitstatus, status.signal or 0, now - self.laststart if self.laststart else 0.0)
         left_behind = self._sweep_descendants()
         too_quickly = self.state == S.STARTING and (self.config.notify or now - self.laststart < self.config.startsecs)
         if not self._killing:

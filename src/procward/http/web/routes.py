@@ -17,6 +17,7 @@ import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from procward.config import render
 from procward.config.model import NodeConfig
 from procward.core.daemon.supervisor import Supervisor
 from procward.errors import ProcwardError
@@ -62,7 +63,7 @@ class Web:
         return {"/": self.index, "/index.html": self.index, "/action": self.action, "/tail.html": self.tail,
                 "/log.html": self.log_page, "/follow": self.follow, "/download": self.download,
                 "/events": self.events, "/static/app.js": self.static, "/static/app.css": self.static,
-                "/favicon.ico": self.favicon, "/node": self.node}
+                "/favicon.ico": self.favicon, "/node": self.node, "/process": self.process_page}
 
     # -- pages ----------------------------------------------------------------------------------------
 
@@ -71,6 +72,29 @@ class Web:
         usage = self._sup.usage.latest()
         return [page.Row(process_info(p, now, usage.get(p.namespec)), max(0, p.starts - 1), p.output.last_line)
                 for p in self._sup.all_processes()]
+
+    def _process_view(self, spec: str) -> page.ProcessView:
+        try:
+            _, process = self._sup.lookup(spec)
+        except ProcwardError:
+            process = None
+        if process is None:
+            raise HttpError(404, "no such process")
+        now = time.time()
+        usage = self._sup.usage.latest()
+        row = page.Row(process_info(process, now, usage.get(process.namespec)), max(0, process.starts - 1),
+                       process.output.last_line)
+        monitor = process.health_monitor
+        return page.ProcessView(row, list(process.history.states), list(process.history.exits),
+                                list(monitor.results) if monitor is not None else [],
+                                self._sup.usage.history(process.namespec),
+                                render.process_lines(process.config, hide_environment=True))
+
+    async def process_page(self, request: Request, query: str, writable: bool) -> Response:
+        """One process: state, actions, charts, history, health checks, configuration."""
+        spec = urllib.parse.parse_qs(query).get("name", [""])[0]
+        view = self._process_view(spec)
+        return self._page(page.process_page(view, token=self.token, writable=writable, identity=self._identity()))
 
     def _identity(self) -> str:
         return f"{self._sup.config.nodename or os.uname().nodename} (pid {os.getpid()})"
@@ -102,7 +126,7 @@ class Web:
         except (nodes.NodeError, nodes.NodeFault) as exc:
             why = exc.text if isinstance(exc, nodes.NodeFault) else str(exc)
             return page.Node(node.name, where, error=why)
-        return page.Node(node.name, where, rows=[page.Row(info, None) for info in infos])
+        return page.Node(node.name, where, rows=[page.Row(info, None, local=False) for info in infos])
 
     async def node(self, request: Request, query: str, writable: bool) -> Response:
         """One node's section, for the page to refresh it."""
@@ -151,13 +175,18 @@ class Web:
         node = next((n for n in self._sup.config.nodes if n.name == node_name), None)
         if node_name and node is None:
             raise HttpError(400, "no such node")
-        results = await self._do(verb, names, {"signal": form.get("signal", ["HUP"])[0]}, node)
+        chosen = form.get(f"signal.{target}", form.get("signal", ["HUP"]))[0]  # the row's chooser
+        results = await self._do(verb, names, {"signal": chosen}, node)
         log.info("web: %s %s from %s", verb, ", ".join(names) or "", request.headers.get("origin", "a form"))
         if "application/json" in request.headers.get("accept", ""):
             import json
 
             body = json.dumps([{"name": n, "ok": ok, "message": t} for n, ok, t in results]).encode()
             return Response(200, body, content_type="application/json", headers=list(SECURITY_HEADERS))
+        back = form.get("back", [""])[0]
+        if back:  # the process page's form: back to it, with the results
+            return self._page(page.process_page(self._process_view(back), token=self.token, writable=writable,
+                                                identity=self._identity(), results=results))
         view = page.View.from_query(urllib.parse.urlsplit(request.headers.get("referer", "")).query)
         return self._page(page.index(self._rows(), view, token=self.token, writable=writable,
                                      identity=self._identity(), results=results))
@@ -253,17 +282,22 @@ class Web:
         if args.get("main"):
             path: str | None = self._sup.config.supervisord.logfile
             title, source = "main log", "main=1"
+            tabs: list[tuple[str, str, bool]] = []
         else:
             name = args.get("processname", [""])[0]
             channel = args.get("channel", ["stdout"])[0]
             path, _ = logtail.process_log(self._sup, name, channel)
             title = f"{name} {channel}"
             source = urllib.parse.urlencode({"processname": name, "channel": channel})
+            tabs = [("stdout", page.log_link(name), channel == "stdout")]
+            if logtail.process_log(self._sup, name, "stderr")[0] is not None:
+                tabs.append(("stderr", page.log_link(name, "stderr"), channel == "stderr"))
+            tabs += [("main log", "log.html?main=1", False), ("process page", page.process_link(name), False)]
         text, size = page.log_text(path, _LOG_VIEW_BYTES)
         if path is None:
             text = "(this process has no log file: its output is not kept)"
         return self._page(page.log_view(title, text, follow_url=f"follow?{source}", size=size,
-                                        download_url=f"download?{source}"))
+                                        download_url=f"download?{source}", tabs=tabs))
 
     async def follow(self, request: Request, query: str, writable: bool) -> Response:
         """A log from a byte offset on, streamed as it grows (the log page's live part)."""
@@ -296,8 +330,9 @@ class Web:
                                  *SECURITY_HEADERS])
 
     async def events(self, request: Request, query: str, writable: bool) -> Response:
-        """The live stream of state changes (text/event-stream)."""
-        return Response(200, content_type="text/event-stream", stream=self.live.stream(request),
+        """The live stream of state changes and samples (text/event-stream); ``?only=NAME``: one process."""
+        only = urllib.parse.parse_qs(query).get("only", [""])[0]
+        return Response(200, content_type="text/event-stream", stream=self.live.stream(request, only),
                         headers=[("X-Accel-Buffering", "no"), *SECURITY_HEADERS])
 
     async def favicon(self, request: Request, query: str, writable: bool) -> Response:
