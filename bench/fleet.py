@@ -13,8 +13,8 @@ Usage: python bench/fleet.py [--n 1000] [--seconds 30] [--alarms 10]
 from __future__ import annotations
 
 import argparse
-import re
 import datetime
+import re
 import statistics
 import sys
 import tempfile
