@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -148,7 +149,8 @@ def test_log_view_follows_new_lines(web_daemon, page) -> None:
     # RUNNING comes at the spawn (startsecs=0), the first line a moment later: the page opens on a log that has one.
     wait_until(lambda: "out é" in d.rpc().supervisor.tailProcessStdoutLog("talk", 0, 100)[0], what="talk's first line")
     page.goto(d.url + "log.html?processname=talk")
-    first = int(page.text_content("#log").strip().rsplit("out é ", 1)[1])
+    # the last whole line (the page may already be appending the next one, in pieces)
+    first = int(re.findall(r"out é (\d+)\n", page.text_content("#log"))[-1])
     page.wait_for_function("(text) => document.getElementById('log').textContent.includes(text)",
                            arg=f"out é {first + 5}\n")
     page.goto(d.url + "log.html?processname=talk&channel=stderr")
