@@ -298,3 +298,20 @@ def test_axe_finds_nothing_serious(web_daemon, chromium, scheme: str) -> None:
             page.screenshot(path=str(DOCS / "webui.png"))
     finally:
         context.close()
+
+
+def test_a_hidden_tab_lets_go_of_its_stream_and_comes_back_live(web_daemon, page) -> None:
+    """A dashboard left in a background tab costs the daemon nothing: the page closes its stream when
+    hidden (the daemon's sampler stops with the last stream) and reconnects with a snapshot when shown."""
+    d = web_daemon(PROGRAMS)
+    d.wait_state("trapper", "RUNNING")
+    live(page, d.url)
+    page.evaluate("() => { Object.defineProperty(document, 'visibilityState', {value: 'hidden', configurable: true});"
+                  " document.dispatchEvent(new Event('visibilitychange')); }")
+    assert page.text_content("#live") == "paused (tab hidden)"
+    d.rpc().supervisor.stopProcess("trapper")  # a change while hidden is not seen ...
+    assert page.text_content("tr[data-name=trapper] .state") == "RUNNING"
+    page.evaluate("() => { Object.defineProperty(document, 'visibilityState', {value: 'visible', configurable: true});"
+                  " document.dispatchEvent(new Event('visibilitychange')); }")
+    page.wait_for_function(LIVE)  # ... and the snapshot on return shows it
+    wait_row(page, "trapper", "STOPPED")

@@ -325,14 +325,30 @@ function drawSpark(row) {
 
 // ---- the live stream ----------------------------------------------------------------------------------
 
+// A page in a background tab lets go of its stream (the daemon then samples nothing for it) and takes a
+// fresh snapshot when it is shown again.
 function connect(url, handlers) {
   const live = document.getElementById("live");
-  const source = new EventSource(url);
-  for (const [name, handle] of Object.entries(handlers)) {
-    source.addEventListener(name, (event) => handle(JSON.parse(event.data)));
-  }
-  source.onopen = () => { live.textContent = "live"; live.className = "live on"; };
-  source.onerror = () => { live.textContent = "disconnected: reconnecting…"; live.className = "live off"; };
+  let source = null;
+  const open = () => {
+    source = new EventSource(url);
+    for (const [name, handle] of Object.entries(handlers)) {
+      source.addEventListener(name, (event) => handle(JSON.parse(event.data)));
+    }
+    source.onopen = () => { live.textContent = "live"; live.className = "live on"; };
+    source.onerror = () => { live.textContent = "disconnected: reconnecting…"; live.className = "live off"; };
+  };
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "hidden" && source) {
+      source.close();
+      source = null;
+      live.textContent = "paused (tab hidden)";
+      live.className = "live off";
+    } else if (document.visibilityState === "visible" && !source) {
+      open();
+    }
+  });
+  open();
 }
 
 function closeOtherMenus(event) {
