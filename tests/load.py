@@ -86,6 +86,8 @@ class Load:
             return "timeout", b""
         except OSError as exc:
             return type(exc).__name__, b""
+        if not data:
+            return "closed", b""  # the server closed the connection without answering
         head, _, body = data.partition(b"\r\n\r\n")
         if not head.startswith(b"HTTP/1.1 200"):
             return "bad answer", b""

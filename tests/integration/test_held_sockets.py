@@ -287,7 +287,7 @@ def test_real_servers_restart_under_load_with_no_failed_request(daemon, server: 
     if server == "uvicorn":
         # uvicorn 0.55 closes, at its shutdown, the connections it accepted but has not read a request from
         # yet (h11_impl.shutdown: "cycle is None"): a handful of resets per restart that no supervisor can
-        # prevent. The socket itself never refused a connection.
-        assert set(load.failed) <= {"reset"}, why
+        # prevent (a reset, or a close before any answer). The socket itself never refused a connection.
+        assert set(load.failed) <= {"reset", "closed"}, why
     else:
         assert load.failed == {}, why
