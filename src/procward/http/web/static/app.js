@@ -552,7 +552,8 @@ function setUpProcessPage() {
       document.getElementById("health").textContent = row.health || "no check";
       document.getElementById("usage").textContent = row.pid
         ? `CPU ${row.cpu.toFixed(1)} %, memory ${memoryText(row.rss_kb) || "0 MB"}` : "not running";
-      if (row.state === "STARTING") data.starts.push(Math.round(Date.now() / 1000 + clockSkew));
+      // a new run: its start time (states may pass STARTING within one update, unseen here)
+      if (row.start && !data.starts.some((t) => Math.abs(t - row.start) <= 1)) data.starts.push(row.start);
       if (row.now) clockSkew = row.now - Date.now() / 1000;
       if (form) setPrimary(form, name, row.state);
     }
