@@ -47,11 +47,10 @@ def row(info: ProcessInfo, restarts: int, output: str) -> dict[str, object]:
 
 
 class _Stream:
-    def __init__(self, only: str = "") -> None:
+    def __init__(self) -> None:
         self.changed: set[str] = set()
         self.groups_changed = False
         self.samples = False  # a new sample to send
-        self.only = only  # a process page follows one process
         self.wake = asyncio.Event()
         self.closed = False
 
@@ -81,8 +80,8 @@ class LiveHub:
     def _wants(self, name: str) -> bool:
         return name.startswith(_WATCHED)
 
-    def _attach(self, only: str = "") -> _Stream:
-        stream = _Stream(only)
+    def _attach(self) -> _Stream:
+        stream = _Stream()
         self._streams.append(stream)
         if len(self._streams) > MAX_STREAMS:
             oldest = self._streams.pop(0)
@@ -133,7 +132,7 @@ class LiveHub:
     async def stream(self, request: Request, only: str = "") -> AsyncIterator[bytes]:
         """The event stream of one page (of one process with ``only``): a snapshot and the charts'
         history, then changes and samples until the browser goes away."""
-        stream = self._attach(only)
+        stream = self._attach()
         shown: Callable[[str], bool] = (lambda name: name == only) if only else (lambda _: True)
         disconnected = asyncio.ensure_future(request.disconnected.wait())
         try:
