@@ -37,10 +37,10 @@ class HeldSockets:
         problems = []
         for config in wanted:
             sock = self._held.get(config.url)
-            if sock is not None:
-                _apply(sock, config)
-                continue
             try:
+                if sock is not None:
+                    _apply(sock, config)
+                    continue
                 self._held[config.url] = _open(config)
                 self._errors.pop(config.url, None)
             except OSError as exc:
