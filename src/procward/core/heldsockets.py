@@ -16,7 +16,7 @@ import logging
 import os
 import socket
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from procward.config.model import HeldSocketConfig, ProcessConfig, SocketKind
 from procward.core.spawn import SpawnError
@@ -168,7 +168,3 @@ def _reason(exc: OSError) -> str:
         return f"permission denied ({exc.strerror}; a port below 1024 needs root or CAP_NET_BIND_SERVICE)"
     return exc.strerror or str(exc)
 
-
-def describe(sockets: Sequence[HeldSocketConfig]) -> str:
-    """``name=url, ...`` as the configuration says it."""
-    return ", ".join(f"{sock.name}={sock.url}" for sock in sockets)

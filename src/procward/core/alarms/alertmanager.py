@@ -81,11 +81,6 @@ class AlertmanagerChannel:
         alert["endsAt"] = _stamp(time.time() + self.resend)
         return await self._deliver([alert]) is None
 
-    @property
-    def active(self) -> int:
-        """Alerts firing now."""
-        return len(self._active)
-
     def _alert(self, event: AlarmEvent, alarm: dict[str, object], starts: object) -> dict[str, object]:
         labels = {"alertname": ALERTNAMES[event], "program": str(alarm["program"]), "group": str(alarm["group"]),
                   "host": str(alarm["host"]), "node": self._node, "severity": SEVERITY.get(event, "warning"),
