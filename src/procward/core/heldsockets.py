@@ -41,8 +41,9 @@ class HeldSockets:
                 if sock is not None:
                     _apply(sock, config)
                     continue
-                self._held[config.url] = _open(config)
+                self._held[config.url] = open_listening(config)
                 self._errors.pop(config.url, None)
+                log.info("sockets: holding %s=%s", config.name, config.url)
             except OSError as exc:
                 self._errors[config.url] = _reason(exc)
                 problems.append(f"sockets: cannot bind {config.name}={config.url}: {self._errors[config.url]}")
@@ -68,7 +69,7 @@ class HeldSockets:
         urls = {sock.url for sock in keep}
         for url in [u for u in self._held if u not in urls]:
             log.info("sockets: closing %s (no program asks for it any more)", url)
-            _close(url, self._held.pop(url))
+            close_listening(self._held.pop(url))
         for url in [u for u in self._errors if u not in urls]:
             del self._errors[url]
 
@@ -89,7 +90,9 @@ class HeldSockets:
             self._held[url] = socket.socket(fileno=fd)
 
 
-def _open(config: HeldSocketConfig) -> socket.socket:
+def open_listening(config: HeldSocketConfig) -> socket.socket:
+    """A socket bound to ``config``'s address and listening (UDP: bound), made non-inheritable; OSError
+    when it cannot be. Also the [fcgi-program] socket's maker (core/process/fcgi.py)."""
     if config.kind == SocketKind.UNIX:
         return _open_unix(config)
     kind = socket.SOCK_DGRAM if config.kind == SocketKind.UDP else socket.SOCK_STREAM
@@ -103,7 +106,6 @@ def _open(config: HeldSocketConfig) -> socket.socket:
     except OSError:
         sock.close()
         raise
-    log.info("sockets: holding %s=%s", config.name, config.url)
     return sock
 
 
@@ -120,7 +122,6 @@ def _open_unix(config: HeldSocketConfig) -> socket.socket:
         with contextlib.suppress(OSError):
             os.unlink(config.path)
         raise
-    log.info("sockets: holding %s=%s", config.name, config.url)
     return sock
 
 
@@ -151,10 +152,11 @@ def _apply(sock: socket.socket, config: HeldSocketConfig) -> None:
         os.chmod(config.path, config.mode)
 
 
-def _close(url: str, sock: socket.socket) -> None:
+def close_listening(sock: socket.socket) -> None:
+    """Close a socket ``open_listening`` made; a unix socket's file is removed too."""
     path = sock.getsockname() if sock.family == socket.AF_UNIX else None
     sock.close()
-    if isinstance(path, str) and path and url.startswith("unix://"):
+    if isinstance(path, str) and path:
         with contextlib.suppress(OSError):
             os.unlink(path)
 

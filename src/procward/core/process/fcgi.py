@@ -10,7 +10,9 @@ import contextlib
 import os
 import socket
 
-from procward.config.model import FcgiSocketConfig
+from procward.config.model import FcgiSocketConfig, SocketKind
+from procward.config.sockets import parse
+from procward.core.heldsockets import close_listening, open_listening
 from procward.core.spawn import SpawnError
 
 
@@ -35,41 +37,16 @@ class FcgiSocket:
             raise SpawnError(f"couldn't set up the fcgi socket {self.config.url}: {exc.strerror or exc}") from None
 
     def _make(self) -> socket.socket:
-        url = self.config.url
-        backlog = self.config.backlog or socket.SOMAXCONN
-        if url.startswith("unix://"):
-            path = url[len("unix://"):]
+        config = parse(self.config.url, "fcgi", backlog=self.config.backlog or 0, mode=self.config.mode,
+                       owner=self.config.owner)
+        if config.kind == SocketKind.UNIX:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)  # a stale socket of an earlier run
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                sock.bind(path)
-                if self.config.mode is not None:
-                    os.chmod(path, self.config.mode)
-                if self.config.owner is not None:
-                    os.chown(path, *self.config.owner)
-                sock.listen(backlog)
-            except OSError:
-                sock.close()
-                raise
-            return sock
-        host, _, port = url[len("tcp://"):].rpartition(":")
-        sock = socket.socket(socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((host.strip("[]") or "0.0.0.0", int(port)))  # noqa: S104 - tcp://:port means all, as in Supervisor
-            sock.listen(backlog)
-        except OSError:
-            sock.close()
-            raise
-        return sock
+                os.unlink(config.path)  # Supervisor's habit: whatever an earlier run left there is replaced
+        return open_listening(config)
 
     def close(self) -> None:
         """Close the socket (the group is removed); a unix socket file is removed too."""
         if self._sock is None:
             return
-        self._sock.close()
+        close_listening(self._sock)
         self._sock = None
-        if self.config.url.startswith("unix://"):
-            with contextlib.suppress(OSError):
-                os.unlink(self.config.url[len("unix://"):])
