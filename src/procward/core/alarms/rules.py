@@ -149,16 +149,22 @@ class Alarms:
         wanted = process.config.alarm_events if process.config.alarm_events is not None else self.config.events
         if event not in wanted or process.namespec in self.silenced:
             return
-        if self.alertmanager is not None and event in ALERTNAMES:  # no rate limit: Alertmanager groups
-            self.alertmanager.fire(event, self.describe(process, event, detail).as_dict())
         key = (process.namespec, event.value)
         now = self._loop.time()  # the loop's clock (monotonic): one clock for batches, windows and limits
-        if key in self._last and now - self._last[key] < self.config.interval:
+        repeat = key in self._last and now - self._last[key] < self.config.interval
+        to_alertmanager = self.alertmanager is not None and event in ALERTNAMES  # no rate limit: it groups
+        if repeat and not to_alertmanager:
+            self._suppressed[key] = self._suppressed.get(key, 0) + 1
+            return
+        alarm = self.describe(process, event, detail)  # once, for both paths: it reads the logs' tails
+        alarm.restarts_in_window = len(track.restarts)
+        if to_alertmanager:
+            assert self.alertmanager is not None
+            self.alertmanager.fire(event, alarm.as_dict())
+        if repeat:
             self._suppressed[key] = self._suppressed.get(key, 0) + 1
             return
         self._last[key] = now
-        alarm = self.describe(process, event, detail)
-        alarm.restarts_in_window = len(track.restarts)
         alarm.suppressed = self._suppressed.pop(key, 0)
         self._add(alarm)
 
