@@ -45,10 +45,6 @@ def _lines(key: str, value: Any) -> list[str]:
 def process_lines(cfg: ProcessConfig, *, hide_environment: bool = False) -> list[str]:
     """``option = value`` for every option of a process, defaults explicit; with ``hide_environment`` the
     environment's values are left out (the web page: they are where secrets live)."""
-    return _process(cfg, hide_environment=hide_environment)
-
-
-def _process(cfg: ProcessConfig, *, hide_environment: bool = False) -> list[str]:
     lines = []
     for field in dataclasses.fields(cfg):
         value = getattr(cfg, field.name)
@@ -84,7 +80,7 @@ def _group(group: GroupConfig) -> list[str]:
         out.append(f"; socket = {group.fcgi.url}")
     for cfg in group.processes:
         out.append(f"[process:{group.name}:{cfg.name}]")
-        out.extend(_process(cfg))
+        out.extend(process_lines(cfg))
         out.append("")
     return out
 

@@ -121,7 +121,8 @@ COLUMNS = 12  # of the process table, for a group header's cell
 
 
 def _signal_select(name: str, label: str) -> str:
-    return f'<select name="signal.{_e(name)}" aria-label="{_e(label)}">{_SIGNAL_OPTIONS}</select>'
+    """The signal chooser of a row or group (``name`` and ``label`` escaped already: a row has them)."""
+    return f'<select name="signal.{name}" aria-label="{label}">{_SIGNAL_OPTIONS}</select>'
 
 
 def _primary(state: str) -> tuple[str, str]:
@@ -171,10 +172,10 @@ def actions(spec: str, state: str, *, stderr: bool, local: bool = True) -> str:
     return (f'<button type="submit" name="do" value="{verb}:{e}" class="{verb} primary">{label}</button>'
             f'<details class="menu"><summary aria-label="more actions for {e}" title="more actions">&#8943;</summary>'
             f'<div class="menu-items"><button type="submit" name="do" value="restart:{e}" class="restart">Restart'
-            f'</button><span class="signal"><select name="signal.{e}" aria-label="signal to send to {e}">'
-            f'{_SIGNAL_OPTIONS}</select><button type="submit" name="do" value="signal:{e}" class="signal">Send '
-            f'signal</button></span><button type="submit" name="do" value="clearlog:{e}" class="clearlog">Clear log'
-            f'</button>{links}</div></details>')
+            f'</button><span class="signal">{_signal_select(e, f"signal to send to {e}")}'
+            f'<button type="submit" name="do" value="signal:{e}" class="signal">Send signal</button></span>'
+            f'<button type="submit" name="do" value="clearlog:{e}" class="clearlog">Clear log</button>'
+            f'{links}</div></details>')
 
 
 def _row(row: Row, writable: bool) -> str:
@@ -223,7 +224,7 @@ def _group_head(group: str, members: Sequence[Row], writable: bool) -> str:
                  f'title="more actions">&#8943;</summary><div class="menu-items">'
                  f'<button type="submit" name="do" value="restartgroup:{_e(group)}" '
                  f'data-confirm="Restart group {_e(group)}?">Restart group</button>'
-                 f'<span class="signal">{_signal_select(group, f"signal to send to group {group}")}'
+                 f'<span class="signal">{_signal_select(_e(group), f"signal to send to group {_e(group)}")}'
                  f'<button type="submit" name="do" value="signalgroup:{_e(group)}">Signal group</button></span>'
                  f'<button type="submit" name="do" value="clearloggroup:{_e(group)}">Clear logs</button>'
                  f'</div></details></span>')
