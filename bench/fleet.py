@@ -77,7 +77,7 @@ def f2_scrape(n: int, seconds: float) -> dict[str, float]:
                 scrape = prom.value('avg_over_time(scrape_duration_seconds{job="procward"}[20s])')
                 samples = prom.value('scrape_samples_scraped{job="procward"}')
                 # Prometheus's own metrics (it does not scrape itself here): the rule group's evaluation time
-                own = prom._get("/metrics", raw=True).decode()
+                own = prom.get("/metrics", raw=True).decode()
                 found = re.findall(r"^prometheus_rule_group_last_duration_seconds\{[^}]*\} (\S+)$", own, re.M)
                 rules = max(map(float, found)) if found else None
             finally:

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from steady import SteadyLoad
 from support import UnixHTTPConnection, children_of, pid_alive, rpc_client
 
 DAEMONS = {
@@ -435,67 +436,6 @@ def s10_metrics(n: int, scrapes: int = 20) -> dict[str, float]:
                 f"S10 /metrics bytes N={n} (KB)": size / 1024}
 
 
-class _SteadyLoad:
-    """Requests at a fixed rate (open loop: a slow answer does not slow the sender), one connection each,
-    from a pool of threads; bounded by ``limit`` requests. Counts failures by kind and keeps latencies."""
-
-    def __init__(self, port: int, rate: float, limit: int = 200_000) -> None:
-        import concurrent.futures
-        import threading
-
-        self.port, self.interval, self.limit = port, 1.0 / rate, limit
-        self.failed: dict[str, int] = {}
-        self.latencies: list[float] = []
-        self._pool = concurrent.futures.ThreadPoolExecutor(64)
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._sender = threading.Thread(target=self._send, daemon=True)
-
-    def __enter__(self) -> _SteadyLoad:
-        self._sender.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._sender.join()
-        self._pool.shutdown(wait=True)
-
-    def _send(self) -> None:
-        next_at, sent = time.monotonic(), 0
-        while not self._stop.is_set() and sent < self.limit:
-            self._pool.submit(self._one)
-            sent += 1
-            next_at += self.interval
-            delay = next_at - time.monotonic()
-            if delay > 0:
-                self._stop.wait(delay)
-
-    def _one(self) -> None:
-        import socket
-
-        t0 = time.monotonic()
-        kind = ""
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=10) as conn:
-                conn.sendall(b"GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
-                data = b""
-                while chunk := conn.recv(65536):
-                    data += chunk
-            if not data.startswith(b"HTTP/1.1 200"):
-                kind = "bad answer"
-        except ConnectionRefusedError:
-            kind = "refused"
-        except ConnectionResetError:
-            kind = "reset"
-        except OSError as exc:
-            kind = type(exc).__name__
-        with self._lock:
-            if kind:
-                self.failed[kind] = self.failed.get(kind, 0) + 1
-            else:
-                self.latencies.append(time.monotonic() - t0)
-
-
 def s11_sockets(kind: str, held: bool) -> dict[str, float]:
     """Failed requests while a server is restarted (S11); see the module docstring."""
     from support import free_port
@@ -512,7 +452,7 @@ def s11_sockets(kind: str, held: bool) -> dict[str, float]:
         with daemon(kind, program("web", serve, **options)) as d:
             wait_all(d, numprocs, timeout=60)
             names = [f"web:{i['name']}" for i in d.rpc().supervisor.getAllProcessInfo()]
-            with _SteadyLoad(port, 500) as load:
+            with SteadyLoad(port, 500) as load:
                 time.sleep(1.0)  # the load settles before the first restart
                 for _ in range(rounds):
                     for name in names:  # one at a time, as supervisorctl restart web:web_0; ... would

@@ -30,14 +30,47 @@ def binary(name: str) -> str:
     return found
 
 
-class Prometheus:
+class Engine:
+    """A Debian engine binary run on a loopback port in ``workdir``, its output in ``NAME.log``, ready once
+    its ``/-/ready`` answers; stopped by pid."""
+
+    def __init__(self, name: str, workdir: Path, argv: list[str], port: int) -> None:
+        self.name, self.port = name, port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = open(workdir / f"{name}.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_until(lambda: self.get("/-/ready", raw=True), what=f"{name} ready", timeout=30)
+        except BaseException:
+            self.stop()
+            raise
+
+    def get(self, path: str, *, raw: bool = False) -> Any:
+        """GET ``path``: its JSON, or its bytes with ``raw``; the engine's log when it has exited."""
+        if self.proc.poll() is not None:
+            raise AssertionError(f"{self.name} exited: {(Path(self.log.name)).read_text()[-2000:]}")
+        with urllib.request.urlopen(self.url + path, timeout=10) as answer:  # noqa: S310 - loopback test server
+            body = answer.read()
+        return body if raw else json.loads(body)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+class Prometheus(Engine):
     """A Prometheus server scraping ``targets`` (host:port of /metrics) every second."""
 
     def __init__(self, workdir: Path, targets: list[str], *, auth: tuple[str, str] | None = None,
                  rules: list[Path] | None = None) -> None:
         exe = binary("prometheus")
         workdir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        port = free_port()
         lines = ["global:", "  scrape_interval: 1s", "  evaluation_interval: 1s", "rule_files:"]
         lines += [f"  - {path}" for path in rules or []] or ["  []"]
         lines += ["scrape_configs:", "  - job_name: procward", "    static_configs:",
@@ -46,28 +79,13 @@ class Prometheus:
             lines += ["    basic_auth:", f"      username: {auth[0]}", f"      password: {auth[1]}"]
         config = workdir / "prometheus.yml"
         config.write_text("\n".join(lines) + "\n")
-        self.log = open(workdir / "prometheus.log", "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [exe, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.url = f"http://127.0.0.1:{self.port}"
-        try:
-            wait_until(lambda: self._get("/-/ready", raw=True), what="prometheus ready", timeout=30)
-        except BaseException:
-            self.stop()
-            raise
-
-    def _get(self, path: str, *, raw: bool = False) -> Any:
-        if self.proc.poll() is not None:
-            raise AssertionError(f"prometheus exited: {(Path(self.log.name)).read_text()[-2000:]}")
-        with urllib.request.urlopen(self.url + path, timeout=10) as answer:  # noqa: S310 - loopback test server
-            body = answer.read()
-        return body if raw else json.loads(body)
+        super().__init__("prometheus", workdir, [
+            exe, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"], port)
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         """An instant query's result vector (each with ``metric`` and ``value``)."""
-        answer = self._get("/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
+        answer = self.get("/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
         assert answer["status"] == "success", answer
         return list(answer["data"]["result"])
 
@@ -77,23 +95,14 @@ class Prometheus:
         assert len(result) <= 1, result
         return float(result[0]["value"][1]) if result else None
 
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
 
-
-class Alertmanager:
+class Alertmanager(Engine):
     """An Alertmanager (no cluster) that routes every alert to a receiver that sends nothing."""
 
     def __init__(self, workdir: Path, port: int | None = None) -> None:
         exe = binary("prometheus-alertmanager")
         workdir.mkdir(parents=True, exist_ok=True)
-        self.port = port or free_port()
+        port = port or free_port()
         config = workdir / "alertmanager.yml"
         config.write_text(textwrap.dedent("""\
             route:
@@ -103,35 +112,11 @@ class Alertmanager:
             receivers:
               - name: nowhere
             """))
-        self.log = open(workdir / "alertmanager.log", "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [exe, f"--config.file={config}", f"--storage.path={workdir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address=", "--log.level=warn"],
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.url = f"http://127.0.0.1:{self.port}"
-        try:
-            wait_until(lambda: self._get("/-/ready", raw=True), what="alertmanager ready", timeout=30)
-        except BaseException:
-            self.stop()
-            raise
-
-    def _get(self, path: str, *, raw: bool = False) -> Any:
-        if self.proc.poll() is not None:
-            raise AssertionError(f"alertmanager exited: {(Path(self.log.name)).read_text()[-2000:]}")
-        with urllib.request.urlopen(self.url + path, timeout=10) as answer:  # noqa: S310 - loopback test server
-            body = answer.read()
-        return body if raw else json.loads(body)
+        super().__init__("alertmanager", workdir, [
+            exe, f"--config.file={config}", f"--storage.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=", "--log.level=warn"], port)
 
     def alerts(self, **labels: str) -> list[dict[str, Any]]:
         """The alerts it holds that are not resolved, with these labels."""
-        found = self._get("/api/v2/alerts")
+        found = self.get("/api/v2/alerts")
         return [a for a in found if all(a["labels"].get(k) == v for k, v in labels.items())]
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()

@@ -59,36 +59,39 @@ class Load:
             with self._lock:
                 if sum(self.results.values()) >= self.limit:
                     return
-            kind, body = self._one()
+            kind, body = request(self.port, self.unix)
             with self._lock:
                 self.results[kind] += 1
                 if body:
                     self.answers[body] += 1
 
-    def _one(self) -> tuple[str, bytes]:
-        try:
-            if self.unix:
-                conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                conn.settimeout(10)
-                conn.connect(self.unix)
-            else:
-                conn = socket.create_connection(("127.0.0.1", self.port), timeout=10)
-            with conn:
-                conn.sendall(b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
-                data = b""
-                while chunk := conn.recv(65536):
-                    data += chunk
-        except ConnectionRefusedError:
-            return "refused", b""
-        except ConnectionResetError:
-            return "reset", b""
-        except TimeoutError:
-            return "timeout", b""
-        except OSError as exc:
-            return type(exc).__name__, b""
-        if not data:
-            return "closed", b""  # the server closed the connection without answering
-        head, _, body = data.partition(b"\r\n\r\n")
-        if not head.startswith(b"HTTP/1.1 200"):
-            return "bad answer", b""
-        return "ok", body.split()[0] if body.split() else b""
+
+def request(port: int, unix: str | None = None) -> tuple[str, bytes]:
+    """One GET on a fresh connection to 127.0.0.1:port (or the unix socket): ("ok", the answer's first
+    word), or how it failed: refused, reset, timeout, closed (no answer at all), bad answer, another OSError."""
+    try:
+        if unix:
+            conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            conn.settimeout(10)
+            conn.connect(unix)
+        else:
+            conn = socket.create_connection(("127.0.0.1", port), timeout=10)
+        with conn:
+            conn.sendall(b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+            data = b""
+            while chunk := conn.recv(65536):
+                data += chunk
+    except ConnectionRefusedError:
+        return "refused", b""
+    except ConnectionResetError:
+        return "reset", b""
+    except TimeoutError:
+        return "timeout", b""
+    except OSError as exc:
+        return type(exc).__name__, b""
+    if not data:
+        return "closed", b""  # the server closed the connection without answering
+    head, _, body = data.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200"):
+        return "bad answer", b""
+    return "ok", body.split()[0] if body.split() else b""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import os
 import signal
@@ -102,6 +103,16 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
+def open_fds(pid: int) -> dict[int, str]:
+    """Each open descriptor of ``pid`` and what it points to (``socket:[N]``, ``pipe:[N]``, a path); one
+    closed between the listing and its readlink (a client connection) is left out."""
+    found = {}
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(FileNotFoundError):
+            found[int(fd)] = os.readlink(f"/proc/{pid}/fd/{fd}")
+    return found
+
+
 def pid_alive(pid: int) -> bool:
     """True if ``pid`` exists and is not a zombie."""
     try:
@@ -170,6 +181,11 @@ class Daemon:
         """``procward ctl -c CONF ARGS``, run to completion, its output as text."""
         return subprocess.run([sys.executable, "-m", "procward", "ctl", "-c", str(self.conf), *args],
                               capture_output=True, text=True, timeout=120, check=False)
+
+    def supervisorctl(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """The real ``supervisorctl -c CONF ARGS`` (Supervisor 4.3's, from PyPI), its output as text."""
+        return subprocess.run([sys.executable, "-m", "supervisor.supervisorctl", "-c", str(self.conf), *args],
+                              capture_output=True, text=True, timeout=timeout, check=False)
 
     def log_text(self) -> str:
         return self.mainlog.read_text(errors="replace") if self.mainlog.exists() else ""

@@ -37,8 +37,7 @@ PROGRAMS = """
 
 
 def ctl(d, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "supervisor.supervisorctl", "-c", str(d.conf), *args],
-                          capture_output=True, text=True, timeout=60, check=False)
+    return d.supervisorctl(*args, timeout=60)
 
 
 def ready(daemon):

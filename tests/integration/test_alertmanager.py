@@ -9,20 +9,12 @@ import time
 from pathlib import Path
 
 from engines import Alertmanager, binary
-from support import UnixHTTPConnection, free_port, wait_until
+from support import free_port, wait_until
+from test_metrics import scrape
 
 PY = sys.executable
 # Exits 2 at once until the flag file exists; then runs.
 FLAKY = f"{PY} -c \"import os,sys,time; os.path.exists(sys.argv[1]) or sys.exit('no flag: giving up'); time.sleep(3600)\""
-
-
-def scrape(d) -> str:
-    conn = UnixHTTPConnection(d.sock)
-    try:
-        conn.request("GET", "/metrics")
-        return conn.getresponse().read().decode()
-    finally:
-        conn.close()
 
 
 def test_an_alarm_is_an_alert_until_the_program_recovers(daemon, tmp_path: Path) -> None:
@@ -55,7 +47,7 @@ def test_an_alarm_is_an_alert_until_the_program_recovers(daemon, tmp_path: Path)
         flag.touch()
         d.rpc().supervisor.startProcess("web")
         wait_until(lambda: not am.alerts(program="web"), what="the alert resolved", timeout=15)
-        text = scrape(d)
+        text = scrape(d)[2]
         assert 'procward_alarms_total{channel="alertmanager",event="ProcwardProgramFatal",result="delivered"}' in text
     finally:
         am.stop()
@@ -79,7 +71,7 @@ def test_a_dead_alertmanager_delays_nothing_and_gets_the_alert_when_back(daemon,
     assert d.rpc().supervisor.getState()["statename"] == "RUNNING"
     assert time.monotonic() - started < 5  # answering, not waiting on the dead peer
     d.wait_log("alarms: alertmanager failed")
-    wait_until(lambda: 'channel="alertmanager",event="ProcwardProgramFatal",result="failed"' in scrape(d),
+    wait_until(lambda: 'channel="alertmanager",event="ProcwardProgramFatal",result="failed"' in scrape(d)[2],
                what="the failure counted")
     am = Alertmanager(tmp_path / "am", port=port)  # it comes back: the retry delivers the active alert
     try:

@@ -114,7 +114,7 @@ def test_a_real_prometheus_evaluates_the_rules_against_a_real_scrape(daemon, tmp
         assert alert[0]["metric"]["alertstate"] == "pending"
         assert alert[0]["metric"]["severity"] == "critical"
         assert prometheus.query('ALERTS{alertname="ProcwardDown"}') == []
-        groups = prometheus._get("/api/v1/rules")["data"]["groups"]
+        groups = prometheus.get("/api/v1/rules")["data"]["groups"]
         assert {rule["health"] for group in groups for rule in group["rules"]} == {"ok"}
     finally:
         prometheus.stop()

@@ -5,34 +5,19 @@ Counts are asserted, never timings."""
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
 import sys
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from load import Load
-from support import UnixHTTPConnection, free_port, wait_until
+from support import free_port, open_fds, wait_until
+from test_metrics import scrape
 
 PROGRAMS = Path(__file__).resolve().parents[1] / "programs"
 ACTIVATED = f"{sys.executable} {PROGRAMS / 'activated.py'}"
-SUPERVISORCTL = [sys.executable, "-m", "supervisor.supervisorctl"]
-
-
-def supervisorctl(d, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*SUPERVISORCTL, "-c", str(d.conf), *args], capture_output=True, text=True, timeout=120,
-                          check=False)
-
-
-def scrape(d) -> str:
-    conn = UnixHTTPConnection(d.sock)
-    try:
-        conn.request("GET", "/metrics")
-        return conn.getresponse().read().decode()
-    finally:
-        conn.close()
 
 
 def get(port: int) -> str:
@@ -69,13 +54,13 @@ def test_systemd_protocol_names_and_the_childs_own_pid(daemon, tmp_path: Path) -
         {"name": "http", "url": f"tcp://127.0.0.1:{port}", "fd": 3, "listening": True, "error": ""},
         {"name": "admin", "url": f"unix://{tmp_path}/admin.sock", "fd": 4, "listening": True, "error": ""}]
     # the child got the two held sockets at fds 3 and 4, and no other descriptor of the daemon's
-    child = {int(n): os.readlink(f"/proc/{info['pid']}/fd/{n}") for n in os.listdir(f"/proc/{info['pid']}/fd")}
-    ours = {os.readlink(f"/proc/{d.proc.pid}/fd/{n}") for n in os.listdir(f"/proc/{d.proc.pid}/fd")}
+    child = open_fds(info["pid"])  # a descriptor closed while it is listed (a connection) is left out
+    ours = set(open_fds(d.proc.pid).values())
     shared = {fd for fd, target in child.items() if target in ours and target.startswith(("socket:", "pipe:"))}
     assert shared - {0, 1, 2} == {3, 4}, (child, ours)  # 0-2: its pipes, whose other ends the daemon reads
     status = d.ctl("status", "--sockets")
     assert f"http=tcp://127.0.0.1:{port} (fd 3), admin=unix://{tmp_path}/admin.sock (fd 4)" in status.stdout
-    real = supervisorctl(d, "status")  # the real client ignores the extra key
+    real = d.supervisorctl("status")  # the real client ignores the extra key
     assert real.returncode == 0, real.stdout + real.stderr
     assert "RUNNING" in real.stdout
     d.stop()
@@ -83,7 +68,8 @@ def test_systemd_protocol_names_and_the_childs_own_pid(daemon, tmp_path: Path) -
     assert refused(port)
 
 
-def test_restarts_refuse_no_connection(daemon) -> None:
+def one_web(daemon) -> tuple[Any, int]:
+    """A daemon running the socket-activated server as ``web`` on a held loopback port, and the port."""
     port = free_port()
     d = daemon(f"""
         [program:web]
@@ -91,13 +77,18 @@ def test_restarts_refuse_no_connection(daemon) -> None:
         sockets = tcp://127.0.0.1:{port}
         startsecs=0
         """)
+    return d, port
+
+
+def test_restarts_refuse_no_connection(daemon) -> None:
+    d, port = one_web(daemon)
     d.wait_state("web", "RUNNING")
     seen = set()
     with Load(port) as load:
         load.wait_for(50)
         for _ in range(10):
             seen.add(d.rpc().supervisor.getProcessInfo("web")["pid"])
-            run = supervisorctl(d, "restart", "web")
+            run = d.supervisorctl("restart", "web")
             assert "web: started" in run.stdout, run.stdout + run.stderr
             load.wait_for(20)
         d.rpc().supervisor.stopProcess("web")  # stopped a while: connections wait in the backlog
@@ -150,7 +141,7 @@ def test_update_and_supervisorctl_update_keep_the_socket(daemon, tmp_path: Path)
         load.wait_for(50)
         for arg in ("--one", "--two"):  # a changed command: the program is replaced, its socket stays
             d.write(program.format(arg=arg))
-            run = supervisorctl(d, "update")  # the real client: removeProcessGroup, then addProcessGroup
+            run = d.supervisorctl("update")  # the real client: removeProcessGroup, then addProcessGroup
             assert "web: updated process group" in run.stdout, run.stdout + run.stderr
             d.wait_state("web", "RUNNING")
             load.wait_for(20)
@@ -162,19 +153,13 @@ def test_update_and_supervisorctl_update_keep_the_socket(daemon, tmp_path: Path)
         load.wait_for(20)
     assert load.failed == {}, (load.failed, load.ok)
     d.write("")  # the program leaves the configuration: its socket is closed
-    run = supervisorctl(d, "update")
+    run = d.supervisorctl("update")
     assert "web: removed process group" in run.stdout, run.stdout
     wait_until(lambda: refused(port), what="the port closed")
 
 
 def test_reexec_carries_the_socket_and_the_program_keeps_serving(daemon) -> None:
-    port = free_port()
-    d = daemon(f"""
-        [program:web]
-        command={ACTIVATED}
-        sockets = tcp://127.0.0.1:{port}
-        startsecs=0
-        """)
+    d, port = one_web(daemon)
     pid = d.wait_state("web", "RUNNING")["pid"]
     with Load(port) as load:
         load.wait_for(50)
@@ -182,7 +167,7 @@ def test_reexec_carries_the_socket_and_the_program_keeps_serving(daemon) -> None
         assert d.ctl("reexec").returncode == 0
         wait_until(lambda: d.log_text().count("reexec: took over") == before + 1, what="the takeover", timeout=30)
         wait_until(lambda: d.rpc().supervisor.getState()["statename"] == "RUNNING", what="answering", timeout=30)
-        supervisorctl(d, "restart", "web")  # the next daemon's socket is the one the new process gets
+        d.supervisorctl("restart", "web")  # the next daemon's socket is the one the new process gets
         load.wait_for(20)
     assert load.failed == {}, (load.failed, load.ok)
     info = d.rpc().supervisor.getProcessInfo("web")
@@ -216,13 +201,13 @@ def test_a_port_in_use_fails_only_that_program_until_it_is_free(daemon) -> None:
     d.wait_state("ok", "RUNNING")
     assert get(other).split()[0] == str(d.rpc().supervisor.getProcessInfo("ok")["pid"])
     d.wait_log(f"web: sockets: cannot bind http=tcp://127.0.0.1:{port}")
-    text = scrape(d)
+    text = scrape(d)[2]
     assert f'procward_held_socket{{address="tcp://127.0.0.1:{port}",program="web",socket="http"}} 0.0' in text
     assert f'procward_held_socket{{address="tcp://127.0.0.1:{other}",program="ok",socket="ok"}} 1.0' in text
     blocker.close()
     assert d.rpc().supervisor.startProcess("web")
     assert get(port).split()[0] == str(d.rpc().supervisor.getProcessInfo("web")["pid"])
-    assert f'procward_held_socket{{address="tcp://127.0.0.1:{port}",program="web",socket="http"}} 1.0' in scrape(d)
+    assert f'procward_held_socket{{address="tcp://127.0.0.1:{port}",program="web",socket="http"}} 1.0' in scrape(d)[2]
 
 
 def test_a_stale_unix_socket_file_is_replaced_and_a_live_one_is_not(daemon, tmp_path: Path) -> None:
@@ -280,7 +265,7 @@ def test_real_servers_restart_under_load_with_no_failed_request(daemon, server: 
     with Load(port) as load:
         load.wait_for(30, timeout=30)
         for _ in range(3):
-            run = supervisorctl(d, "restart", "web")
+            run = d.supervisorctl("restart", "web")
             assert "web: started" in run.stdout, run.stdout + run.stderr
             load.wait_for(20, timeout=30)
     why = (load.failed, load.ok, d.rpc().supervisor.readProcessStderrLog("web", -2000, 0))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import socket
@@ -11,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from support import Daemon, rpc_client, wait_until
+from support import Daemon, open_fds, rpc_client, wait_until
 
 SLEEPER = "[program:s]\ncommand=sleep 300\nstartsecs=0\n"
 
@@ -154,10 +153,7 @@ def test_a_running_program_holds_three_descriptors_and_its_exit_is_still_seen(da
     rpc = d.rpc().supervisor
 
     def held() -> tuple[int, int]:  # (pipes, pidfds); client connections come and go, so not counted
-        links = []
-        for fd in os.listdir(f"/proc/{d.proc.pid}/fd"):
-            with contextlib.suppress(FileNotFoundError):  # closed since the listing (a connection)
-                links.append(os.readlink(f"/proc/{d.proc.pid}/fd/{fd}"))
+        links = open_fds(d.proc.pid).values()
         return sum(link.startswith("pipe:") for link in links), sum("pidfd" in link for link in links)
 
     before = held()
