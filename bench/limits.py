@@ -27,7 +27,7 @@ import time
 IMPORT_STEPS = [
     ("stdlib (asyncio, logging, subprocess)", "import asyncio, logging.handlers, subprocess"),
     ("defusedxml.ElementTree", "import defusedxml.ElementTree"),
-    ("h11", "import h11"),
+    ("httptools", "import httptools"),
     ("procward's modules", "import procward.cli, procward.core.daemon.run, procward.http.server, procward.rpc"),
 ]
 

@@ -22,6 +22,8 @@ Every figure is the median of --runs runs (default 3) with min and max; the rati
 for times and costs (above 1 means procward is better).
 
 Usage: python bench/run.py [--runs 3] [--only S1,S3] [--sizes 100,500,1000,2000] [--quick]
+                          [--daemon 'NAME=COMMAND ... -c']   (a third column: any supervisord-compatible
+                          daemon whose command line, followed by the config file, runs it in the foreground)
 """
 
 from __future__ import annotations
@@ -135,7 +137,8 @@ def daemon(kind: str, programs: str, supervisord_extra: str = "") -> Iterator[Ru
                         os.kill(kid, signal.SIGKILL)
 
 
-_STATENAME = re.compile(rb"<name>statename</name>\s*<value><string>([A-Z]+)</string>")
+# Go supervisord spells state names "Running": compared in upper case.
+_STATENAME = re.compile(rb"<name>statename</name>\s*<value><string>([A-Za-z]+)</string>")
 
 
 def wait_all(d: Running, n: int, state: str = "RUNNING", timeout: float = 300,
@@ -158,7 +161,7 @@ def wait_all(d: Running, n: int, state: str = "RUNNING", timeout: float = 300,
             continue
         now = time.monotonic() - d.started
         first = first if first is not None else now
-        states = _STATENAME.findall(body)
+        states = [found.upper() for found in _STATENAME.findall(body)]
         if len(states) >= n and states.count(wanted) >= n:
             return first, now
         time.sleep(poll)
@@ -262,7 +265,7 @@ def s3_restart(kind: str, kills: int) -> dict[str, float]:
             os.kill(old, signal.SIGKILL)
             while True:
                 info = sup.getProcessInfo(name)
-                if info["pid"] not in (0, old) and info["statename"] == "RUNNING":
+                if info["pid"] not in (0, old) and info["statename"].upper() == "RUNNING":
                     break
                 if time.perf_counter() - t0 > 30:
                     raise RuntimeError(f"{kind}: {name} not restarted")
@@ -284,7 +287,7 @@ def s3_restart(kind: str, kills: int) -> dict[str, float]:
                 if time.perf_counter() - t0 > 30:
                     raise RuntimeError(f"{kind}: {name} not restarted")
             unpolled.append(time.perf_counter() - t0)
-            while sup.getProcessInfo(name)["statename"] != "RUNNING":
+            while sup.getProcessInfo(name)["statename"].upper() != "RUNNING":
                 time.sleep(0.001)
     return {"S3 restart after SIGKILL median ms": 1000 * statistics.median(samples),
             "S3 restart after SIGKILL p95 ms": 1000 * p95(samples),
@@ -322,7 +325,7 @@ def s4_logs(kind: str, mib: int) -> dict[str, float]:
             cpu0 = cpu_seconds(d.proc.pid)
             t0 = time.monotonic()
             sup.startProcess("writer", False)
-            while sup.getProcessInfo("writer")["statename"] not in ("EXITED", "FATAL"):
+            while sup.getProcessInfo("writer")["statename"].upper() not in ("EXITED", "FATAL"):
                 time.sleep(0.005)
             elapsed = time.monotonic() - t0
             out[f"S4 {label} MB/s ({mib} MiB)"] = mib * 1.048576 / elapsed
@@ -516,20 +519,30 @@ class Table:
             print(f"# {kind}: {key} = {value:.4g}", file=sys.stderr, flush=True)
 
     def print(self) -> None:
-        print(f"{'figure':<52}{'procward':>24}{'supervisord 4.3':>24}{'ratio':>9}")
+        """One column per daemon; after each peer's column, its figure over procward's (times, costs)
+        or procward's over its (rates): above 1 means procward is better."""
+        peers = [k for k in DAEMONS if k != "procward"]
+        head = f"{'figure':<52}{'procward':>24}"
+        for peer in peers:
+            head += f"{'supervisord 4.3' if peer == 'supervisord' else peer:>24}{'ratio':>9}"
+        print(head)
         for key, per in self.rows.items():
-            pw, sv = per["procward"], per["supervisord"]
+            pw = per["procward"]
             if not pw:
                 continue
-            if not sv:  # a procward feature supervisord does not have
-                print(f"{key:<52}{_fmt(pw):>24}{'-':>24}{'-':>9}", flush=True)
-                continue
-            higher_better = "MB/s" in key or "calls/s" in key
-            pm, sm = statistics.median(pw), statistics.median(sv)
-            # counts such as orphans or lost lines have no ratio
-            ratio = (f"{(pm / sm if higher_better else sm / pm):.1f}x" if pm and sm
-                     else "same" if pm == sm else "-")
-            print(f"{key:<52}{_fmt(pw):>24}{_fmt(sv):>24}{ratio:>9}", flush=True)
+            line = f"{key:<52}{_fmt(pw):>24}"
+            for peer in peers:
+                theirs = per[peer]
+                if not theirs:  # a procward feature the peer does not have, or a size it was spared
+                    line += f"{'-':>24}{'-':>9}"
+                    continue
+                higher_better = "MB/s" in key or "calls/s" in key
+                pm, sm = statistics.median(pw), statistics.median(theirs)
+                # counts such as orphans or lost lines have no ratio
+                ratio = (f"{(pm / sm if higher_better else sm / pm):.1f}x" if pm and sm
+                         else "same" if pm == sm else "-")
+                line += f"{_fmt(theirs):>24}{ratio:>9}"
+            print(line, flush=True)
 
 
 def _fmt(values: list[float]) -> str:
@@ -566,9 +579,17 @@ def main() -> int:
     parser.add_argument("--writers-seconds", type=float, default=20.0)
     parser.add_argument("--quick", action="store_true", help="1 run, small sizes, short windows (smoke test)")
     parser.add_argument("--supervisord-up-to", type=int, default=0,
-                        help="S2/S5/S6 with --scaling: run supervisord only up to this N (its getAllProcessInfo "
-                             "takes ~15 s at N=5000, and S5 makes 70 of them)")
+                        help="S2/S5/S6 with --scaling: run the peers only up to this N "
+                             "(supervisord's getAllProcessInfo takes ~15 s at N=5000, and S5 makes 70 of them)")
+    parser.add_argument("--daemon", action="append", default=[], metavar="NAME=COMMAND",
+                        help="another daemon to run beside the two, e.g. 'go=/path/supervisord -c': the "
+                             "config file's path is appended to COMMAND")
     args = parser.parse_args()
+    for extra in args.daemon:
+        name, sep, command = extra.partition("=")
+        if not sep or not command.split() or name in DAEMONS:
+            parser.error(f"--daemon {extra!r}: expected NAME=COMMAND with a new NAME")
+        DAEMONS[name] = command.split()
     if args.quick:
         args.runs, args.sizes, args.idle, args.kills, args.log_mb, args.writers_seconds = 1, "100", 3, 10, 64, 3
     only = set(args.only.upper().split(","))
@@ -585,7 +606,7 @@ def main() -> int:
                 table.add(kind, s1_spawn(kind, min(sizes[-1], 500), 1))
             if only & {"S2", "S5", "S6"}:
                 for n in (sizes if args.scaling else [500 if not args.quick else sizes[0]]):
-                    if kind == "supervisord" and args.supervisord_up_to and n > args.supervisord_up_to:
+                    if kind != "procward" and args.supervisord_up_to and n > args.supervisord_up_to:
                         continue
                     table.add(kind, s2_s5_s6(kind, n, args.idle, args.quick))
             if "S3" in only:

@@ -41,15 +41,16 @@ def children(pid: int) -> list[int]:
         return found
     for tid in tids:
         try:
-            found.extend(int(p) for p in _read_small(f"/proc/{pid}/task/{tid}/children").split())
+            found.extend(int(p) for p in read_small(f"/proc/{pid}/task/{tid}/children").split())
         except OSError:
             continue
     return found
 
 
-def _read_small(path: str) -> bytes:
+def read_small(path: str) -> bytes:
     """A /proc file in four syscalls (open() with its buffering costs eight: fstat, ioctl, lseeks); the
-    leftover sweep reads some at every exit."""
+    leftover sweep reads some at every exit, the resource sampler one per process of the programs'
+    trees."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         chunks = []
@@ -73,7 +74,7 @@ def subtree(root: int) -> list[int]:
 def token_of(pid: int) -> str | None:
     """The PROCWARD_TREE token in ``pid``'s environment (None if absent or unreadable)."""
     try:
-        environ = _read_small(f"/proc/{pid}/environ")
+        environ = read_small(f"/proc/{pid}/environ")
     except OSError:
         return None
     for entry in environ.split(b"\0"):
@@ -137,7 +138,7 @@ def left_behind(token: str, exclude: Container[int]) -> list[int]:
 
 def _alive(pid: int) -> bool:
     try:
-        return _read_small(f"/proc/{pid}/stat").rsplit(b")", 1)[1].split()[0] != b"Z"
+        return read_small(f"/proc/{pid}/stat").rsplit(b")", 1)[1].split()[0] != b"Z"
     except (OSError, IndexError):
         return False
 
@@ -185,7 +186,7 @@ def start_time(pid: int, parent: int | None = None) -> int | None:
     With ``parent``, None unless the process is still that parent's child.
     """
     try:
-        fields = _read_small(f"/proc/{pid}/stat").rsplit(b")", 1)[1].split()
+        fields = read_small(f"/proc/{pid}/stat").rsplit(b")", 1)[1].split()
         if parent is not None and int(fields[1]) != parent:
             return None
         return int(fields[19])
