@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -128,3 +129,66 @@ def _rss(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
+
+
+def test_http_framing_pipelining_head_continue_and_http10(daemon) -> None:
+    """What the server writes itself, checked on the raw socket: pipelined requests answered in order
+    on one connection, HEAD without a body, 100 Continue for a client that asks, an HTTP/1.0 client's
+    stream delimited by the close (no chunks), and a head that grows past the limit over many small
+    sends is still 431."""
+    d = daemon("[program:a]\ncommand=sh -c 'echo hello-stream; exec sleep 300'\nstartsecs=0\n")
+    d.wait_state("a", "RUNNING")
+    call = (b"POST /RPC2 HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n\r\n"
+            % len(GET_STATE) + GET_STATE)
+    answer, _ = raw(d.sock, call + b"GET /ok.html HTTP/1.1\r\nHost: x\r\n\r\n" + call)
+    answers = answer.split(b"HTTP/1.1 200 OK\r\n")
+    assert len(answers) == 4 and answers[0] == b""
+    assert b"<name>statename</name>" in answers[1]  # the RPC answer,
+    assert answers[2].endswith(b"\r\n\r\nOK")  # then /ok.html's,
+    assert b"<name>statename</name>" in answers[3]  # then the second RPC answer
+
+    answer, _ = raw(d.sock, b"HEAD /ok.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"Content-Length: 2\r\n" in answer
+    assert answer.endswith(b"\r\n\r\n")  # the head only
+
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(10)
+        s.connect(d.sock)
+        s.sendall(b"POST /RPC2 HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Type: text/xml\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(GET_STATE))
+        assert s.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        s.sendall(GET_STATE)
+        answer = b""
+        while b"</methodResponse>" not in answer:
+            chunk = s.recv(65536)
+            assert chunk, answer
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+
+    with socket.socket(socket.AF_UNIX) as s:  # tail -f as an HTTP/1.0 client: raw bytes, then the close
+        s.settimeout(10)
+        s.connect(d.sock)
+        s.sendall(b"GET /logtail/a HTTP/1.0\r\n\r\n")
+        answer = b""
+        while b"hello-stream" not in answer:
+            chunk = s.recv(65536)
+            assert chunk, answer
+            answer += chunk
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert b"Transfer-Encoding" not in head
+        assert b"Connection: close" in head
+        assert body.startswith(b"hello-stream")  # no chunk size line before the data
+
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(10)
+        s.connect(d.sock)
+        s.sendall(b"GET /ok.html HTTP/1.1\r\nHost: x\r\nX-Big: ")
+        answer = b""
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            for _ in range(40):  # 40 sends of 1000 bytes, never ending the header line
+                s.sendall(b"a" * 1000)
+        while chunk := s.recv(65536):
+            answer += chunk
+        assert status_of(answer) == 431
+    assert served(d)

@@ -70,3 +70,18 @@ def test_a_call_without_a_method_name_decodes_to_an_empty_name(body: bytes) -> N
 def test_malformed_or_hostile_requests_are_bad_requests(body: bytes) -> None:
     with pytest.raises(codec.BadRequest):
         codec.decode_request(body)
+
+
+def test_a_repeated_body_is_answered_from_the_cache_but_never_shares_mutable_params() -> None:
+    """Polling clients send the same bodies: the second decode is the first's result; a body with an
+    array parameter is parsed again each time, so one caller's change never reaches the next."""
+    simple = xmlrpc.client.dumps(("p0001",), "supervisor.getProcessInfo").encode()
+    assert codec.decode_request(simple) is codec.decode_request(simple)
+    with_list = xmlrpc.client.dumps((["a", "b"],), "supervisor.sendRemoteCommEvent").encode()
+    first = codec.decode_request(with_list)
+    first[1][0].append("changed")
+    assert codec.decode_request(with_list)[1][0] == ["a", "b"]
+    for i in range(codec._SEEN_MAX + 10):  # bounded: the oldest bodies go first
+        codec.decode_request(xmlrpc.client.dumps((f"p{i}",), "supervisor.getProcessInfo").encode())
+    assert len(codec._SEEN) == codec._SEEN_MAX
+    assert simple not in codec._SEEN

@@ -168,13 +168,14 @@ class HttpService:
         self._http = Server(App(supervisor, self._rpc_calls).handle, body_limit)
         for server, sock in self._listeners.sockets():
             _warn_exposure(server)
-            handler = self._http.connection_handler(server)
+            protocol = self._http.connection_handler(server)
             # asyncio closes the socket it serves when the server closes: it gets a duplicate, so the
             # listening socket itself survives a restart.
+            loop = asyncio.get_running_loop()
             if server.file is not None:
-                listener = await asyncio.start_unix_server(handler, sock=sock.dup(), limit=MAX_BODY)
+                listener = await loop.create_unix_server(protocol, sock=sock.dup())
             else:
-                listener = await asyncio.start_server(handler, sock=sock.dup(), limit=MAX_BODY)
+                listener = await loop.create_server(protocol, sock=sock.dup())
             self._servers.append(listener)
 
     async def stop(self) -> None:

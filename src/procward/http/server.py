@@ -1,4 +1,4 @@
-"""A small HTTP/1.1 server on asyncio streams, with httptools (llhttp, Node.js's C parser) parsing requests.
+"""A small HTTP/1.1 server on asyncio protocols, with httptools (llhttp, Node.js's C parser) parsing requests.
 
 Why not a framework: the daemon serves four routes to local tools, and what matters is what happens
 to bad clients. Here every limit is explicit: a request head must arrive within HEAD_TIMEOUT and fit in
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -38,7 +37,6 @@ MAX_CONNECTIONS = 256
 LINGER_TIME = 5.0
 LINGER_IDLE = 1.0
 LINGER_BYTES = 256 * 1024 * 1024
-_READ = 65536
 
 
 @dataclass(slots=True)
@@ -83,59 +81,52 @@ class Server:
     def __init__(self, handler: Handler, body_limit: BodyLimit) -> None:
         self._handler = handler
         self._body_limit = body_limit
-        self._idle: dict[asyncio.StreamWriter, None] = {}  # insertion order = oldest idle first
-        self._connections: set[asyncio.Task[None]] = set()
+        self._idle: dict[_Connection, None] = {}  # insertion order = oldest idle first
+        self._connections: set[_Connection] = set()
 
-    def connection_handler(self, site: Any) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter],
-                                                          Awaitable[None]]:
-        """The callback for asyncio.start_server / start_unix_server of one site."""
-        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            task = asyncio.current_task()
-            assert task is not None
-            self._connections.add(task)
-            try:
-                await _Connection(self, site, reader, writer).run()
-            finally:
-                self._connections.discard(task)
-                self._idle.pop(writer, None)
-                writer.close()
-        return serve
+    def connection_handler(self, site: Any) -> Callable[[], asyncio.Protocol]:
+        """The protocol factory for loop.create_server / create_unix_server of one site."""
+        return lambda: _Connection(self, site)
 
     async def close(self) -> None:
         """Drop every connection (shutdown)."""
-        for task in list(self._connections):
-            task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
+        tasks = []
+        for connection in list(self._connections):
+            if connection.task is not None:
+                connection.task.cancel()
+                tasks.append(connection.task)
+            connection.transport.abort()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
-    def idle(self, writer: asyncio.StreamWriter, waiting: bool) -> None:
+    def idle(self, connection: _Connection, waiting: bool) -> None:
         if not waiting:
-            self._idle.pop(writer, None)
+            self._idle.pop(connection, None)
             return
-        self._idle[writer] = None
+        self._idle[connection] = None
         while len(self._connections) > MAX_CONNECTIONS and self._idle:
             oldest = next(iter(self._idle))
             self._idle.pop(oldest)
-            oldest.close()  # its read returns EOF and its task ends
+            oldest.transport.close()
 
 
 class _Parsed:
-    """What httptools' callbacks report, as a queue of events the connection takes one at a time (as
-    with h11's next_event): a request head, body data, the end of a request. A client that pipelines
-    requests gets them answered in order."""
+    """What httptools' callbacks report, as a queue of events the connection takes in order: a request
+    head, body data, the end of a request. A client that pipelines requests gets them answered in order."""
 
-    __slots__ = ("events", "head_bytes", "headers", "parser", "url")
+    __slots__ = ("events", "headers", "in_head", "parser", "url")
 
     def __init__(self) -> None:
         self.events: collections.deque[tuple[int, Any]] = collections.deque()
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
-        self.head_bytes = 0
+        self.in_head = False  # a request has begun and its head is not complete
         self.parser = httptools.HttpRequestParser(self)
 
     # httptools' callbacks
     def on_message_begin(self) -> None:
         self.url = b""
         self.headers = []
+        self.in_head = True
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -144,6 +135,7 @@ class _Parsed:
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        self.in_head = False
         parser = self.parser
         self.events.append((_HEAD, (parser.get_method(), self.url, self.headers, parser.get_http_version(),
                                     parser.should_keep_alive())))
@@ -156,98 +148,159 @@ class _Parsed:
 
 
 _HEAD, _DATA, _END = 0, 1, 2
+# What a connection is doing, which decides what its timer means and what received bytes are.
+_IDLE, _READING_HEAD, _READING_BODY, _ANSWERING, _STREAMING, _LINGERING, _CLOSED = range(7)
 
 
-class _Connection:
-    def __init__(self, server: Server, site: Any, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter) -> None:
+class _Connection(asyncio.Protocol):
+    """One client connection, driven by the event loop's callbacks.
+
+    A request that arrives whole is parsed in the callback that received it and answered by one task;
+    there is no reader task or future per read. One timer at a time bounds the phase the connection is
+    in: idle between requests, the head, the body, the lingering close.
+    """
+
+    def __init__(self, server: Server, site: Any) -> None:
         self.server = server
         self.site = site
-        self.reader = reader
-        self.writer = writer
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set by connection_made
         self.parsed = _Parsed()
+        self.state = _IDLE
+        self.timer: asyncio.TimerHandle | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.request: Request | None = None
+        self.body: list[bytes] = []
+        self.body_size = 0
+        self.body_limit = 0
+        self.head_bytes = 0  # bytes received while a head is incomplete (httptools buffers it unbounded)
+        self.lingered = 0
+        self.deadline: asyncio.TimerHandle | None = None  # the end of a lingering close, at the latest
+        self.eof = False  # the client closed its side
         self.keep_alive = True
         self.chunked = False  # the response under way is sent chunked (an HTTP/1.1 stream)
-        self.responding = False  # a status line was written for the request under way
         self.head_only = False  # the request under way is a HEAD: the response has no body
-        self.closed = False  # the client closed its side (EOF) or broke the protocol
+        self.responding = False  # a status line was written for the request under way
+        self._drained: asyncio.Future[None] | None = None  # set while the transport's buffer is full
 
-    async def run(self) -> None:
-        with contextlib.suppress(ConnectionError):
-            while True:
-                try:
-                    request = await self._read_head()
-                except _Closed:
-                    return
-                except HttpError as exc:
-                    await self._send_error(exc)
-                    return
-                if not await self._respond(request) or not self.keep_alive:
-                    return
+    # -- the event loop's callbacks --------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.server._connections.add(self)
+        self._wait_for_request()
+
+    def data_received(self, data: bytes) -> None:
+        state = self.state
+        if state == _LINGERING:
+            self.lingered += len(data)
+            if self.lingered >= LINGER_BYTES:
+                self._finish()
+            else:
+                self._arm(LINGER_IDLE, self._finish)
+            return
+        if state in (_STREAMING, _ANSWERING, _CLOSED):
+            return  # a follow's client sends nothing more; the end of its connection is what counts
+        if state == _IDLE:
+            self.server.idle(self, False)
+            self.state = _READING_HEAD
+            self.head_bytes = 0
+            self._arm(HEAD_TIMEOUT, self._timed_out, "request head", HEAD_TIMEOUT)
+        try:
+            self._feed(data)
+            self._advance()
+        except HttpError as exc:
+            self._fail(exc)
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        if self.request is not None:
+            self.request.disconnected.set()
+        if self.state in (_ANSWERING, _STREAMING):
+            return True  # the answer is still written; the connection closes after it
+        if self.state in (_READING_HEAD, _READING_BODY):
+            self._fail(HttpError(400, "incomplete request: the client closed the connection"))
+            return True
+        return False  # idle or lingering: close
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.state = _CLOSED
+        self._cancel_timer()
+        if self.deadline is not None:
+            self.deadline.cancel()
+        self.server._connections.discard(self)
+        self.server.idle(self, False)
+        if self.request is not None:
+            self.request.disconnected.set()
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_exception(ConnectionResetError("the client went away"))
+
+    def pause_writing(self) -> None:
+        if self._drained is None or self._drained.done():
+            self._drained = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+
+    # -- requests --------------------------------------------------------------------------------------
+
+    def _wait_for_request(self) -> None:
+        """Between requests: idle, or reading the head of one the client already began."""
+        self.request, self.body, self.body_size = None, [], 0
+        self.responding = self.chunked = self.head_only = False
+        if self.parsed.in_head or self.parsed.events:  # pipelined: the next request has begun
+            self.state = _READING_HEAD
+            self._arm(HEAD_TIMEOUT, self._timed_out, "request head", HEAD_TIMEOUT)
+            try:
+                self._advance()
+            except HttpError as exc:
+                self._fail(exc)
+        elif self.eof:
+            self.state = _CLOSED
+            self.transport.close()
+        else:
+            self.state = _IDLE
+            self._arm(IDLE_TIMEOUT, self.transport.close)
+            self.server.idle(self, True)
 
     def _feed(self, data: bytes) -> None:
-        if not data:
-            self.closed = True
-            with contextlib.suppress(httptools.HttpParserError):
-                self.parsed.parser.feed_data(b"")  # ends a body delimited by the close, if any
-            return
         try:
             self.parsed.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             # No protocol is upgraded to here: the request is answered as a plain one, then closed.
             self.keep_alive = False
         except httptools.HttpParserError as exc:
-            self.closed = True
             raise HttpError(400, f"bad request: {exc}") from None
+        if self.parsed.in_head:
+            self.head_bytes += len(data)
+            if self.head_bytes > MAX_HEAD:
+                raise HttpError(431, f"request head over {MAX_HEAD} bytes")
 
-    async def _next_event(self, timeout: float, phase: str) -> tuple[int, Any]:  # noqa: ASYNC109 - one deadline over many reads
+    def _advance(self) -> None:
+        """Take the parsed events in order until a request is complete (then answer it)."""
         events = self.parsed.events
-        if events:
-            return events.popleft()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not events:
-            if self.closed:
-                raise HttpError(400, f"{phase} incomplete: the client closed the connection")
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise HttpError(408, f"{phase} not received within {timeout:g}s")
-            try:
-                async with asyncio.timeout(remaining):  # unlike wait_for, no task per read
-                    data = await self.reader.read(_READ)
-            except TimeoutError:
-                raise HttpError(408, f"{phase} not received within {timeout:g}s") from None
-            if phase == "request head":
-                # httptools buffers an unfinished head line without bound: count what it was given.
-                self.parsed.head_bytes += len(data)
-                if self.parsed.head_bytes > MAX_HEAD and not events:
-                    raise HttpError(431, f"request head over {MAX_HEAD} bytes")
-            self._feed(data)
-        return events.popleft()
+        while events and self.state in (_IDLE, _READING_HEAD, _READING_BODY):
+            kind, value = events.popleft()
+            if kind == _HEAD:
+                self._head(*value)
+            elif kind == _DATA:
+                self.body_size += len(value)
+                if self.body_size > self.body_limit:
+                    raise HttpError(413, f"request body over {self.body_limit} bytes")
+                self.body.append(value)
+            else:
+                request = self.request
+                if request is None:
+                    raise HttpError(400, "expected a request")
+                request.body = self.body[0] if len(self.body) == 1 else b"".join(self.body)
+                self.state = _ANSWERING
+                self._cancel_timer()
+                self.transport.pause_reading()  # pipelined requests wait in the socket
+                self.task = asyncio.get_running_loop().create_task(self._answer(request))
 
-    async def _read_head(self) -> Request:
-        self.responding = self.chunked = self.head_only = False
-        self.parsed.head_bytes = 0
-        if not self.parsed.events:
-            # Waiting for the first byte of a request is "idle"; after that the head has HEAD_TIMEOUT.
-            if self.closed:
-                raise _Closed
-            self.server.idle(self.writer, True)
-            try:
-                async with asyncio.timeout(IDLE_TIMEOUT):
-                    first = await self.reader.read(_READ)
-            except TimeoutError:
-                raise _Closed from None
-            finally:
-                self.server.idle(self.writer, False)
-            if not first:
-                raise _Closed
-            self.parsed.head_bytes = len(first)
-            self._feed(first)
-        kind, head = await self._next_event(HEAD_TIMEOUT, "request head")
-        if kind != _HEAD:
-            raise HttpError(400, "expected a request")
-        method, target, raw_headers, version, keep_alive = head
+    def _head(self, method: bytes, target: bytes, raw_headers: list[tuple[bytes, bytes]], version: str,
+              keep_alive: bool) -> None:
         self.keep_alive = self.keep_alive and keep_alive
         self.chunked = version == "1.1"
         self.head_only = method == b"HEAD"
@@ -255,66 +308,74 @@ class _Connection:
         if size > MAX_HEAD:
             raise HttpError(431, f"request head over {MAX_HEAD} bytes")
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw_headers}
-        return Request(method=method.decode("ascii", "replace"), path=target.decode("latin-1"),
-                       headers=headers, site=self.site)
-
-    async def _read_body(self, request: Request) -> None:
-        limit = self.server._body_limit(request)
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > limit:
-            raise HttpError(413, f"request body over {limit} bytes")
-        if request.headers.get("expect", "").lower() == "100-continue" and not self.parsed.events:
+        request = Request(method=method.decode("ascii", "replace"), path=target.decode("latin-1"),
+                          headers=headers, site=self.site)
+        self.request = request
+        self.body_limit = self.server._body_limit(request)
+        length = headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > self.body_limit:
+            raise HttpError(413, f"request body over {self.body_limit} bytes")
+        if headers.get("expect", "").lower() == "100-continue" and not self.parsed.events:
             # curl asks before sending a body over 1 KB; without this it waits a second.
-            self.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        chunks, size = [], 0
-        while True:
-            kind, data = await self._next_event(BODY_TIMEOUT, "request body")
-            if kind == _DATA:
-                size += len(data)
-                if size > limit:
-                    raise HttpError(413, f"request body over {limit} bytes")
-                chunks.append(data)
-            elif kind == _END:
-                request.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-                return
-            else:
-                raise HttpError(400, "incomplete request body")
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        self.state = _READING_BODY
+        self._arm(BODY_TIMEOUT, self._timed_out, "request body", BODY_TIMEOUT)
 
-    async def _respond(self, request: Request) -> bool:
+    async def _answer(self, request: Request) -> None:
         try:
-            await self._read_body(request)
-            response = await self.server._handler(request)
-        except HttpError as exc:
-            await self._send_error(exc)
-            return False
-        except Exception:  # a boundary: one broken request must not take the server down
-            log.exception("HTTP handler failed on %s %s", request.method, request.path)
-            await self._send_error(HttpError(500, "internal error"))
-            return False
-        await self._send(response, request)
-        return True
+            try:
+                response = await self.server._handler(request)
+            except HttpError as exc:
+                self._fail(exc)
+                return
+            except Exception:  # a boundary: one broken request must not take the server down
+                log.exception("HTTP handler failed on %s %s", request.method, request.path)
+                self._fail(HttpError(500, "internal error"))
+                return
+            await self._send(response, request)
+        except ConnectionError:
+            self._abort()
+            return
+        finally:
+            self.task = None
+        if self.state == _CLOSED:
+            return
+        if not self.keep_alive or request.disconnected.is_set():
+            self.state = _CLOSED
+            self.transport.close()
+            return
+        self.transport.resume_reading()
+        self._wait_for_request()
+
+    # -- responses -------------------------------------------------------------------------------------
 
     async def _send(self, response: Response, request: Request) -> None:
         headers = [("Content-Type", response.content_type), *response.headers]
         if response.stream is None:
             headers.append(("Content-Length", str(len(response.body))))
-            head = self._head(response.status, headers)
-            self.writer.write(head if self.head_only else head + response.body)
+            head = self._status(response.status, headers)
+            self._write(head if self.head_only else head + response.body)
+        elif self.head_only:
+            self._write(self._status(response.status, headers))
         else:
-            if self.head_only:
-                self.writer.write(self._head(response.status, headers))
-            else:
-                if self.chunked:
-                    headers.append(("Transfer-Encoding", "chunked"))
-                else:  # an HTTP/1.0 client: the end of the body is the end of the connection
-                    self.keep_alive = False
-                self.writer.write(self._head(response.status, headers))
-                await self._stream(response.stream, request)
-                if self.chunked:
-                    self.writer.write(b"0\r\n\r\n")
-        await self.writer.drain()
+            if self.chunked:
+                headers.append(("Transfer-Encoding", "chunked"))
+            else:  # an HTTP/1.0 client: the end of the body is the end of the connection
+                self.keep_alive = False
+            self._write(self._status(response.status, headers))
+            # The client ends a follow by closing its side: reading goes on while the stream waits
+            # for data, so that its end is seen (what it sends meanwhile is discarded).
+            self.state = _STREAMING
+            self.transport.resume_reading()
+            async for chunk in response.stream:
+                if chunk:
+                    self._write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if self.chunked else chunk)
+                    await self._drain()
+            if self.chunked:
+                self._write(b"0\r\n\r\n")
+        await self._drain()
 
-    def _head(self, status: int, headers: list[tuple[str, str]]) -> bytes:
+    def _status(self, status: int, headers: list[tuple[str, str]]) -> bytes:
         self.responding = True
         if not self.keep_alive:
             headers.append(("Connection", "close"))
@@ -323,49 +384,66 @@ class _Connection:
         lines.append("\r\n")
         return "\r\n".join(lines).encode("latin-1")
 
-    async def _stream(self, chunks: AsyncIterator[bytes], request: Request) -> None:
-        # The client ends a follow by closing its side: watch for that while the stream waits for data.
-        watcher = asyncio.create_task(self._watch_disconnect(request), name="watch disconnect")
-        try:
-            async for chunk in chunks:
-                if chunk:
-                    self.writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if self.chunked else chunk)
-                    await self.writer.drain()
-        finally:
-            watcher.cancel()
-            await asyncio.gather(watcher, return_exceptions=True)
+    def _write(self, data: bytes) -> None:
+        if self.transport.is_closing():
+            raise ConnectionResetError("the client went away")
+        self.transport.write(data)
 
-    async def _watch_disconnect(self, request: Request) -> None:
-        with contextlib.suppress(ConnectionError):
-            while await self.reader.read(_READ):
-                pass
-        request.disconnected.set()
+    async def _drain(self) -> None:
+        if self._drained is not None and not self._drained.done():
+            await self._drained
 
-    async def _send_error(self, exc: HttpError) -> None:
-        if self.responding:
-            return  # a response is already under way: all that is left is closing
+    def _fail(self, exc: HttpError) -> None:
+        """Answer with an error (unless a response is under way), then close, lingering first."""
         self.keep_alive = False
+        self._cancel_timer()
+        if self.responding or self.transport.is_closing():
+            self._abort()
+            return
         body = f"{exc}\n".encode()
         headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body))), *exc.headers]
-        with contextlib.suppress(ConnectionError):
-            self.writer.write(self._head(exc.status, headers) + body)
-            await self.writer.drain()
-            if exc.status != 408:  # a client too slow to send a head gets no more time
-                await self._linger()
+        self.transport.write(self._status(exc.status, headers) + body)
+        # A client too slow to send a head gets no more time; one that closed its side sends nothing more.
+        if exc.status == 408 or self.eof or not self.transport.can_write_eof():
+            self._finish()
+            return
+        # Half-close, then read and discard what the client still sends, so that closing does not
+        # reset the connection before the client has read the answer.
+        self.transport.write_eof()
+        self.transport.resume_reading()
+        self.state, self.lingered = _LINGERING, 0
+        self._arm(LINGER_IDLE, self._finish)
+        self.deadline = asyncio.get_running_loop().call_later(LINGER_TIME, self._finish)
 
-    async def _linger(self) -> None:
-        """Half-close, then read and discard what the client still sends, so it can read the answer."""
-        if self.writer.can_write_eof():
-            self.writer.write_eof()
-        discarded = 0
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(LINGER_TIME):
-                while discarded < LINGER_BYTES:
-                    async with asyncio.timeout(LINGER_IDLE):
-                        data = await self.reader.read(_READ)
-                    if not data:
-                        return
-                    discarded += len(data)
+    def _finish(self) -> None:
+        """Close once what was written is sent; abort if the client does not take it in LINGER_TIME."""
+        self.state = _CLOSED
+        self._cancel_timer()
+        self.transport.close()
+        if self.deadline is not None:
+            self.deadline.cancel()
+        self.deadline = asyncio.get_running_loop().call_later(LINGER_TIME, self.transport.abort)
+
+    def _timed_out(self, phase: str, timeout: float) -> None:
+        self.timer = None
+        self._fail(HttpError(408, f"{phase} not received within {timeout:g}s"))
+
+    def _abort(self) -> None:
+        self.state = _CLOSED
+        self._cancel_timer()
+        self.transport.abort()
+
+    # -- the one timer ---------------------------------------------------------------------------------
+
+    def _arm(self, delay: float, callback: Callable[..., None], *args: Any) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = asyncio.get_running_loop().call_later(delay, callback, *args)
+
+    def _cancel_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
 
 @functools.cache
@@ -376,7 +454,3 @@ def _reason(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Unknown"
-
-
-class _Closed(Exception):
-    """The client went away (or stayed idle too long) between requests."""

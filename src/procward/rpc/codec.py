@@ -48,8 +48,28 @@ class DateTime:
 
 # -- requests ----------------------------------------------------------------------------------------------
 
+# Clients that poll send the same few bodies over and over (supervisorctl status, a monitor asking for
+# one process): a body seen lately is not parsed again. Only small bodies whose parameters are all
+# immutable are kept, so no caller can change what the next one gets; the oldest goes first.
+_SEEN: dict[bytes, tuple[str, tuple[Any, ...]]] = {}
+_SEEN_MAX, _SEEN_BODY = 256, 1024
+_IMMUTABLE = (str, int, float, bool, type(None), Binary, DateTime)
+
+
 def decode_request(body: bytes) -> tuple[str, tuple[Any, ...]]:
     """(methodName, params) of a methodCall; BadRequest for anything else."""
+    seen = _SEEN.get(body)
+    if seen is not None:
+        return seen
+    decoded = _decode(body)
+    if len(body) <= _SEEN_BODY and all(type(param) in _IMMUTABLE for param in decoded[1]):
+        if len(_SEEN) >= _SEEN_MAX:
+            del _SEEN[next(iter(_SEEN))]
+        _SEEN[body] = decoded
+    return decoded
+
+
+def _decode(body: bytes) -> tuple[str, tuple[Any, ...]]:
     try:
         root = fromstring(body)
         if root.tag != "methodCall":
