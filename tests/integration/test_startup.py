@@ -190,4 +190,5 @@ def test_a_program_gets_only_its_three_descriptors_and_default_signals(daemon, t
         out = rpc.readProcessStdoutLog(name, 0, 10000).split()
         lines = [line for line in out if line != "SigIgn:"]
         # ls's own directory handle is fd 3
-        assert lines[-4:] == ["0", "1", "2", "3"] and lines[-5] == "0000000000000000", (name, out)
+        assert lines[-4:] == ["0", "1", "2", "3"], (name, out)
+        assert lines[-5] == "0000000000000000", (name, out)

@@ -142,7 +142,8 @@ def test_http_framing_pipelining_head_continue_and_http10(daemon) -> None:
             % len(GET_STATE) + GET_STATE)
     answer, _ = raw(d.sock, call + b"GET /ok.html HTTP/1.1\r\nHost: x\r\n\r\n" + call)
     answers = answer.split(b"HTTP/1.1 200 OK\r\n")
-    assert len(answers) == 4 and answers[0] == b""
+    assert len(answers) == 4
+    assert answers[0] == b""
     assert b"<name>statename</name>" in answers[1]  # the RPC answer,
     assert answers[2].endswith(b"\r\n\r\nOK")  # then /ok.html's,
     assert b"<name>statename</name>" in answers[3]  # then the second RPC answer
