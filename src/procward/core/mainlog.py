@@ -19,12 +19,17 @@ logging.addLevelName(BLATHER, "BLATHER")
 class SupervisordFormatter(logging.Formatter):
     """``2026-11-23 01:41:05,123 INFO spawned: 'web' with pid 42`` (operators grep these lines)."""
 
+    _stamp: tuple[int, str] = (-1, "")  # (second, its text): replaced whole, so threads never mix them
+
     def format(self, record: logging.LogRecord) -> str:
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.created))
+        second = int(record.created)
+        stamp = self._stamp
+        if stamp[0] != second:  # strftime once a second, not at every line of a mass start or stop
+            stamp = self._stamp = (second, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second)))
         message = record.getMessage()
         if record.exc_info:
             message += "\n" + self.formatException(record.exc_info)
-        return f"{stamp},{int(record.msecs):03d} {_NAMES.get(record.levelno, record.levelname)} {message}"
+        return f"{stamp[1]},{int(record.msecs):03d} {_NAMES.get(record.levelno, record.levelname)} {message}"
 
 
 class _Rotating(logging.handlers.RotatingFileHandler):

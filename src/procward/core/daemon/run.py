@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import gc
 import json
 import logging
 import os
@@ -265,6 +266,7 @@ def run(config: Config, opts: DaemonOptions, loader: ConfigLoader, services: Seq
         _warn_descriptors(config)
         log.info("procward %s (supervisord-compatible) started with pid %s", __version__, os.getpid())
         log.info("supervisord started with pid %s", os.getpid())
+        gc.freeze()  # the modules and the configuration: never garbage, not walked by every full collection
         status, state = asyncio.run(_main(config, loader, services, handlers, adopting, held))
     finally:
         if state is None:
