@@ -122,8 +122,10 @@ def daemon(kind: str, programs: str, supervisord_extra: str = "") -> Iterator[Ru
             "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface", "",
         ]) + programs.replace("%(here)s", str(directory)))
         started = time.monotonic()
+        # In its own directory: a daemon that takes a path literally (Go supervisord writes a file named
+        # NONE for stdout_logfile=NONE) leaves nothing in the caller's.
         proc = subprocess.Popen([*DAEMONS[kind], str(conf)], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+                                stderr=subprocess.DEVNULL, cwd=directory)
         running = Running(kind, directory, proc, started, str(directory / "d.sock"))
         try:
             yield running

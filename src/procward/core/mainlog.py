@@ -57,6 +57,10 @@ def setup(logfile: str | None, level: int, maxbytes: int, backups: int, *, echo:
         handler.close()
     root.setLevel(level)
     root.propagate = False
+    # The line format uses none of these, which the logging HOWTO ("Optimization") says how to skip:
+    # ~1.6 us of each record (two records a spawn, one an exit).
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    logging._srcfile = None  # no caller lookup (file, line, function) for every record
     formatter = SupervisordFormatter()
     handlers: list[logging.Handler] = []
     if logfile:

@@ -254,6 +254,8 @@ class _Connection(asyncio.Protocol):
             self._arm(HEAD_TIMEOUT, self._timed_out, "request head", HEAD_TIMEOUT)
             try:
                 self._advance()
+                if self.eof and self.state in (_READING_HEAD, _READING_BODY):  # nothing more will come
+                    raise HttpError(400, "incomplete request: the client closed the connection")  # noqa: TRY301
             except HttpError as exc:
                 self._fail(exc)
         elif self.eof:
@@ -340,10 +342,12 @@ class _Connection(asyncio.Protocol):
             self.task = None
         if self.state == _CLOSED:
             return
-        if not self.keep_alive or request.disconnected.is_set():
+        if not self.keep_alive:
             self.state = _CLOSED
             self.transport.close()
             return
+        # A client that closed its side after pipelining requests still gets every answer: the
+        # connection closes once no request is left (_wait_for_request).
         self.transport.resume_reading()
         self._wait_for_request()
 
