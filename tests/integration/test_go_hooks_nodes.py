@@ -24,6 +24,8 @@ def test_pre_start_hook_runs_before_each_spawn_in_the_programs_environment(daemo
         pre_start_hook=sh -c 'echo "hook $GREETING" >> {marks}'
         """)
     pid = d.wait_state("hooked", "RUNNING")["pid"]
+    # RUNNING (startsecs=0) comes at the spawn; the child writes its mark after its exec.
+    wait_until(lambda: len(marks.read_text().splitlines()) >= 2, what="the program's mark")
     assert marks.read_text().splitlines() == ["hook from-env", "spawned"]
     os.kill(pid, signal.SIGKILL)  # an automatic restart runs the hook again, as Go does
     wait_until(lambda: marks.read_text().splitlines()[2:] == ["hook from-env", "spawned"], what="hook on restart")
