@@ -61,6 +61,13 @@ def read_small(path: str) -> bytes:
         os.close(fd)
 
 
+def stat_fields(pid: int) -> list[bytes]:
+    """The fields of /proc/<pid>/stat after the command name, so index 0 is field 3 (the state) and
+    index n is field n + 3: the name may hold spaces and parentheses, so they are counted from its
+    closing parenthesis. OSError when the process is gone."""
+    return read_small(f"/proc/{pid}/stat").rsplit(b")", 1)[1].split()
+
+
 def subtree(root: int) -> list[int]:
     """``root`` and all its descendants, parents before children."""
     order, queue = [], [root]
@@ -138,7 +145,7 @@ def left_behind(token: str, exclude: Container[int]) -> list[int]:
 
 def _alive(pid: int) -> bool:
     try:
-        return read_small(f"/proc/{pid}/stat").rsplit(b")", 1)[1].split()[0] != b"Z"
+        return stat_fields(pid)[0] != b"Z"
     except (OSError, IndexError):
         return False
 
@@ -186,7 +193,7 @@ def start_time(pid: int, parent: int | None = None) -> int | None:
     With ``parent``, None unless the process is still that parent's child.
     """
     try:
-        fields = read_small(f"/proc/{pid}/stat").rsplit(b")", 1)[1].split()
+        fields = stat_fields(pid)
         if parent is not None and int(fields[1]) != parent:
             return None
         return int(fields[19])

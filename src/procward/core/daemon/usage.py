@@ -58,12 +58,10 @@ _PAGE = os.sysconf("SC_PAGE_SIZE")
 def _stat(pid: int) -> tuple[float, int] | None:
     """(CPU seconds, resident bytes) of one process from /proc/<pid>/stat; None when it is gone."""
     try:
-        data = tree.read_small(f"/proc/{pid}/stat")
+        fields = tree.stat_fields(pid)
     except OSError:
         return None
-    # The command name (field 2) may hold spaces and parentheses: the fields that follow are counted
-    # from its closing parenthesis. utime, stime are fields 14, 15; rss (pages) is 24.
-    fields = data[data.rindex(b")") + 2:].split()
+    # utime, stime are fields 14, 15; rss (pages) is 24
     return (int(fields[11]) + int(fields[12])) / _TICKS, int(fields[21]) * _PAGE
 
 
