@@ -537,8 +537,8 @@ class Supervisor:
             # What the boot made (every process, its channels, tasks and timers) lives as long as its
             # program: the cyclic collector need not walk it again at every full collection (at 500
             # programs a full collection took 10-14 ms of the loop; 5000 ten times that). Objects that
-            # become garbage later are still freed by reference counting; a dropped group unfreezes
-            # (below), so a removed program's cycles are collected.
+            # become garbage later are still freed by reference counting; a process that is removed
+            # unfreezes (Process.aclose), so its cycles are collected.
             gc.freeze()
 
     async def _close_alarms(self) -> None:
@@ -549,7 +549,6 @@ class Supervisor:
 
     async def _drop_group(self, name: str, *, park: bool = False) -> None:
         group = self.groups.pop(name)  # gone for lookups at once; its tasks are awaited below
-        gc.unfreeze()  # its processes' cycles must be collectable (see _booted)
         for process in group.in_start_order():
             self.cron.remove(process)
         self.hub.remove_pool(name, park=park)

@@ -10,6 +10,7 @@ state a reexec handed over, which is no transition). The fields and the queries 
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import os
 import signal
@@ -116,7 +117,11 @@ class Process(ProcessBase):
         self._stdin.write(data)
 
     async def aclose(self) -> None:
-        """Cancel and await every task, release timers and log files (the group is being removed)."""
+        """Cancel and await every task, release timers and log files (the process is being removed: its
+        group's removal, a reload, or an update that replaces or drops it)."""
+        # What the boot made was frozen out of the cyclic collector (Supervisor._booted): this process
+        # is about to become garbage, and its cycles must be collectable again.
+        gc.unfreeze()
         self._cancel_timer()
         if self._readiness is not None:
             self._readiness.close()
