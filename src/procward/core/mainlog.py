@@ -33,20 +33,30 @@ class SupervisordFormatter(logging.Formatter):
 
 
 class _Rotating(logging.handlers.RotatingFileHandler):
-    """RotatingFileHandler that never rotates a non-regular file such as /dev/stdout, and checks the
-    size with one tell() per record (the stdlib's check stats the path twice and formats every record
-    a second time: a third of the cost of a mass stop's 500 log lines)."""
+    """RotatingFileHandler that never rotates a non-regular file such as /dev/stdout, and knows the file's
+    size by counting what it writes (the stdlib's check stats the path twice and formats every record a
+    second time; a TextIOWrapper's tell() was still a sixth of a mass start's logging)."""
+
+    _regular = False
+    _size = 0
 
     def _open(self) -> io.TextIOWrapper:
         stream = super()._open()
         self._regular = stream.seekable()
+        self._size = stream.tell() if self._regular else 0  # opened for append: the size
         return stream
 
     def shouldRollover(self, record: logging.LogRecord) -> int:
         if self.stream is None:
             self.stream = self._open()
         # Like Supervisor: the file rotates once a record has taken it to maxbytes.
-        return int(bool(self.maxBytes) and self._regular and self.stream.tell() >= self.maxBytes)
+        return int(bool(self.maxBytes) and self._regular and self._size >= self.maxBytes)
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        # Characters, and bytes only when they differ: rotation needs no more than that.
+        self._size += (len(text) if text.isascii() else len(text.encode("utf-8", "replace"))) + 1
+        return text
 
 
 def setup(logfile: str | None, level: int, maxbytes: int, backups: int, *, echo: bool) -> list[logging.Handler]:

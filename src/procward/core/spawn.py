@@ -9,6 +9,7 @@ import pwd
 import shlex
 import stat
 import subprocess
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -51,9 +52,14 @@ def _split(command: str) -> tuple[str, ...]:
     return tuple(shlex.split(command))
 
 
-def resolve(config: ProcessConfig, daemon_path: str | None = None) -> tuple[str, list[str]]:
-    """(filename, argv) for the command, checked as Supervisor checks it before forking (the PATH is
-    searched at every spawn, as Supervisor does: a command installed since is found)."""
+def resolve(config: ProcessConfig, daemon_path: str | None = None, *, recent: bool = False) -> tuple[str, list[str]]:
+    """(filename, argv) for the command, checked as Supervisor checks it before forking.
+
+    Supervisor searches the PATH at every spawn (a command installed since is found). With ``recent``
+    (the spawn itself) a search less than RESOLVED_FOR old is used again: a mass start of one command
+    stats it once instead of once a directory of PATH a program, and a file that went away meanwhile
+    fails at exec with the same message. The checks an operator's start makes first always search.
+    """
     try:
         argv = list(_split(config.command))
     except ValueError as exc:
@@ -61,11 +67,37 @@ def resolve(config: ProcessConfig, daemon_path: str | None = None) -> tuple[str,
     if not argv:
         raise SpawnError("command is empty", SpawnFailure.NOT_EXECUTABLE)
     program = argv[0]
+    path = "" if "/" in program else config.environment.get("PATH", daemon_path or os.environ.get("PATH", os.defpath))
+    now = time.monotonic()
+    found = _found.get((program, path)) if recent else None
+    if found is not None and found[1] > now:
+        return found[0], argv
+    filename = _check(program, path)
+    if len(_found) >= 4096:
+        _found.clear()
+    _found[(program, path)] = (filename, now + RESOLVED_FOR)
+    return filename, argv
+
+
+RESOLVED_FOR = 1.0  # seconds a command's resolution is used again without a search
+_found: dict[tuple[str, str], tuple[str, float]] = {}  # (argv[0], PATH) -> (file, good until)
+
+
+def _search_again(config: ProcessConfig, env: Mapping[str, str]) -> None:
+    """After an exec that failed: forget the command's recent resolution and search now, so a file
+    that went away or lost its x bit since gets the message a search before the fork gives."""
+    program = _split(config.command)[0]
+    for key in [key for key in _found if key[0] == program]:
+        del _found[key]
+    resolve(config, env.get("PATH"))
+
+
+def _check(program: str, path: str) -> str:
+    """The file ``program`` runs, found and checked as Supervisor does; SpawnError if none will run."""
     filename, st = program, None
-    if "/" in program:
+    if not path:
         st = _stat(program)
     else:
-        path = config.environment.get("PATH", daemon_path or os.environ.get("PATH", os.defpath))
         for directory in path.split(os.pathsep):
             candidate = os.path.join(directory, program)
             st = _stat(candidate)
@@ -80,7 +112,7 @@ def resolve(config: ProcessConfig, daemon_path: str | None = None) -> tuple[str,
         raise SpawnError(f"command at {filename!r} is not executable", SpawnFailure.NOT_EXECUTABLE)
     if not os.access(filename, os.X_OK):
         raise SpawnError(f"no permission to run command {filename!r}", SpawnFailure.NOT_EXECUTABLE)
-    return filename, argv
+    return filename
 
 
 def _stat(path: str) -> os.stat_result | None:
@@ -129,7 +161,7 @@ def spawn(config: ProcessConfig, env: dict[str, str], *, stdin_fd: int | None = 
     No preexec_fn unless there are sockets: subprocess then uses its fast path (vfork where it can,
     close_range for fds).
     """
-    filename, argv = resolve(config, env.get("PATH"))
+    filename, argv = resolve(config, env.get("PATH"), recent=True)
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = (None, None) if config.redirect_stderr else os.pipe2(os.O_CLOEXEC)
     in_r, in_w = (stdin_fd, None) if stdin_fd is not None else os.pipe2(os.O_CLOEXEC)
@@ -146,12 +178,14 @@ def spawn(config: ProcessConfig, env: dict[str, str], *, stdin_fd: int | None = 
         _close(out_r, err_r, in_w)
         if config.directory and exc.filename == config.directory:
             raise SpawnError(f"couldn't chdir to {config.directory}: ENOENT") from None
+        _search_again(config, env)
         raise SpawnError(f"can't find command {filename!r}", SpawnFailure.NO_FILE) from None
     except NotADirectoryError:
         _close(out_r, err_r, in_w)
         raise SpawnError(f"couldn't chdir to {config.directory}: ENOTDIR") from None
     except PermissionError as exc:
         _close(out_r, err_r, in_w)
+        _search_again(config, env)
         raise SpawnError(f"couldn't exec {filename}: EACCES ({exc.strerror})", SpawnFailure.NOT_EXECUTABLE) from None
     except OSError as exc:
         _close(out_r, err_r, in_w)
@@ -163,7 +197,8 @@ def spawn(config: ProcessConfig, env: dict[str, str], *, stdin_fd: int | None = 
         _close(out_w, err_w, in_r if stdin_fd is None else None, *placeholders)
     for fd in (out_r, err_r, in_w):
         if fd is not None:
-            os.set_blocking(fd, False)
+            # Not os.set_blocking (F_GETFL, then F_SETFL): a new pipe end has no other flag to keep.
+            fcntl.fcntl(fd, fcntl.F_SETFL, os.O_NONBLOCK)
     return Spawned(pid=popen.pid, popen=popen, stdin=in_w, stdout=out_r, stderr=err_r)
 
 

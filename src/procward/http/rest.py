@@ -39,7 +39,6 @@ from procward.rpc.registry import Registry
 
 log = logging.getLogger(__name__)
 
-PREFIXES = ("/program/", "/supervisor/", "/conf/")
 _JSON = "application/json"
 _TEXT = "text/plain; charset=utf-8"
 _LOG_BYTES = 64 * 1024  # what /program/log/{name}/stdout returns: the tail, as the web page shows it

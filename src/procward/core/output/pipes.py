@@ -110,7 +110,7 @@ class OutputChannel:
         self._wakers = wakers  # only need to know that something was written (log followers)
         self._capture = None if capture is None else Capture(
             capture.maxbytes, self._write, capture.on_message, capture.on_capturing)
-        self._pipe_size = _pipe_size(fd)
+        self._pipe_size = 0  # asked of the kernel at the first read: most programs' pipes never see one
         self._last = 0  # bytes of the last read
         self._last_read = loop.time()
         loop.add_reader(fd, self._on_readable)
@@ -172,6 +172,8 @@ class OutputChannel:
     def _step(self) -> bool | None:
         """Move one block. True: moved some; None: nothing there now; False: end of output."""
         assert self.fd is not None
+        if not self._pipe_size:
+            self._pipe_size = _pipe_size(self.fd)
         try:
             data = os.read(self.fd, self._pipe_size)
         except BlockingIOError:

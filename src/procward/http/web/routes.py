@@ -44,7 +44,6 @@ _HTML = "text/html; charset=utf-8"
 _STATIC = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
 _LEGACY_ACTIONS = ("start", "stop", "restart", "clearlog", "stopall", "restartall")
 _LOG_VIEW_BYTES = 64 * 1024
-MAX_FORM = 64 * 1024
 
 
 class Web:
