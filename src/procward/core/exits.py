@@ -76,6 +76,9 @@ class ExitWatcher:
         self._loop = loop
         self._watched: dict[int, tuple[int | None, OnExit]] = {}  # pid -> (pidfd or None for a child, callback)
         self._on_orphan = on_orphan
+        # Called before each pass: what must be watched before the pass may find it (a mass start's
+        # helpers' results: core/massspawn.py).
+        self.before_reap: Callable[[], None] | None = None
 
     def install(self) -> None:
         """Start collecting exits on SIGCHLD, and look once at once: a child adopted across a reexec may
@@ -161,6 +164,8 @@ class ExitWatcher:
         its children re-parented to the daemon only when it exits. Listing the daemon's children after
         the whole pass (the listing is made anew for each pass) finds every one of them.
         """
+        if self.before_reap is not None:
+            self.before_reap()
         exits: list[tuple[OnExit, ExitStatus]] = []
         orphans: list[tuple[int, ExitStatus]] = []
         while True:

@@ -161,45 +161,97 @@ def spawn(config: ProcessConfig, env: dict[str, str], *, stdin_fd: int | None = 
     No preexec_fn unless there are sockets: subprocess then uses its fast path (vfork where it can,
     close_range for fds).
     """
-    filename, argv = resolve(config, env.get("PATH"), recent=True)
-    out_r, out_w = os.pipe2(os.O_CLOEXEC)
-    err_r, err_w = (None, None) if config.redirect_stderr else os.pipe2(os.O_CLOEXEC)
-    in_r, in_w = (stdin_fd, None) if stdin_fd is not None else os.pipe2(os.O_CLOEXEC)
-    placeholders = _occupy(FIRST_SOCKET_FD + len(sockets)) if sockets else []
+    pipes = Pipes.make(config, stdin_fd)
     try:
-        popen = subprocess.Popen(
-            argv, executable=filename, stdin=in_r, stdout=out_w,
-            stderr=subprocess.STDOUT if err_w is None else err_w,
+        popen = launch(config, env, pipes, sockets)
+    except SpawnError:
+        pipes.close_ours()
+        raise
+    return pipes.spawned(popen.pid, popen)
+
+
+@dataclass(slots=True)
+class Pipes:
+    """A child's pipes made before it is spawned: the daemon's ends and the child's."""
+
+    stdout: int
+    stderr: int | None  # None with redirect_stderr
+    stdin: int | None  # None when the child's stdin is given (an fcgi socket)
+    child_stdout: int
+    child_stderr: int | None
+    child_stdin: int
+    own_child_stdin: bool  # made here (closed here); not a given descriptor
+
+    @classmethod
+    def make(cls, config: ProcessConfig, stdin_fd: int | None = None) -> Pipes:
+        """The pipes (SpawnError when the daemon is out of descriptors)."""
+        made: list[int] = []
+        try:
+            out_r, out_w = _pipe(made)
+            err_r, err_w = (None, None) if config.redirect_stderr else _pipe(made)
+            in_r, in_w = (stdin_fd, None) if stdin_fd is not None else _pipe(made)
+        except OSError as exc:
+            _close(*made)
+            raise SpawnError(f"couldn't make pipes: {exc.strerror}") from None
+        return cls(out_r, err_r, in_w, out_w, err_w, in_r, stdin_fd is None)
+
+    def child_ends(self) -> tuple[int, ...]:
+        """The descriptors the child gets (closed in the daemon once it is spawned)."""
+        ends = (self.child_stdout, self.child_stderr, self.child_stdin if self.own_child_stdin else None)
+        return tuple(fd for fd in ends if fd is not None)
+
+    def close_children(self) -> None:
+        _close(*self.child_ends())
+
+    def close_ours(self) -> None:
+        _close(self.stdout, self.stderr, self.stdin)
+
+    def spawned(self, pid: int, popen: subprocess.Popen[bytes] | None) -> Spawned:
+        """The child ``pid`` has the child's ends: ours, made non-blocking, are its Spawned."""
+        for fd in (self.stdout, self.stderr, self.stdin):
+            if fd is not None:
+                # Not os.set_blocking (F_GETFL, then F_SETFL): a new pipe end has no other flag to keep.
+                fcntl.fcntl(fd, fcntl.F_SETFL, os.O_NONBLOCK)
+        return Spawned(pid=pid, popen=popen, stdin=self.stdin, stdout=self.stdout, stderr=self.stderr)
+
+
+def _pipe(made: list[int]) -> tuple[int, int]:
+    r, w = os.pipe2(os.O_CLOEXEC)
+    made += (r, w)
+    return r, w
+
+
+def launch(config: ProcessConfig, env: dict[str, str], pipes: Pipes,
+           sockets: Sequence[int] = ()) -> subprocess.Popen[bytes]:
+    """Fork and exec the command with the child's ends of ``pipes`` (closed here, spawned or not)."""
+    placeholders: list[int] = []
+    try:
+        filename, argv = resolve(config, env.get("PATH"), recent=True)
+        placeholders = _occupy(FIRST_SOCKET_FD + len(sockets)) if sockets else []
+        return subprocess.Popen(
+            argv, executable=filename, stdin=pipes.child_stdin, stdout=pipes.child_stdout,
+            stderr=subprocess.STDOUT if pipes.child_stderr is None else pipes.child_stderr,
             cwd=config.directory, close_fds=True, process_group=0,
             umask=config.umask if config.umask is not None else -1,
             **_credentials(config), **_socket_handover(config, env, sockets),
         )
     except FileNotFoundError as exc:
-        _close(out_r, err_r, in_w)
         if config.directory and exc.filename == config.directory:
             raise SpawnError(f"couldn't chdir to {config.directory}: ENOENT") from None
         _search_again(config, env)
         raise SpawnError(f"can't find command {filename!r}", SpawnFailure.NO_FILE) from None
     except NotADirectoryError:
-        _close(out_r, err_r, in_w)
         raise SpawnError(f"couldn't chdir to {config.directory}: ENOTDIR") from None
     except PermissionError as exc:
-        _close(out_r, err_r, in_w)
         _search_again(config, env)
         raise SpawnError(f"couldn't exec {filename}: EACCES ({exc.strerror})", SpawnFailure.NOT_EXECUTABLE) from None
     except OSError as exc:
-        _close(out_r, err_r, in_w)
         raise SpawnError(f"couldn't exec {filename}: {exc.strerror}") from None
     except subprocess.SubprocessError as exc:  # only the sockets' preexec step raises this
-        _close(out_r, err_r, in_w)
         raise SpawnError(f"couldn't hand the sockets over: {exc}") from None
     finally:
-        _close(out_w, err_w, in_r if stdin_fd is None else None, *placeholders)
-    for fd in (out_r, err_r, in_w):
-        if fd is not None:
-            # Not os.set_blocking (F_GETFL, then F_SETFL): a new pipe end has no other flag to keep.
-            fcntl.fcntl(fd, fcntl.F_SETFL, os.O_NONBLOCK)
-    return Spawned(pid=popen.pid, popen=popen, stdin=in_w, stdout=out_r, stderr=err_r)
+        pipes.close_children()
+        _close(*placeholders)
 
 
 FIRST_SOCKET_FD = 3  # systemd's SD_LISTEN_FDS_START

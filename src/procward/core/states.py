@@ -61,6 +61,10 @@ class Detail(Enum):
     # STARTING with no pid while the pre_start_hook runs: it passing spawns the command, it failing is
     # STARTING -> BACKOFF; a stop calls it off (-> STOPPED).
     HOOK = "pre_start_hook"
+    # STARTING with no pid while a mass start's helper spawns it (core/massspawn.py): the pid follows in
+    # milliseconds, or a failed spawn (-> BACKOFF); a stop calls it off (-> STOPPED; the process, if it
+    # was spawned meanwhile, is killed as its pid arrives).
+    SPAWNING = "spawning"
     # STARTING or RUNNING whose pid is a daemon named by the pidfile or MAINPID=, not the spawned command:
     # its exit is the program's exit, whatever its code.
     FOLLOWING = "following"

@@ -31,6 +31,7 @@ HEAD_TIMEOUT = 10.0
 BODY_TIMEOUT = 30.0
 IDLE_TIMEOUT = 60.0
 MAX_CONNECTIONS = 256
+MAX_WAITING = 64 * 1024  # bytes of pipelined requests held while one is answered; then reading pauses
 # After an early answer (413, 431, 400) the client may still be sending its body: the server keeps reading
 # and discarding it for a while, so that closing does not reset the connection before the client has read
 # the answer (Apache's and nginx's lingering close). Bounded in time and bytes.
@@ -86,7 +87,8 @@ class Server:
 
     def connection_handler(self, site: Any) -> Callable[[], asyncio.Protocol]:
         """The protocol factory for loop.create_server / create_unix_server of one site."""
-        return lambda: _Connection(self, site)
+        loop = asyncio.get_running_loop()  # asked once: each call makes a getpid() system call
+        return lambda: _Connection(self, site, loop)
 
     async def close(self) -> None:
         """Drop every connection (shutdown)."""
@@ -160,9 +162,10 @@ class _Connection(asyncio.Protocol):
     in: idle between requests, the head, the body, the lingering close.
     """
 
-    def __init__(self, server: Server, site: Any) -> None:
+    def __init__(self, server: Server, site: Any, loop: asyncio.AbstractEventLoop) -> None:
         self.server = server
         self.site = site
+        self.loop = loop
         self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set by connection_made
         self.parsed = _Parsed()
         self.state = _IDLE
@@ -181,6 +184,10 @@ class _Connection(asyncio.Protocol):
         self.head_only = False  # the request under way is a HEAD: the response has no body
         self.responding = False  # a status line was written for the request under way
         self._drained: asyncio.Future[None] | None = None  # set while the transport's buffer is full
+        # Bytes of pipelined requests received while one is answered, taken after it (reading pauses
+        # only when they pass MAX_WAITING: no epoll_ctl pair per request).
+        self.waiting: list[bytes] = []
+        self.waiting_size = 0
 
     # -- the event loop's callbacks --------------------------------------------------------------------
 
@@ -199,7 +206,13 @@ class _Connection(asyncio.Protocol):
             else:
                 self._arm(LINGER_IDLE, self._finish)
             return
-        if state in (_STREAMING, _ANSWERING, _CLOSED):
+        if state == _ANSWERING:
+            self.waiting.append(data)
+            self.waiting_size += len(data)
+            if self.waiting_size > MAX_WAITING:
+                self.transport.pause_reading()  # the rest waits in the socket
+            return
+        if state in (_STREAMING, _CLOSED):
             return  # a follow's client sends nothing more; the end of its connection is what counts
         if state == _IDLE:
             self.server.idle(self, False)
@@ -237,7 +250,7 @@ class _Connection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         if self._drained is None or self._drained.done():
-            self._drained = asyncio.get_running_loop().create_future()
+            self._drained = self.loop.create_future()
 
     def resume_writing(self) -> None:
         if self._drained is not None and not self._drained.done():
@@ -298,8 +311,7 @@ class _Connection(asyncio.Protocol):
                 request.body = self.body[0] if len(self.body) == 1 else b"".join(self.body)
                 self.state = _ANSWERING
                 self._cancel_timer()
-                self.transport.pause_reading()  # pipelined requests wait in the socket
-                self.task = asyncio.get_running_loop().create_task(self._answer(request))
+                self.task = self.loop.create_task(self._answer(request))
 
     def _head(self, method: bytes, target: bytes, raw_headers: list[tuple[bytes, bytes]], version: str,
               keep_alive: bool) -> None:
@@ -349,6 +361,15 @@ class _Connection(asyncio.Protocol):
         # A client that closed its side after pipelining requests still gets every answer: the
         # connection closes once no request is left (_wait_for_request).
         self.transport.resume_reading()
+        if self.waiting:
+            data, self.waiting, self.waiting_size = b"".join(self.waiting), [], 0
+            if not self.parsed.in_head:
+                self.head_bytes = 0
+            try:
+                self._feed(data)
+            except HttpError as exc:
+                self._fail(exc)
+                return
         self._wait_for_request()
 
     # -- responses -------------------------------------------------------------------------------------
@@ -417,7 +438,7 @@ class _Connection(asyncio.Protocol):
         self.transport.resume_reading()
         self.state, self.lingered = _LINGERING, 0
         self._arm(LINGER_IDLE, self._finish)
-        self.deadline = asyncio.get_running_loop().call_later(LINGER_TIME, self._finish)
+        self.deadline = self.loop.call_later(LINGER_TIME, self._finish)
 
     def _finish(self) -> None:
         """Close once what was written is sent; abort if the client does not take it in LINGER_TIME."""
@@ -426,7 +447,7 @@ class _Connection(asyncio.Protocol):
         self.transport.close()
         if self.deadline is not None:
             self.deadline.cancel()
-        self.deadline = asyncio.get_running_loop().call_later(LINGER_TIME, self.transport.abort)
+        self.deadline = self.loop.call_later(LINGER_TIME, self.transport.abort)
 
     def _timed_out(self, phase: str, timeout: float) -> None:
         self.timer = None
@@ -442,7 +463,7 @@ class _Connection(asyncio.Protocol):
     def _arm(self, delay: float, callback: Callable[..., None], *args: Any) -> None:
         if self.timer is not None:
             self.timer.cancel()
-        self.timer = asyncio.get_running_loop().call_later(delay, callback, *args)
+        self.timer = self.loop.call_later(delay, callback, *args)
 
     def _cancel_timer(self) -> None:
         if self.timer is not None:

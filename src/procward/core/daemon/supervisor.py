@@ -31,6 +31,7 @@ from procward.core.daemon.usage import UsageSampler
 from procward.core.events import Event, EventBus
 from procward.core.exits import ExitWatcher
 from procward.core.heldsockets import HeldSockets
+from procward.core.massspawn import MassSpawner
 from procward.core.process import health
 from procward.core.process.lifecycle import AlreadyStarted, Process
 from procward.core.runtime import Runtime
@@ -158,6 +159,7 @@ class Supervisor:
         self.state = SupervisorState.RUNNING
         self.bus = EventBus()
         self.exits = ExitWatcher(loop)
+        self.spawner = MassSpawner(loop, self.exits)  # the boot's spawns, made by helpers
         self.rt = self._runtime(config)
         self.hub = EventHub(self.bus, loop, config.supervisord.identifier)
         self.groups: dict[str, ProcessGroup] = {}
@@ -312,16 +314,26 @@ class Supervisor:
         # resumes after it, and what it made is frozen (_booted).
         gc.disable()
         try:
+            # Many programs: their spawns go to helper processes on the other CPUs (core/massspawn.py).
+            batch = self.spawner.worth_it(sum(
+                p.wants_autostart and p.batchable and not p.config.depends_on for p in self.all_processes()))
             until = time.monotonic() + _BOOT_SLICE
-            for group in self.sorted_groups():
-                for process in group.in_start_order():
-                    if self.state != SupervisorState.RUNNING:
-                        return
-                    if group.name in self.groups and process.wants_autostart and process not in self.gate:
-                        self._start(process)
-                        if time.monotonic() >= until:
-                            await asyncio.sleep(0)
-                            until = time.monotonic() + _BOOT_SLICE
+            try:
+                for group in self.sorted_groups():
+                    for process in group.in_start_order():
+                        if self.state != SupervisorState.RUNNING:
+                            return
+                        if group.name in self.groups and process.wants_autostart and process not in self.gate:
+                            if batch and process.batchable and not process.config.depends_on:
+                                process.start_batched(self.spawner)
+                            else:
+                                self._start(process)
+                            if time.monotonic() >= until:
+                                await asyncio.sleep(0)
+                                until = time.monotonic() + _BOOT_SLICE
+            finally:
+                self.spawner.launch()  # what was queued, even when the boot is cut short: none is left SPAWNING
+            await self.spawner.wait()
         finally:
             gc.enable()
 
@@ -477,6 +489,9 @@ class Supervisor:
             finally:
                 boot.cancel()
                 await asyncio.gather(boot, return_exceptions=True)
+                # Every spawn the boot's helpers make has its pid before processes are stopped or
+                # handed over (milliseconds: they are already under way).
+                await self.spawner.wait()
             if self._reexec:
                 await self._close_alarms()
                 self.handover = handover.release_all(self)

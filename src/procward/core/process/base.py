@@ -27,6 +27,7 @@ from procward.core.tasks import TaskSet
 from procward.protocol import namespec
 
 if TYPE_CHECKING:
+    from procward.core.massspawn import Request
     from procward.core.process.lifecycle import Process
 
 S = ProcessState
@@ -36,7 +37,7 @@ class ProcessBase:
     """One supervised process's configuration, live fields and queries; Process adds the transitions."""
 
     # Slots: a daemon holds thousands of these (a __dict__ costs ~1.5 KB more each).
-    __slots__ = ("_following", "_hook", "_killing", "_later_signals", "_readiness", "_restart_requested",
+    __slots__ = ("_following", "_hook", "_killing", "_later_signals", "_pending", "_readiness", "_restart_requested",
                  "_spawned", "_stdin", "_timer", "_waiters", "_while_running", "backoff", "changes", "config",
                  "counters", "exitstatus", "group", "health_monitor", "history", "laststart", "laststop", "leftovers",
                  "observers", "once", "output", "pid", "restarts", "rt", "spawnerr", "starts", "state",
@@ -61,6 +62,7 @@ class ProcessBase:
         self._later_signals: list[int] = []  # the rest of a stopsignal list, during a stop
         self._timer: asyncio.TimerHandle | None = None
         self._spawned: Spawned | None = None
+        self._pending: Request | None = None  # the spawn a mass start's helper is making (sub-state SPAWNING)
         self._stdin: Stdin | None = None
         self._waiters: list[tuple[frozenset[ProcessState], asyncio.Future[ProcessState]]] = []
         self.output = ProcessOutput(config, group, rt.loop, rt.bus, identifier=rt.identifier,
@@ -120,6 +122,8 @@ class ProcessBase:
             return Detail.RESTART_SIGNALLED if self._restart_requested else Detail.STOP_SIGNALLED
         if self.state in (S.STARTING, S.RUNNING):
             if not self.pid:
+                if self._pending is not None:
+                    return Detail.SPAWNING
                 return Detail.HOOK if self._hook is not None else Detail.PIDFILE_WAIT
             return Detail.FOLLOWING if self._following else Detail.NONE
         return Detail.RESTART_PENDING if self.restart_pending else Detail.NONE

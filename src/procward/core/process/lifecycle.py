@@ -15,7 +15,7 @@ import logging
 import os
 import signal
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from procward.config.model import ProcessConfig, Script
 from procward.config.values import Autorestart
@@ -35,6 +35,9 @@ from procward.core.runtime import Runtime
 from procward.core.spawn import Spawned, SpawnError, child_environment
 from procward.core.states import ALLOWED, SIGNALLABLE_STATES, Detail, InvalidTransition, ProcessState
 from procward.errors import ProcwardError
+
+if TYPE_CHECKING:
+    from procward.core.massspawn import MassSpawner
 
 log = logging.getLogger(__name__)
 S = ProcessState
@@ -72,6 +75,24 @@ class Process(ProcessBase):
         if self.starts:
             self.counters.restarts[RestartReason.MANUAL] += 1
         self._spawn()
+
+    def start_batched(self, spawner: MassSpawner) -> None:
+        """start(), with the spawn made by a helper of ``spawner`` (a mass start): STARTING with no pid
+        (sub-state SPAWNING) until the helper has made it. For programs with no pre_start_hook, held
+        sockets or fcgi socket (``MassSpawner`` helpers are given pipes only)."""
+        if self.state in (S.STARTING, S.RUNNING, S.BACKOFF, S.STOPPING):
+            raise AlreadyStarted(self.namespec)
+        self.backoff = 0
+        if self.starts:
+            self.counters.restarts[RestartReason.MANUAL] += 1
+        self._spawn(spawner)
+
+    @property
+    def batchable(self) -> bool:
+        """Whether a mass start's helper can spawn it: it needs no step of the daemon's between the
+        fork and the exec (a hook) and no descriptor but its pipes."""
+        config = self.config
+        return config.pre_start_hook is None and not config.sockets and self.stdin_socket is None
 
     def stop(self) -> None:
         """Send the stop signal; SIGKILL after stopwaitsecs. A process in BACKOFF stops at once."""
@@ -122,6 +143,9 @@ class Process(ProcessBase):
         # What the boot made was frozen out of the cyclic collector (Supervisor._booted): this process
         # is about to become garbage, and its cycles must be collectable again.
         gc.unfreeze()
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
         self._cancel_timer()
         if self._readiness is not None:
             self._readiness.close()
@@ -157,7 +181,7 @@ class Process(ProcessBase):
             elif not future.done():
                 self._waiters.append((wanted, future))
 
-    def _spawn(self) -> None:
+    def _spawn(self, spawner: MassSpawner | None = None) -> None:
         self.laststart = time.time()
         self.starts += 1
         self.spawnerr = ""
@@ -166,7 +190,7 @@ class Process(ProcessBase):
         self._following = False
         self._enter(S.STARTING)
         if self.config.pre_start_hook is None:
-            self._exec()
+            self._exec(spawner)
             return
         # STARTING with no pid (sub-state HOOK) until the hook passes; a failing hook is a failed start.
         self._hook = self.tasks.start(self._pre_start(self.config.pre_start_hook), "pre_start_hook")
@@ -183,7 +207,7 @@ class Process(ProcessBase):
         self.spawnerr = f"pre_start_hook failed: {reason}"
         self._enter_backoff()
 
-    def _exec(self) -> None:
+    def _exec(self, spawner: MassSpawner | None = None) -> None:
         self.token = tree.new_token()
         extra = {tree.ENV_VAR: self.token}
         if self._readiness is not None:
@@ -192,14 +216,29 @@ class Process(ProcessBase):
             if problem := self.output.problem():
                 raise SpawnError(problem)  # noqa: TRY301 - the same path as a failed exec
             env = child_environment(self.config, self.group, self.rt.serverurl, extra)
+            if spawner is not None:
+                self._pending = spawner.add(self.config, env, self.token, self._spawn_done)
+                if self.rt.record is not None:
+                    # The token before the pid: a daemon killed meanwhile leaves no spawn unrecorded.
+                    self.rt.record.add(self.namespec, self.token, 0)
+                return
             stdin_fd = self.stdin_socket.fd_for_child() if self.stdin_socket is not None else None
             sockets = self.rt.sockets.fds(self.config) if self.config.sockets else ()
             spawned = self.rt.spawn(self.config, env, stdin_fd=stdin_fd, sockets=sockets)
         except SpawnError as exc:
-            self.spawnerr = str(exc)
-            log.info("spawnerr: %s", exc)
+            self._spawn_done(exc)
+            return
+        self._spawn_done(spawned)
+
+    def _spawn_done(self, outcome: Spawned | SpawnError) -> None:
+        """The spawn is made (or failed): from _exec, or from a mass start's helper later."""
+        self._pending = None
+        if isinstance(outcome, SpawnError):
+            self.spawnerr = str(outcome)
+            log.info("spawnerr: %s", outcome)
             self._enter_backoff()
             return
+        spawned = outcome
         self._spawned = spawned
         self._stdin = Stdin(self.rt.loop, spawned.stdin, self.namespec) if spawned.stdin is not None else None
         self.pid = spawned.pid
@@ -409,7 +448,7 @@ class Process(ProcessBase):
 
     def _kill(self, sig: int) -> None:
         as_group = self.config.killasgroup if sig == signal.SIGKILL else self.config.stopasgroup
-        if self.detail in (Detail.PIDFILE_WAIT, Detail.HOOK):
+        if self.detail in (Detail.PIDFILE_WAIT, Detail.HOOK, Detail.SPAWNING):
             self._stop_without_pid()
             return
         self._killing = True
@@ -440,6 +479,10 @@ class Process(ProcessBase):
             what = "its pre_start_hook"
             self._hook.cancel()
             self._hook = None
+        if self._pending is not None:
+            what = "its spawn"
+            self._pending.cancel()
+            self._pending = None
         self._cancel_timer()
         self._close_output()
         self._sweep_descendants()  # a daemon it forked may still write the pidfile: it is stopped too

@@ -1,0 +1,262 @@
+"""A mass start's spawns, made by helper processes forked from the daemon, on the machine's other CPUs.
+
+Starting a program is a fork and an exec the daemon waits for (~0.6 ms here, most of it in the kernel,
+with the GIL held: a thread would not run meanwhile). At boot, with many programs to start, the daemon
+instead forks helpers (one a CPU, up to HELPERS), each a copy of it that spawns its share of the
+programs and writes each pid back through a pipe, while the daemon does the bookkeeping of the ones
+already started. A helper exits once its share is started; procward is a child subreaper, so the
+programs are then its own children, exactly as if it had spawned them.
+
+Why nothing is lost or mistaken:
+
+- A pid is watched before the exit collector can find it among the daemon's children: a program
+  becomes the daemon's child only when its helper exits, after its pid was written, and the collector
+  reads what the helpers wrote (``drain``) before each of its passes.
+- A helper never waits for a child, so no program's pid is reaped, and made reusable, behind the
+  daemon's back: signals the daemon sends by pid reach the program.
+- A request called off while its helper works (a stop during the boot) is killed as soon as its pid
+  arrives. A helper that dies before it wrote every pid: the programs it did start are found among the
+  daemon's children by their token (they carry it in their environment) and killed; their requests
+  fail as a failed spawn does (BACKOFF, then a retry by the daemon itself).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import gc
+import logging
+import os
+import signal
+from collections.abc import Callable
+
+from procward.config.model import ProcessConfig
+from procward.core import tree
+from procward.core.exits import ExitStatus, ExitWatcher
+from procward.core.spawn import Pipes, Spawned, SpawnError, SpawnFailure, launch
+
+log = logging.getLogger(__name__)
+
+HELPERS = 2  # helpers of one batch at most (and no more than the CPUs this daemon may run on)
+MIN_BATCH = 16  # fewer spawns are made by the daemon itself: forking it costs about as much as two
+HUNT_AGAIN = (0.01, 0.1, 1.0)  # seconds after a helper's death its unreported programs are looked for again
+_CHUNK = 1024  # bytes of results handled in one callback (~80 spawns): requests are served in between
+
+Done = Callable[[Spawned | SpawnError], None]
+
+
+class Request:
+    """One queued spawn; ``cancel`` calls it off (its process, if already started, is killed)."""
+
+    __slots__ = ("cancelled", "config", "delivered", "done", "env", "pipes", "token")
+
+    def __init__(self, config: ProcessConfig, env: dict[str, str], token: str, pipes: Pipes, done: Done) -> None:
+        self.config, self.env, self.token, self.pipes, self.done = config, env, token, pipes, done
+        self.cancelled = False
+        self.delivered = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class _Helper:
+    __slots__ = ("buffer", "exited", "fd", "pid", "share")
+
+    def __init__(self, pid: int, fd: int, share: list[Request]) -> None:
+        self.pid, self.fd, self.share = pid, fd, share
+        self.buffer = b""
+        self.exited = False
+
+
+class MassSpawner:
+    """The helpers of the daemon's mass starts, and the requests they carry out."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, exits: ExitWatcher) -> None:
+        self._loop = loop
+        self._exits = exits
+        self._queue: list[Request] = []
+        self._helpers: dict[int, _Helper] = {}
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @staticmethod
+    def worth_it(count: int) -> bool:
+        """Whether ``count`` spawns at once go through helpers (there is another CPU to run them)."""
+        return count >= MIN_BATCH and _cpus() > 1
+
+    def add(self, config: ProcessConfig, env: dict[str, str], token: str, done: Done) -> Request:
+        """Queue a spawn (its pipes are made now: SpawnError when out of descriptors); ``done`` gets the
+        Spawned or the SpawnError from the loop, once ``launch`` has run."""
+        request = Request(config, env, token, Pipes.make(config), done)
+        self._queue.append(request)
+        return request
+
+    def launch(self) -> None:
+        """Fork the helpers for what is queued."""
+        queue, self._queue = self._queue, []
+        if not queue:
+            return
+        count = min(_cpus(), HELPERS, len(queue))
+        unforked, forked = [], []
+        for i in range(count):
+            share = queue[i::count]  # interleaved: every helper follows the start order
+            pid = self._fork(share)
+            if pid is None:
+                unforked += share
+            else:
+                forked.append(str(pid))
+        if forked:
+            log.info("spawning %d programs in %d helper processes (pids %s)", len(queue) - len(unforked),
+                     len(forked), ", ".join(forked))
+        for request in queue:  # the helpers hold them now; ours would keep the programs' pipes open
+            request.pipes.close_children()
+        for request in unforked:
+            self._deliver(request, SpawnError("couldn't fork a helper to spawn it"))
+
+    async def wait(self) -> None:
+        """Until every request launched so far has its outcome."""
+        await self._idle.wait()
+
+    def drain(self) -> None:
+        """Take every result the helpers have written (the exit collector calls this before a pass)."""
+        for helper in list(self._helpers.values()):
+            self._read(helper, None)
+
+    # -- the daemon's side ----------------------------------------------------------------------------
+
+    def _fork(self, share: list[Request]) -> int | None:
+        try:
+            read_end, write_end = os.pipe2(os.O_CLOEXEC)
+        except OSError as exc:
+            log.warning("couldn't fork a helper to spawn %d programs (%s)", len(share), exc.strerror)
+            return None
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            os.close(read_end)
+            os.close(write_end)
+            log.warning("couldn't fork a helper to spawn %d programs (%s)", len(share), exc.strerror)
+            return None
+        if pid == 0:
+            _helper(share, write_end)  # never returns
+        os.close(write_end)
+        os.set_blocking(read_end, False)
+        helper = self._helpers[pid] = _Helper(pid, read_end, share)
+        self._idle.clear()
+        self._exits.before_reap = self.drain
+        self._exits.watch(pid, functools.partial(self._helper_exited, helper))
+        self._loop.add_reader(read_end, self._read, helper, _CHUNK)
+        return pid
+
+    def _read(self, helper: _Helper, limit: int | None) -> None:
+        """Results as they come: ``limit`` bytes (a loop callback), or all there are (``drain``)."""
+        while helper.fd >= 0:
+            try:
+                data = os.read(helper.fd, limit or 65536)
+            except BlockingIOError:
+                return
+            if not data:
+                self._loop.remove_reader(helper.fd)
+                os.close(helper.fd)
+                helper.fd = -1
+                return
+            lines = (helper.buffer + data).split(b"\n")
+            helper.buffer = lines.pop()
+            for line in lines:
+                self._result(helper, line)
+            if limit:
+                return
+
+    def _result(self, helper: _Helper, line: bytes) -> None:
+        index, pid, *failure = line.decode("utf-8", "replace").split(" ", 3)
+        request = helper.share[int(index)]
+        if request.delivered:  # failed already (its helper's exit came first): the process is not wanted
+            if pid != "-":
+                self._kill(int(pid))
+            return
+        if pid == "-":
+            kind, message = failure
+            self._deliver(request, SpawnError(message, SpawnFailure(kind)))
+        elif request.cancelled:
+            request.delivered = True
+            request.pipes.close_ours()
+            self._kill(int(pid))
+        else:
+            self._deliver(request, request.pipes.spawned(int(pid), None))
+
+    def _deliver(self, request: Request, outcome: Spawned | SpawnError) -> None:
+        request.delivered = True
+        if isinstance(outcome, SpawnError):
+            request.pipes.close_ours()
+        if request.cancelled:
+            return
+        try:
+            request.done(outcome)
+        except Exception:  # one owner's bug must not lose the other spawns of the batch
+            log.exception("handling the spawn of %s failed", request.config.name)
+
+    def _kill(self, pid: int) -> None:
+        """A program started for a request called off: its group is killed, its exit collected."""
+        self._exits.watch(pid, lambda _: None)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)  # its own group (process_group=0), not reaped yet: only its tree
+
+    def _hunt(self, tokens: set[str]) -> None:
+        for pid in tree.children(os.getpid()):
+            if not self._exits.is_watched(pid) and tree.token_of(pid) in tokens:
+                self._kill(pid)
+
+    def _helper_exited(self, helper: _Helper, status: ExitStatus) -> None:
+        self._read(helper, None)  # what it wrote before it exited (its end is closed: this ends at EOF)
+        left = [r for r in helper.share if not r.delivered]
+        if left:
+            log.warning("a spawning helper (pid %s) ended (%s) before it had started %d program(s)",
+                        helper.pid, status.describe(), len(left))
+            # The ones it started all the same are this daemon's children now, known by their token; one
+            # it forked as it was killed shows its token once its exec is done: looked for again.
+            tokens = {r.token for r in left}
+            self._hunt(tokens)
+            for delay in HUNT_AGAIN:
+                self._loop.call_later(delay, self._hunt, tokens)
+            for request in left:
+                self._deliver(request, SpawnError("couldn't spawn: its helper ended first"))
+        del self._helpers[helper.pid]
+        if not self._helpers:
+            self._exits.before_reap = None
+            self._idle.set()
+
+
+def _cpus() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def _helper(share: list[Request], out: int) -> None:
+    """In the forked helper: spawn ``share`` in order, write ``index pid`` (or ``index - kind message``)
+    for each, exit. It waits for no child (see the module's docstring) and touches nothing of the
+    daemon's but the requests: os._exit skips every finalizer and atexit hook."""
+    try:
+        gc.disable()
+        # The daemon's signal handling is the loop's: its wakeup descriptor is closed below, and a failed
+        # write to it would be reported on the daemon's stderr. A failed exec's child is reaped by Popen.
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        keep = sorted({out, *(fd for r in share for fd in r.pipes.child_ends())})
+        low = 3
+        for fd in keep:  # a small descriptor table: each fork of a program copies it
+            os.closerange(low, fd)
+            low = fd + 1
+        os.closerange(low, os.sysconf("SC_OPEN_MAX"))
+        started = []  # kept: a Popen collected unwaited would be reaped by the next one (subprocess._cleanup)
+        for index, request in enumerate(share):
+            try:
+                started.append(launch(request.config, request.env, request.pipes))
+                line = f"{index} {started[-1].pid}\n"
+            except SpawnError as exc:
+                text = str(exc).replace("\n", " ")
+                line = f"{index} - {exc.kind} {text}\n"
+            data = line.encode()
+            while data:
+                data = data[os.write(out, data):]
+    finally:
+        os._exit(0)
