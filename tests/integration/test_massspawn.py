@@ -99,3 +99,15 @@ def test_killed_helpers_leave_no_process_their_requests_do_not_know(tmp_path: Pa
     assert all(o == "error couldn't spawn: its helper ended first" for o in failed)
     assert report["unwanted_alive"] == []  # what the helpers did start but not report was killed
     assert report["delivered_ours"] == 40 - len(failed)
+
+
+def test_helpers_are_used_only_by_a_child_subreaper() -> None:
+    """Without the subreaper role the helpers' programs would go to init when a helper exits, and their
+    exits would never be seen: then the daemon spawns every program itself."""
+    code = ("from procward.core.exits import become_subreaper\n"
+            "from procward.core.massspawn import MIN_BATCH, MassSpawner as M\n"
+            "print(M.worth_it(1000), end=' ')\n"
+            "become_subreaper()\n"
+            "print(M.worth_it(1000), M.worth_it(MIN_BATCH - 1))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.split() == ["False", "True", "False"]

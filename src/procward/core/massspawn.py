@@ -33,7 +33,7 @@ from collections.abc import Callable
 
 from procward.config.model import ProcessConfig
 from procward.core import tree
-from procward.core.exits import ExitStatus, ExitWatcher
+from procward.core.exits import ExitStatus, ExitWatcher, is_subreaper
 from procward.core.spawn import Pipes, Spawned, SpawnError, SpawnFailure, launch
 
 log = logging.getLogger(__name__)
@@ -82,8 +82,10 @@ class MassSpawner:
 
     @staticmethod
     def worth_it(count: int) -> bool:
-        """Whether ``count`` spawns at once go through helpers (there is another CPU to run them)."""
-        return count >= MIN_BATCH and _cpus() > 1
+        """Whether ``count`` spawns at once go through helpers: there is another CPU to run them, and the
+        daemon gets the helpers' children when they exit (it is a child subreaper; else they would go
+        to init, and their exits would never be seen)."""
+        return count >= MIN_BATCH and _cpus() > 1 and is_subreaper()
 
     def add(self, config: ProcessConfig, env: dict[str, str], token: str, done: Done) -> Request:
         """Queue a spawn (its pipes are made now: SpawnError when out of descriptors); ``done`` gets the

@@ -35,7 +35,7 @@ from procward.core.massspawn import MassSpawner
 from procward.core.process import health
 from procward.core.process.lifecycle import AlreadyStarted, Process
 from procward.core.runtime import Runtime
-from procward.core.spawn import resolve
+from procward.core.spawn import resolve, spawn
 from procward.core.states import RUNNING_STATES, STOPPED_STATES, ProcessState, SupervisorState
 from procward.core.tasks import TaskSet
 from procward.core.tree import SpawnRecord
@@ -314,8 +314,9 @@ class Supervisor:
         # resumes after it, and what it made is frozen (_booted).
         gc.disable()
         try:
-            # Many programs: their spawns go to helper processes on the other CPUs (core/massspawn.py).
-            batch = self.spawner.worth_it(sum(
+            # Many programs: their spawns go to helper processes on the other CPUs (core/massspawn.py);
+            # not with a spawn function of the tests' own.
+            batch = self.rt.spawn is spawn and self.spawner.worth_it(sum(
                 p.wants_autostart and p.batchable and not p.config.depends_on for p in self.all_processes()))
             until = time.monotonic() + _BOOT_SLICE
             try:
