@@ -51,6 +51,7 @@ async def main(scenario: str, conf: str) -> dict[str, object]:
     outcomes: dict[int, str] = {}
     tokens = [tree.new_token() for _ in range(count)]
     requests = []
+    spawner.begin(count)
     for i, token in enumerate(tokens):
         env = child_environment(config, "g", None, {tree.ENV_VAR: token})
 

@@ -2,8 +2,8 @@
 
 Starting a program is a fork and an exec the daemon waits for (~0.6 ms here, most of it in the kernel,
 with the GIL held: a thread would not run meanwhile). At boot, with many programs to start, the daemon
-instead forks helpers (one a CPU, up to HELPERS), each a copy of it that spawns its share of the
-programs and writes each pid back through a pipe, while the daemon does the bookkeeping of the ones
+instead forks helpers (at most one a CPU, HELPERS at a time), each a copy of it that spawns a chunk of
+the programs and writes each pid back through a pipe, while the daemon does the bookkeeping of the ones
 already started. A helper exits once its share is started; procward is a child subreaper, so the
 programs are then its own children, exactly as if it had spawned them.
 
@@ -23,6 +23,7 @@ Why nothing is lost or mistaken:
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import gc
@@ -32,14 +33,16 @@ import signal
 from collections.abc import Callable
 
 from procward.config.model import ProcessConfig
+from procward.core import spawn as spawning
 from procward.core import tree
 from procward.core.exits import ExitStatus, ExitWatcher, is_subreaper
-from procward.core.spawn import Pipes, Spawned, SpawnError, SpawnFailure, launch
+from procward.core.spawn import Pipes, Spawned, SpawnError, SpawnFailure
 
 log = logging.getLogger(__name__)
 
 HELPERS = 2  # helpers of one batch at most (and no more than the CPUs this daemon may run on)
 MIN_BATCH = 16  # fewer spawns are made by the daemon itself: forking it costs about as much as two
+MAX_CHUNK = 256  # programs one helper spawns at most (its pipes are made when it is forked)
 HUNT_AGAIN = (0.01, 0.1, 1.0)  # seconds after a helper's death its unreported programs are looked for again
 _CHUNK = 1024  # bytes of results handled in one callback (~80 spawns): requests are served in between
 
@@ -51,31 +54,44 @@ class Request:
 
     __slots__ = ("cancelled", "config", "delivered", "done", "env", "pipes", "token")
 
-    def __init__(self, config: ProcessConfig, env: dict[str, str], token: str, pipes: Pipes, done: Done) -> None:
-        self.config, self.env, self.token, self.pipes, self.done = config, env, token, pipes, done
+    def __init__(self, config: ProcessConfig, env: dict[str, str], token: str, done: Done) -> None:
+        self.config, self.env, self.token, self.done = config, env, token, done
+        self.pipes: Pipes | None = None  # made when its helper is forked
         self.cancelled = False
         self.delivered = False
 
     def cancel(self) -> None:
         self.cancelled = True
 
+    @property
+    def made(self) -> Pipes:
+        """Its pipes, once its helper is being forked."""
+        assert self.pipes is not None
+        return self.pipes
+
 
 class _Helper:
-    __slots__ = ("buffer", "exited", "fd", "pid", "share")
+    __slots__ = ("buffer", "fd", "pid", "share")
 
     def __init__(self, pid: int, fd: int, share: list[Request]) -> None:
         self.pid, self.fd, self.share = pid, fd, share
         self.buffer = b""
-        self.exited = False
 
 
 class MassSpawner:
-    """The helpers of the daemon's mass starts, and the requests they carry out."""
+    """The helpers of the daemon's mass starts, and the requests they carry out.
+
+    Requests are taken in chunks, one helper a chunk, at most HELPERS helpers at a time; a chunk's pipes
+    are made when its helper is forked, and the daemon closes the programs' ends right after: a mass
+    start of 5000 programs never holds more descriptors than the programs' own 3 each, plus a chunk's.
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, exits: ExitWatcher) -> None:
         self._loop = loop
         self._exits = exits
-        self._queue: list[Request] = []
+        self._queue: collections.deque[Request] = collections.deque()
+        self._chunk = MAX_CHUNK
+        self._flushing = False  # every queued request may go (``launch``): no chunk waits to fill
         self._helpers: dict[int, _Helper] = {}
         self._idle = asyncio.Event()
         self._idle.set()
@@ -87,37 +103,27 @@ class MassSpawner:
         to init, and their exits would never be seen)."""
         return count >= MIN_BATCH and _cpus() > 1 and is_subreaper()
 
+    def begin(self, count: int) -> None:
+        """About ``count`` requests follow: chunks of an even share for each helper (MAX_CHUNK at most)."""
+        self._chunk = max(MIN_BATCH // 2, min(MAX_CHUNK, -(-count // min(HELPERS, _cpus()))))
+        self._flushing = False
+
     def add(self, config: ProcessConfig, env: dict[str, str], token: str, done: Done) -> Request:
-        """Queue a spawn (its pipes are made now: SpawnError when out of descriptors); ``done`` gets the
-        Spawned or the SpawnError from the loop, once ``launch`` has run."""
-        request = Request(config, env, token, Pipes.make(config), done)
+        """Queue a spawn; ``done`` gets the Spawned or the SpawnError from the loop. A full chunk goes to
+        a helper at once when one is free."""
+        request = Request(config, env, token, done)
         self._queue.append(request)
+        self._idle.clear()
+        self._next()
         return request
 
     def launch(self) -> None:
-        """Fork the helpers for what is queued."""
-        queue, self._queue = self._queue, []
-        if not queue:
-            return
-        count = min(_cpus(), HELPERS, len(queue))
-        unforked, forked = [], []
-        for i in range(count):
-            share = queue[i::count]  # interleaved: every helper follows the start order
-            pid = self._fork(share)
-            if pid is None:
-                unforked += share
-            else:
-                forked.append(str(pid))
-        if forked:
-            log.info("spawning %d programs in %d helper processes (pids %s)", len(queue) - len(unforked),
-                     len(forked), ", ".join(forked))
-        for request in queue:  # the helpers hold them now; ours would keep the programs' pipes open
-            request.pipes.close_children()
-        for request in unforked:
-            self._deliver(request, SpawnError("couldn't fork a helper to spawn it"))
+        """No more requests follow: the last chunk need not fill."""
+        self._flushing = True
+        self._next()
 
     async def wait(self) -> None:
-        """Until every request launched so far has its outcome."""
+        """Until every request queued so far has its outcome (``launch`` was called)."""
         await self._idle.wait()
 
     def drain(self) -> None:
@@ -127,29 +133,47 @@ class MassSpawner:
 
     # -- the daemon's side ----------------------------------------------------------------------------
 
-    def _fork(self, share: list[Request]) -> int | None:
+    def _next(self) -> None:
+        """Fork helpers for the queue while there are free ones and work for them."""
+        while self._queue and len(self._helpers) < min(HELPERS, _cpus()) and (
+                self._flushing or len(self._queue) >= self._chunk):
+            share: list[Request] = []
+            while self._queue and len(share) < self._chunk:
+                request = self._queue.popleft()
+                if request.cancelled:
+                    continue
+                try:
+                    request.pipes = Pipes.make(request.config)
+                except SpawnError as exc:
+                    self._deliver(request, exc)
+                    continue
+                share.append(request)
+            if share:
+                self._fork(share)
+        if not self._queue and not self._helpers:
+            self._idle.set()
+
+    def _fork(self, share: list[Request]) -> None:
         try:
             read_end, write_end = os.pipe2(os.O_CLOEXEC)
-        except OSError as exc:
-            log.warning("couldn't fork a helper to spawn %d programs (%s)", len(share), exc.strerror)
-            return None
-        try:
             pid = os.fork()
         except OSError as exc:
-            os.close(read_end)
-            os.close(write_end)
             log.warning("couldn't fork a helper to spawn %d programs (%s)", len(share), exc.strerror)
-            return None
+            for request in share:
+                request.made.close_children()
+                self._deliver(request, SpawnError(f"couldn't fork a helper to spawn it: {exc.strerror}"))
+            return
         if pid == 0:
             _helper(share, write_end)  # never returns
         os.close(write_end)
+        for request in share:  # the helper holds them now; ours would keep the programs' pipes open
+            request.made.close_children()
         os.set_blocking(read_end, False)
         helper = self._helpers[pid] = _Helper(pid, read_end, share)
-        self._idle.clear()
+        log.info("spawning %d programs in a helper process (pid %s)", len(share), pid)
         self._exits.before_reap = self.drain
         self._exits.watch(pid, functools.partial(self._helper_exited, helper))
         self._loop.add_reader(read_end, self._read, helper, _CHUNK)
-        return pid
 
     def _read(self, helper: _Helper, limit: int | None) -> None:
         """Results as they come: ``limit`` bytes (a loop callback), or all there are (``drain``)."""
@@ -182,14 +206,14 @@ class MassSpawner:
             self._deliver(request, SpawnError(message, SpawnFailure(kind)))
         elif request.cancelled:
             request.delivered = True
-            request.pipes.close_ours()
+            request.made.close_ours()
             self._kill(int(pid))
         else:
-            self._deliver(request, request.pipes.spawned(int(pid), None))
+            self._deliver(request, request.made.spawned(int(pid), None))
 
     def _deliver(self, request: Request, outcome: Spawned | SpawnError) -> None:
         request.delivered = True
-        if isinstance(outcome, SpawnError):
+        if isinstance(outcome, SpawnError) and request.pipes is not None:
             request.pipes.close_ours()
         if request.cancelled:
             return
@@ -226,7 +250,7 @@ class MassSpawner:
         del self._helpers[helper.pid]
         if not self._helpers:
             self._exits.before_reap = None
-            self._idle.set()
+        self._next()  # the next chunk, or idle
 
 
 def _cpus() -> int:
@@ -243,7 +267,7 @@ def _helper(share: list[Request], out: int) -> None:
         # write to it would be reported on the daemon's stderr. A failed exec's child is reaped by Popen.
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        keep = sorted({out, *(fd for r in share for fd in r.pipes.child_ends())})
+        keep = sorted({out, *(fd for r in share for fd in r.made.child_ends())})
         low = 3
         for fd in keep:  # a small descriptor table: each fork of a program copies it
             os.closerange(low, fd)
@@ -252,7 +276,7 @@ def _helper(share: list[Request], out: int) -> None:
         started = []  # kept: a Popen collected unwaited would be reaped by the next one (subprocess._cleanup)
         for index, request in enumerate(share):
             try:
-                started.append(launch(request.config, request.env, request.pipes))
+                started.append(spawning.launch(request.config, request.env, request.made))
                 line = f"{index} {started[-1].pid}\n"
             except SpawnError as exc:
                 text = str(exc).replace("\n", " ")

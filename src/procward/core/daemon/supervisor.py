@@ -316,8 +316,10 @@ class Supervisor:
         try:
             # Many programs: their spawns go to helper processes on the other CPUs (core/massspawn.py);
             # not with a spawn function of the tests' own.
-            batch = self.rt.spawn is spawn and self.spawner.worth_it(sum(
-                p.wants_autostart and p.batchable and not p.config.depends_on for p in self.all_processes()))
+            count = sum(p.wants_autostart and p.batchable and not p.config.depends_on for p in self.all_processes())
+            batch = self.rt.spawn is spawn and self.spawner.worth_it(count)
+            if batch:
+                self.spawner.begin(count)
             until = time.monotonic() + _BOOT_SLICE
             try:
                 for group in self.sorted_groups():
