@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import textwrap
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import Daemon, children_of, pid_alive, wait_until
+from support import Daemon, children_of, pid_alive, rpc_client, wait_until
 
 from procward.core.massspawn import MIN_BATCH
 
@@ -112,3 +113,32 @@ def test_helpers_are_used_only_by_a_child_subreaper() -> None:
             "print(M.worth_it(1000), M.worth_it(MIN_BATCH - 1))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.split() == ["False", "True", "False"]
+
+
+def test_a_mass_start_holds_no_more_descriptors_than_a_chunk_beyond_its_programs(tmp_path: Path) -> None:
+    """100 programs hold 3 descriptors each (300); a helper's chunk of 50 needs 300 more while it is
+    forked. Under a limit of 520 the start must not run out (with every pipe made up front it needed 600)."""
+    programs = "".join(f"[program:p{i:03d}]\ncommand=sleep 3600\nstartsecs=0\nstdout_logfile=NONE\n"
+                       f"stderr_logfile=NONE\n" for i in range(100))
+    conf = tmp_path / "supervisord.conf"
+    conf.write_text(f"[supervisord]\nlogfile={tmp_path}/main.log\npidfile={tmp_path}/d.pid\nminfds=64\n"
+                    f"[unix_http_server]\nfile={tmp_path}/d.sock\n[rpcinterface:supervisor]\n"
+                    "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n" + programs)
+    limit = (520, 520)
+    proc = subprocess.Popen([sys.executable, "-m", "procward", "-n", "-c", str(conf)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True,
+                            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, limit))
+    try:
+        sup = rpc_client(str(tmp_path / "d.sock")).supervisor
+        infos = wait_until(lambda: (i := sup.getAllProcessInfo()) and all(p["statename"] == "RUNNING" for p in i) and i,
+                           what="100 programs RUNNING", timeout=30)
+        assert len(infos) == 100
+        log = (tmp_path / "main.log").read_text()
+        assert "Too many open files" not in log
+        assert "spawning 50 programs in a helper process" in log
+        assert all(p["spawnerr"] == "" for p in infos)
+    finally:
+        kids = children_of(proc.pid)
+        proc.terminate()
+        proc.wait(timeout=30)
+        assert not [k for k in kids if pid_alive(k)]
