@@ -19,6 +19,7 @@ from support import Daemon, children_of, pid_alive, rpc_client, wait_until
 from procward.core.massspawn import MIN_BATCH
 
 PROBE = Path(__file__).resolve().parents[1] / "programs" / "massspawn_probe.py"
+NOTIFIER = Path(__file__).resolve().parents[1] / "programs" / "notifier.py"
 pytestmark = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="helpers are used with 2 CPUs or more")
 
 
@@ -45,6 +46,8 @@ def test_many_programs_are_spawned_by_helpers_and_become_the_daemons_children(
         stdout_logfile={tmp_path}/p{i:02d}.log
         """) for i in range(count))
     programs += "[program:missing]\ncommand=/nonexistent/prog\nstartsecs=0\nstartretries=0\n"
+    # A notify program is spawned by the daemon itself (its READY=1 may come before a helper's pid would).
+    programs += f"[program:notifying]\ncommand={sys.executable} {NOTIFIER} 0\nnotify=true\nstartsecs=0\n"
     # A failed exec: the helper's child exits (chdir fails after the fork), and the helper reaps it.
     programs += f"[program:nodir]\ncommand=sleep 3600\ndirectory={tmp_path}/gone\nstartsecs=0\nstartretries=0\n"
     d = daemon(programs)
@@ -53,9 +56,11 @@ def test_many_programs_are_spawned_by_helpers_and_become_the_daemons_children(
 
     def running() -> Any:
         infos = sup.getAllProcessInfo()
-        return sum(i["statename"] == "RUNNING" for i in infos) == count and {i["name"]: i for i in infos}
+        ours = [i for i in infos if i["name"].startswith("p")]
+        return sum(i["statename"] == "RUNNING" for i in ours) == count and {i["name"]: i for i in infos}
 
     infos = wait_until(running, what=f"{count} programs RUNNING")
+    assert d.wait_state("notifying", "RUNNING")["pid"]  # on its READY=1
     assert d.wait_state("missing", "FATAL")["spawnerr"] == "can't find command '/nonexistent/prog'"
     assert d.wait_state("nodir", "FATAL")["spawnerr"] == f"couldn't chdir to {tmp_path}/gone: ENOENT"
     parents = set()
@@ -67,7 +72,7 @@ def test_many_programs_are_spawned_by_helpers_and_become_the_daemons_children(
     # Spawned by the helpers, not by the daemon itself (a program's shell that began after its helper
     # exited sees the daemon as its parent already).
     lines = re.findall(r"spawning (\d+) programs in a helper process \(pid (\d+)\)", d.log_text())
-    assert sum(int(n) for n, _ in lines) == count + 2, d.log_text()
+    assert sum(int(n) for n, _ in lines) == count + 2, d.log_text()  # all but the notify program
     helpers = {int(pid) for _, pid in lines}
     assert len(helpers) == 2  # an even share each
     assert parents <= helpers | {d.proc.pid}

@@ -62,6 +62,7 @@ async def main(scenario: str, conf: str) -> dict[str, object]:
     if scenario == "cancel":
         requests[4].cancel()
     spawner.launch()
+    await asyncio.sleep(0)  # the helpers are forked from the loop
     helpers = [int(e) for e in os.listdir("/proc") if e.isdigit() and _is_helper(int(e))]
     if scenario == "kill":
         for pid in helpers:

@@ -40,7 +40,7 @@ from procward.core.spawn import Pipes, Spawned, SpawnError, SpawnFailure
 
 log = logging.getLogger(__name__)
 
-HELPERS = 2  # helpers of one batch at most (and no more than the CPUs this daemon may run on)
+HELPERS = 2  # helpers at a time at most (and no more than the CPUs this daemon may run on)
 MIN_BATCH = 16  # fewer spawns are made by the daemon itself: forking it costs about as much as two
 MAX_CHUNK = 256  # programs one helper spawns at most (its pipes are made when it is forked)
 HUNT_AGAIN = (0.01, 0.1, 1.0)  # seconds after a helper's death its unreported programs are looked for again
@@ -93,6 +93,7 @@ class MassSpawner:
         self._chunk = MAX_CHUNK
         self._flushing = False  # every queued request may go (``launch``): no chunk waits to fill
         self._helpers: dict[int, _Helper] = {}
+        self._scheduled = False  # _next is due in the loop
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -109,18 +110,18 @@ class MassSpawner:
         self._flushing = False
 
     def add(self, config: ProcessConfig, env: dict[str, str], token: str, done: Done) -> Request:
-        """Queue a spawn; ``done`` gets the Spawned or the SpawnError from the loop. A full chunk goes to
-        a helper at once when one is free."""
+        """Queue a spawn; ``done`` gets the Spawned or the SpawnError from the loop, never from this call
+        (the caller keeps the request first). A full chunk goes to a helper as soon as one is free."""
         request = Request(config, env, token, done)
         self._queue.append(request)
         self._idle.clear()
-        self._next()
+        self._schedule()
         return request
 
     def launch(self) -> None:
         """No more requests follow: the last chunk need not fill."""
         self._flushing = True
-        self._next()
+        self._schedule()
 
     async def wait(self) -> None:
         """Until every request queued so far has its outcome (``launch`` was called)."""
@@ -133,8 +134,14 @@ class MassSpawner:
 
     # -- the daemon's side ----------------------------------------------------------------------------
 
+    def _schedule(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._next)
+
     def _next(self) -> None:
         """Fork helpers for the queue while there are free ones and work for them."""
+        self._scheduled = False
         while self._queue and len(self._helpers) < min(HELPERS, _cpus()) and (
                 self._flushing or len(self._queue) >= self._chunk):
             share: list[Request] = []

@@ -328,7 +328,7 @@ class Supervisor:
                             return
                         if group.name in self.groups and process.wants_autostart and process not in self.gate:
                             if batch and process.batchable and not process.config.depends_on:
-                                process.start_batched(self.spawner)
+                                process.start(self.spawner)
                             else:
                                 self._start(process)
                             if time.monotonic() >= until:

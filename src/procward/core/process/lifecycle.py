@@ -67,19 +67,9 @@ class Process(ProcessBase):
                                     main_pid=self._follow_mainpid, status=self._on_status,
                                     timed_out=self._on_watchdog_timeout) if config.notify else None
 
-    def start(self) -> None:
-        """Spawn now (the caller has checked the state)."""
-        if self.state in (S.STARTING, S.RUNNING, S.BACKOFF, S.STOPPING):
-            raise AlreadyStarted(self.namespec)
-        self.backoff = 0
-        if self.starts:
-            self.counters.restarts[RestartReason.MANUAL] += 1
-        self._spawn()
-
-    def start_batched(self, spawner: MassSpawner) -> None:
-        """start(), with the spawn made by a helper of ``spawner`` (a mass start): STARTING with no pid
-        (sub-state SPAWNING) until the helper has made it. For programs with no pre_start_hook, held
-        sockets or fcgi socket (``MassSpawner`` helpers are given pipes only)."""
+    def start(self, spawner: MassSpawner | None = None) -> None:
+        """Spawn now (the caller has checked the state). With ``spawner`` (a mass start; the process is
+        ``batchable``) a helper of it makes the spawn: STARTING with no pid (sub-state SPAWNING) until then."""
         if self.state in (S.STARTING, S.RUNNING, S.BACKOFF, S.STOPPING):
             raise AlreadyStarted(self.namespec)
         self.backoff = 0
@@ -89,10 +79,12 @@ class Process(ProcessBase):
 
     @property
     def batchable(self) -> bool:
-        """Whether a mass start's helper can spawn it: it needs no step of the daemon's between the
-        fork and the exec (a hook) and no descriptor but its pipes."""
+        """Whether a mass start's helper can spawn it: it needs no step of the daemon's before the exec (a
+        hook), no descriptor but its pipes, and nothing from it before its pid is known (sd_notify's
+        READY=1 may come first: it would be dropped)."""
         config = self.config
-        return config.pre_start_hook is None and not config.sockets and self.stdin_socket is None
+        return (config.pre_start_hook is None and not config.sockets and self.stdin_socket is None
+                and not config.notify)
 
     def stop(self) -> None:
         """Send the stop signal; SIGKILL after stopwaitsecs. A process in BACKOFF stops at once."""
