@@ -98,6 +98,11 @@ class ExitWatcher:
         have exited while no handler was there (its SIGCHLD was discarded); the look runs after the
         synchronous adoption that follows this call."""
         self._loop.add_signal_handler(signal.SIGCHLD, self._on_sigchld)
+        # Every exit is a SIGCHLD, and every signal one byte in the loop's wakeup socket: when hundreds of
+        # programs exit while the loop is busy (a mass stop), the socket fills and Python printed a
+        # traceback on stderr for each further signal. A dropped SIGCHLD byte loses nothing (one pass
+        # collects every exit): the warning is turned off, on the descriptor asyncio installed.
+        signal.set_wakeup_fd(signal.set_wakeup_fd(-1), warn_on_full_buffer=False)
         self._loop.call_soon(self.reap)
 
     def _on_sigchld(self) -> None:
