@@ -13,11 +13,27 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 
+# A SIGTERM (the daemon stopping it, at a reload) ends the listener at once, unless it holds an event:
+# then the event is recorded and answered first. Killed in between, it would record an event the daemon
+# never saw acknowledged and rightly sends again (a test counting serials would see it twice).
+_busy = False
+_stopping = False
+
+
+def _on_term(_signum: int, _frame: object) -> None:
+    global _stopping
+    if not _busy:
+        raise SystemExit(0)
+    _stopping = True
+
 
 def main() -> int:
+    global _busy
+    signal.signal(signal.SIGTERM, _on_term)
     args = sys.argv[1:]
     record = args[0]
     fail_first = int(args[args.index("--fail-first") + 1]) if "--fail-first" in args else 0
@@ -34,6 +50,7 @@ def main() -> int:
         line = stdin.readline()
         if not line:
             return 0
+        _busy = True
         headers = dict(token.split(":", 1) for token in line.decode().split())
         payload = stdin.read(int(headers["len"])).decode()  # ASCII payloads in these tests
         seen += 1
@@ -51,6 +68,9 @@ def main() -> int:
         _record(record, headers, payload, answer.split(b"\n")[1].decode())
         stdout.write(answer)
         stdout.flush()
+        _busy = False
+        if _stopping:
+            return 0
 
 
 def _record(path: str, headers: dict[str, str], payload: str, answer: str) -> None:
