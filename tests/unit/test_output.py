@@ -11,6 +11,7 @@ import pytest
 from supervisor.options import readFile, tailFile
 
 from procward.core.output import tails
+from procward.core.output.channels import last_complete_line
 from procward.core.output.logfile import RotatingFile
 from procward.core.output.pipes import COALESCE, Rests
 
@@ -104,3 +105,20 @@ def test_rotating_file_keeps_maxbytes_and_its_backups(tmp_path: Path) -> None:
     assert all(c.endswith(b"\n") for c in contents if c)  # whole lines in every file
     kept = b"".join(reversed(contents))
     assert kept == b"".join(lines)[-len(kept):]  # the newest lines, in order, none lost among the kept
+
+
+@pytest.mark.parametrize(("blocks", "shown"), [
+    ([b"out \xc3\xa9", b" ", b"12", b"\n"], [b"", b"", b"", b"out \xc3\xa9 12"]),  # print() unbuffered, in pieces
+    ([b"a\nb", b"c\n"], [b"a", b"bc"]),
+    ([b"one\r\n", b"\r\n\n", b"two"], [b"one", b"", b""]),  # blank lines and a line not ended yet change nothing
+    ([b"x" * 300 + b"\n"], [b"x" * 200]),  # its last LAST_LINE bytes
+    ([b"y" * 150, b"z" * 150 + b"\n"], [b"", b"y" * 50 + b"z" * 150]),
+    ([b"first\nsecond\nthird\n"], [b"third"]),
+])
+def test_the_last_complete_line_counts_a_line_written_in_pieces_once_it_ends(
+        blocks: list[bytes], shown: list[bytes]) -> None:
+    carry, seen = b"", []
+    for block in blocks:
+        line, carry = last_complete_line(carry, block)
+        seen.append(line)
+    assert seen == shown

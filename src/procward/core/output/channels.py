@@ -66,7 +66,7 @@ class ProcessOutput:
             pipes.append(("stderr", spawned.stderr))
         for channel, fd in pipes:
             cfg: LogConfig = getattr(self.config, channel)
-            listeners: list[DataListener] = [self._keep_last_line, self._counter(channel)]
+            listeners: list[DataListener] = [self._line_keeper(), self._counter(channel)]
             if self._echo_output:
                 listeners.append(self._echo(channel))
             if cfg.syslog:
@@ -136,14 +136,18 @@ class ProcessOutput:
             self.logged[channel] += len(data)
         return count
 
-    def _keep_last_line(self, data: bytes) -> None:
-        # Scans back from the end of the block only: a whole-pipe block costs one rfind, no copy.
-        end = len(data)
-        while end and data[end - 1] in b"\r\n":
-            end -= 1
-        if end:
-            start = data.rfind(b"\n", 0, end) + 1
-            self._last_line = data[max(start, end - LAST_LINE):end]
+    def _line_keeper(self) -> DataListener:
+        """The listener that keeps the latest complete line of one stream. A line that comes in pieces
+        (an unbuffered program writes each piece of a print) counts once it ends: the page showed
+        "out é" where the program had printed "out é 12"."""
+        carry = b""  # the stream's line begun and not ended yet (its last LAST_LINE bytes)
+
+        def keep(data: bytes) -> None:
+            nonlocal carry
+            line, carry = last_complete_line(carry, data)
+            if line:
+                self._last_line = line
+        return keep
 
     def detach(self) -> None:
         """Copy what the pipes still hold, then close them (the child has exited)."""
@@ -233,3 +237,19 @@ def _log_path(name: str, channel: str, cfg: LogConfig, identifier: str, childlog
         os.close(fd)
         return path
     return str(cfg.target)
+
+
+def last_complete_line(carry: bytes, data: bytes) -> tuple[bytes, bytes]:
+    """(the last non-empty line ``data`` completes, or b""; the new carry) for a stream whose unfinished
+    line so far is ``carry``. Scans back from the end of the block: a whole-pipe block costs a few
+    rfinds and copies no more than LAST_LINE bytes."""
+    last = data.rfind(b"\n")
+    if last < 0:
+        return b"", (carry + data)[-LAST_LINE:]
+    end = last
+    while end and data[end - 1] in b"\r\n":
+        end -= 1
+    start = data.rfind(b"\n", 0, end) + 1 if end else 0
+    # A line that began before this block ends with the carry in front of it.
+    line = data[max(start, end - LAST_LINE):end] if start else (carry + data[:end]).rstrip(b"\r")[-LAST_LINE:]
+    return line, data[last + 1:][-LAST_LINE:]
