@@ -57,25 +57,23 @@ def _status_from_waitid(result: os.waitid_result) -> ExitStatus:
     return ExitStatus(code=None, signal=result.si_status, core=result.si_code == os.CLD_DUMPED)
 
 
-def become_subreaper() -> bool:
-    """Mark this process a child subreaper so orphaned descendants are re-parented to it."""
+def _prctl(option: int, arg: object) -> bool:
+    """prctl(option, arg) through libc; False when it fails or libc has none."""
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+        return bool(ctypes.CDLL(None, use_errno=True).prctl(option, arg, 0, 0, 0) == 0)
     except (OSError, AttributeError):
         return False
+
+
+def become_subreaper() -> bool:
+    """Mark this process a child subreaper so orphaned descendants are re-parented to it."""
+    return _prctl(_PR_SET_CHILD_SUBREAPER, 1)
 
 
 def is_subreaper() -> bool:
     """Whether orphaned descendants come back to this process (a child subreaper, or pid 1)."""
-    if os.getpid() == 1:
-        return True
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        value = ctypes.c_int(0)
-        return bool(libc.prctl(_PR_GET_CHILD_SUBREAPER, ctypes.byref(value), 0, 0, 0) == 0 and value.value)
-    except (OSError, AttributeError):
-        return False
+    value = ctypes.c_int(0)
+    return os.getpid() == 1 or (_prctl(_PR_GET_CHILD_SUBREAPER, ctypes.byref(value)) and bool(value.value))
 
 
 OnExit = Callable[[ExitStatus], None]

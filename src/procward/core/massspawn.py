@@ -236,8 +236,8 @@ class MassSpawner:
             os.killpg(pid, signal.SIGKILL)  # its own group (process_group=0), not reaped yet: only its tree
 
     def _hunt(self, tokens: set[str]) -> None:
-        for pid in tree.children(os.getpid()):
-            if not self._exits.is_watched(pid) and tree.token_of(pid) in tokens:
+        for pid, token in tree.adopted(self._exits.watched).items():
+            if token in tokens:
                 self._kill(pid)
 
     def _helper_exited(self, helper: _Helper, status: ExitStatus) -> None:

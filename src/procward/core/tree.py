@@ -264,10 +264,12 @@ class SpawnRecord:
                         "be found at the next start", self.path, exc.strerror)
 
     def add(self, program: str, token: str, pid: int) -> None:
-        """Record a spawn of ``program``."""
+        """Record a spawn of ``program`` (pid 0: its token, before a mass start's helper gives the pid)."""
         if self._fd is None:
             return
         self._write(program, f"{token} {pid} 0\n")
+        if not pid:
+            return  # no start time to look up
         self._pending.append((program, token, pid))
         if self._completion is None:
             self._completion = asyncio.get_running_loop().call_later(self.START_TIME_DELAY, self._add_start_times)

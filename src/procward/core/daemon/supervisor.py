@@ -315,8 +315,11 @@ class Supervisor:
         gc.disable()
         try:
             # Many programs: their spawns go to helper processes on the other CPUs (core/massspawn.py);
-            # not with a spawn function of the tests' own.
-            count = sum(p.wants_autostart and p.batchable and not p.config.depends_on for p in self.all_processes())
+            # not with a spawn function of the tests' own. A start with depends_on waits at the gate.
+            def by_helper(p: Process) -> bool:
+                return p.batchable and not p.config.depends_on
+
+            count = sum(p.wants_autostart and by_helper(p) for p in self.all_processes())
             batch = self.rt.spawn is spawn and self.spawner.worth_it(count)
             if batch:
                 self.spawner.begin(count)
@@ -327,7 +330,7 @@ class Supervisor:
                         if self.state != SupervisorState.RUNNING:
                             return
                         if group.name in self.groups and process.wants_autostart and process not in self.gate:
-                            if batch and process.batchable and not process.config.depends_on:
+                            if batch and by_helper(process):
                                 process.start(self.spawner)
                             else:
                                 self._start(process)
