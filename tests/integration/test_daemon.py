@@ -122,6 +122,21 @@ def test_main_log_rotates_with_backups(daemon) -> None:
     assert all((d.dir / name).stat().st_size <= 2048 + 200 for name in ["main.log", *backups])
 
 
+def test_main_log_with_no_backups_is_truncated(daemon) -> None:
+    """logfile_backups=0: the main log is emptied when it reaches logfile_maxbytes, as supervisord does (it
+    grew without bound before, reopened at every record)."""
+    d = daemon("[program:flip]\ncommand=sleep 300\nstartsecs=0\nautostart=false\n",
+               supervisord_extra="logfile_maxbytes=2KB\nlogfile_backups=0")
+    sup = d.rpc().supervisor
+    for _ in range(40):  # ~80 lines of ~80 bytes: three times maxbytes
+        sup.startProcess("flip")
+        sup.stopProcess("flip")
+    assert sorted(p.name for p in d.dir.glob("main.log*")) == ["main.log"]
+    text = (d.dir / "main.log").read_text()
+    assert len(text.encode()) <= 2048 + 200
+    assert "stopped: flip" in text.splitlines()[-1]  # the newest lines are the ones kept
+
+
 def test_as_pid_1_reaps_orphans_and_stops_programs_on_sigterm(tmp_path: Path) -> None:
     """In a new pid namespace procward is PID 1: orphans are reaped, SIGTERM stops programs gracefully."""
     if os.geteuid() != 0 or shutil.which("unshare") is None:
