@@ -67,7 +67,7 @@ class _Rotating(logging.FileHandler):
     def _rotate(self) -> None:
         if self.stream is not None:
             self.stream.close()
-            self.stream = None  # type: ignore[assignment]  # reopened below, or by emit
+            self.stream = None  # reopened below
         base = self.baseFilename
         if self.backups > 0:
             for n in range(self.backups - 1, 0, -1):
