@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
@@ -77,6 +76,7 @@ class BuildOptions:
     environ: Mapping[str, str] | None = None
 
 
+
 def load(path: str, options: BuildOptions | None = None) -> Config:
     """Read ``path`` and its includes and build the validated configuration."""
     opts = options or BuildOptions()
@@ -94,7 +94,7 @@ def build(doc: IniDocument, opts: BuildOptions) -> Config:
     if "supervisord" not in doc.sections:
         if opts.require_supervisord:
             raise ConfigError("no [supervisord] section (every supervisord.conf needs one)", file=doc.main_file)
-        supervisord = SupervisordConfig(childlogdir=tempfile.gettempdir())
+        supervisord = SupervisordConfig(childlogdir=v.default_childlogdir())
     else:
         warnings.extend(dialect.go_spellings(doc))
         supervisord = _supervisord(SectionReader(doc, "supervisord", {"here": here, **env}, "supervisord"), opts)
@@ -150,7 +150,7 @@ def _supervisord(r: SectionReader, opts: BuildOptions) -> SupervisordConfig:
         minfds=r.get("minfds", lambda s: v.integer(s, minimum=0), 1024),
         minprocs=r.get("minprocs", lambda s: v.integer(s, minimum=0), 200),
         nocleanup=r.get("nocleanup", v.boolean, False),
-        childlogdir=_existing_directory(r, "childlogdir", r.text("childlogdir") or tempfile.gettempdir(), opts),
+        childlogdir=_existing_directory(r, "childlogdir", r.text("childlogdir") or v.default_childlogdir(), opts),
         user=user,
         directory=None if directory is None else _existing_directory(r, "directory", directory, opts),
         strip_ansi=r.get("strip_ansi", v.boolean, False),

@@ -12,7 +12,6 @@ repeated option, which is warned about naming both lines (the later one wins, as
 
 from __future__ import annotations
 
-import glob
 import os
 import re
 from collections.abc import Iterator
@@ -200,6 +199,8 @@ def _read_recursive(
     if files_opt is None:
         raise ConfigError("no 'files' setting (expected space-separated globs of files to include)",
                           file=path, line=include.line, section="include")
+    import glob  # here: only an [include] needs it
+
     here = os.path.dirname(path)
     local = dict(expansions, here=here)
     patterns = _expand_include_pattern(files_opt.value.replace("%(here)s", here), files_opt, local).split()

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from procward.config.values import default_childlogdir
 from procward.core import tree
 from procward.core.events import EventBus
 from procward.core.exits import ExitWatcher
@@ -24,7 +24,7 @@ class Runtime:
     exits: ExitWatcher
     bus: EventBus
     identifier: str = "supervisor"
-    childlogdir: str = field(default_factory=tempfile.gettempdir)
+    childlogdir: str = field(default_factory=default_childlogdir)
     serverurl: str | None = None
     strip_ansi: bool = False
     echo_output: bool = False  # loglevel debug: child output is copied into the main log

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import fcntl
 import gc
-import json
 import logging
 import os
 import pwd
@@ -219,6 +218,8 @@ def prepare(config: Config, opts: DaemonOptions, services: Sequence[Service], he
 
 
 def _read_handover(path: str) -> dict[str, Any]:
+    import json  # here and in _reexec: only a reexec needs it (a daemon's start does without)
+
     try:
         with open(path, encoding="utf-8") as handle:
             state: dict[str, Any] = json.load(handle)
@@ -237,6 +238,8 @@ def _inherit(fd: int) -> int:
 def _reexec(state: dict[str, Any], opts: DaemonOptions, pidfile: int, services: Sequence[Service],
             held: HeldSockets, nodaemon: bool, path: str) -> None:
     """Become the next daemon: the same pid, every handed-over fd still open (core/daemon/handover.py)."""
+    import json
+
     os.set_inheritable(pidfile, True)
     state.update(pidfile=pidfile, nodaemon=nodaemon, services=[service.handover() for service in services],
                  sockets=held.handover())

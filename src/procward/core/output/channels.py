@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import tempfile
 from collections import Counter
 from typing import Any
 
@@ -233,6 +232,8 @@ def _log_path(name: str, channel: str, cfg: LogConfig, identifier: str, childlog
     if cfg.target == LogTarget.NONE:
         return None
     if cfg.target == LogTarget.AUTO:
+        import tempfile  # here: a daemon whose programs all name their log files never loads it (config/build.py)
+
         fd, path = tempfile.mkstemp(prefix=f"{name}-{channel}---{identifier}-", suffix=".log", dir=childlogdir)
         os.close(fd)
         return path

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import json
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -179,6 +178,8 @@ class LineWriter:
     def _json_ends(self) -> tuple[bytes, bytes]:
         record = {"time": stamp(self._time_format, self._clock()), "name": self._name, "group": self._group,
                   "pid": self._pid, "stream": self._stream, "message": ""}
+        import json  # here: only the json format needs it (not loaded by a daemon that never uses it)
+
         text = json.dumps(record, ensure_ascii=False).encode()
         return text[:-2], b'"}\n'  # everything up to the message's opening quote, and its end
 
@@ -210,4 +211,6 @@ class LineWriter:
             record["undecodable"] = True
         if partial:
             record["partial"] = True
+        import json  # see _json_ends
+
         return json.dumps(record, ensure_ascii=False).encode() + b"\n"

@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import glob
-import gzip
 import logging
 import os
-import shutil
 
 from procward.config.model import LogRotation
 from procward.core.tasks import TaskSet
@@ -63,6 +60,8 @@ def shift(path: str, backups: int) -> None:
 
 def _backups(path: str) -> list[tuple[float, int, str]]:
     """(mtime, size, name) of every finished backup of ``path``."""
+    import glob  # here: most daemons never rotate by date or cap backups (startup and memory, see mainlog)
+
     found = []
     for name in glob.glob(glob.escape(path) + ".*"):
         if ".rotating-" in name or name.endswith(".tmp"):
@@ -95,6 +94,9 @@ def cap_total(path: str, total: int) -> None:
 
 def compress_into(source: str, target: str) -> None:
     """gzip ``source`` into ``target`` (written under a temporary name, then renamed) and remove it."""
+    import gzip  # here: only with compress=true (gzip, shutil, bz2 and lzma are ~0.7 MB of every daemon)
+    import shutil
+
     partial = target + ".tmp"
     with open(source, "rb") as raw, gzip.open(partial, "wb", compresslevel=6) as packed:
         shutil.copyfileobj(raw, packed, 1 << 20)
