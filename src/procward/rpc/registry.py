@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dis
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from types import CodeType
 from typing import Any
 
 from procward.rpc.faults import Faults, RPCError
@@ -50,7 +52,7 @@ _COERCE: dict[str, Callable[[Any], Any]] = {
     "signal": _strict(str, int, bool),  # a name ('HUP') or a number; Supervisor reads True as 1
     "any": lambda value: value,
 }
-Handler = Callable[..., Awaitable[Any]]
+Handler = Callable[..., Coroutine[Any, Any, Any]]
 
 # The check a parameter gets when its method does not name one (see ``checks``): by its name, else by
 # the XML-RPC type its docstring gives it.
@@ -86,6 +88,7 @@ class Method:
     handler: Handler
     params: tuple[Param, ...]
     help: str
+    waits: bool = True  # its code awaits something; False: it always finishes in one step (call_now)
 
     def signature(self) -> list[str]:
         """system.methodSignature: return type, then parameter types, from @return / @param (as Supervisor)."""
@@ -115,7 +118,17 @@ def _method(name: str, handler: Handler) -> Method:
         if kind not in _COERCE:
             raise TypeError(f"RPC method {name}: no check for parameter kind {kind!r}")
         params.append(Param(parameter.name, kind, parameter.default))
-    return Method(name, handler, tuple(params), doc)
+    return Method(name, handler, tuple(params), doc, _awaits(handler.__code__))
+
+
+# Every await, async for and async with suspends through YIELD_VALUE; a coroutine whose code (with the
+# code of the comprehensions in it) has none finishes in the step that starts it.
+_YIELD = dis.opmap["YIELD_VALUE"]
+
+
+def _awaits(code: CodeType) -> bool:
+    return any(op.opcode == _YIELD for op in dis.get_instructions(code)) or any(
+        _awaits(const) for const in code.co_consts if isinstance(const, CodeType))
 
 
 class Registry:
@@ -148,6 +161,17 @@ class Registry:
         method = self.lookup(name)
         args = check_params(method, params)
         return await method.handler(*args)
+
+    def call_now(self, method: Method, params: tuple[Any, ...]) -> Any:
+        """``call`` for a method that does not wait (``waits`` False), run to its end here: no task."""
+        assert not method.waits
+        coroutine = method.handler(*check_params(method, params))
+        try:
+            coroutine.send(None)
+        except StopIteration as done:
+            return done.value
+        coroutine.close()
+        raise RuntimeError(f"{method.name} waited, though its code has no await")
 
 
 def check_params(method: Method, params: tuple[Any, ...]) -> list[Any]:
