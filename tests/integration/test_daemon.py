@@ -6,6 +6,7 @@ import os
 import pwd
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import xmlrpc.client
@@ -187,3 +188,28 @@ def test_debug_loglevel_echoes_output_in_supervisords_words(daemon) -> None:
         """, supervisord_extra="loglevel=debug")
     d.wait_log("DEBG 'bytes' stdout output:\nUndecodable: b'hello\\n\\x88\\n'")
     d.wait_log("DEBG 'bytes' stderr output:\ncafé\n")
+
+
+def test_a_status_asked_right_after_a_kill_tells_of_the_exit(daemon) -> None:
+    """kill -9 a program, then ask for its state while the daemon is busy with another call: the answer
+    tells of the exit. The SIGCHLD's own pass runs a turn of the loop after its byte is read, and an
+    answer given in between said RUNNING, with the dead pid; the API takes announced exits first."""
+    many = "".join(f"[program:p{i}]\ncommand=sleep 300\nstartsecs=0\n" for i in range(300))
+    d = daemon(many + "[program:victim]\ncommand=sleep 300\nstartsecs=0\nautorestart=false\n")
+    d.wait_state("victim", "RUNNING")
+    sup = d.rpc().supervisor  # one keep-alive connection: its next request lands beside the SIGCHLD
+    busy_call = xmlrpc.client.dumps((), "supervisor.getAllProcessInfo").encode()
+    busy = (f"POST /RPC2 HTTP/1.1\r\nHost: x\r\nContent-Length: {len(busy_call)}\r\n"
+            "Connection: close\r\n\r\n").encode() + busy_call
+    for _ in range(20):
+        pid = sup.getProcessInfo("victim")["pid"]
+        with socket.socket(socket.AF_UNIX) as other:
+            other.connect(d.sock)
+            other.sendall(busy)  # ~5 ms of the daemon's time: the kill and the next call come meanwhile
+            os.kill(pid, signal.SIGKILL)
+            info = sup.getProcessInfo("victim")
+            other.settimeout(30)
+            while other.recv(65536):
+                pass
+        assert (info["statename"], info["pid"]) != ("RUNNING", pid)
+        sup.startProcess("victim")

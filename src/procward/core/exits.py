@@ -90,6 +90,7 @@ class ExitWatcher:
         # Called before each pass: what must be watched before the pass may find it (a mass start's
         # helpers' results: core/massspawn.py).
         self.before_reap: Callable[[], None] | None = None
+        self._arrived = False  # a SIGCHLD came since the last pass (catch_up)
 
     def install(self) -> None:
         """Start collecting exits on SIGCHLD, and look once at once: a child adopted across a reexec may
@@ -101,7 +102,22 @@ class ExitWatcher:
         # traceback on stderr for each further signal. A dropped SIGCHLD byte loses nothing (one pass
         # collects every exit): the warning is turned off, on the descriptor asyncio installed.
         signal.set_wakeup_fd(signal.set_wakeup_fd(-1), warn_on_full_buffer=False)
+        # asyncio installs a Python handler that does nothing, only so that the signal's number reaches
+        # its wakeup socket (the C handler writes it, whatever the Python one is); this one also notes
+        # the signal at once, where catch_up can see it.
+        signal.signal(signal.SIGCHLD, self._note)
         self._loop.call_soon(self.reap)
+
+    def _note(self, _signum: int, _frame: object) -> None:
+        self._arrived = True
+
+    def catch_up(self) -> None:
+        """Collect now the exits a SIGCHLD has announced, if one came since the last pass. The loop runs
+        the signal's pass a turn after it reads the signal's byte, so an answer given in between told of
+        a process that was gone (``kill -9`` then ``status`` showed it RUNNING, with its dead pid); the
+        API calls this before it answers."""
+        if self._arrived:
+            self.reap()
 
     def _on_sigchld(self) -> None:
         # supervisord's debug line, word for word: tools (Supervisor's own end-to-end tests) wait for it.
@@ -180,6 +196,7 @@ class ExitWatcher:
         its children re-parented to the daemon only when it exits. Listing the daemon's children after
         the whole pass (the listing is made anew for each pass) finds every one of them.
         """
+        self._arrived = False  # first: a SIGCHLD during the pass is noted again
         if self.before_reap is not None:
             self.before_reap()
         exits: list[tuple[OnExit, ExitStatus]] = []

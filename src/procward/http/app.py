@@ -115,6 +115,7 @@ class App:
         method = self.registry.methods.get(name)
         if method is None or method.waits:
             return None
+        self.supervisor.exits.catch_up()
         try:
             return self._reply(name, self.registry.call_now(method, params))
         except Exception as exc:  # noqa: BLE001 - a fault for the client, as rpc gives
@@ -129,6 +130,7 @@ class App:
         except BadRequest as exc:
             log.error("XML-RPC request data %r is invalid: %s", request.body[:80], exc)  # noqa: TRY400 - a bad client, not a bug: no traceback
             raise HttpError(400, str(exc)) from None
+        self.supervisor.exits.catch_up()  # the answer tells of every exit that has happened
         try:
             value = await self.registry.call(method, params)
         except Exception as exc:  # noqa: BLE001 - a fault for the client (_reply)
