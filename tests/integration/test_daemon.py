@@ -191,25 +191,48 @@ def test_debug_loglevel_echoes_output_in_supervisords_words(daemon) -> None:
 
 
 def test_a_status_asked_right_after_a_kill_tells_of_the_exit(daemon) -> None:
-    """kill -9 a program, then ask for its state while the daemon is busy with another call: the answer
-    tells of the exit. The SIGCHLD's own pass runs a turn of the loop after its byte is read, and an
-    answer given in between said RUNNING, with the dead pid; the API takes announced exits first."""
-    many = "".join(f"[program:p{i}]\ncommand=sleep 300\nstartsecs=0\n" for i in range(300))
-    d = daemon(many + "[program:victim]\ncommand=sleep 300\nstartsecs=0\nautorestart=false\n")
+    """A program killed, then its state asked on an open connection: the answer tells of the exit. asyncio
+    runs the SIGCHLD's pass a turn of the loop after it reads the signal's byte, and a request read in
+    that turn was answered first: RUNNING, with the dead pid. Made certain here by stopping the daemon
+    (SIGSTOP) while the program dies and the request arrives: it resumes with both waiting."""
+    d = daemon("[program:victim]\ncommand=sleep 300\nstartsecs=0\nautorestart=false\n")
+    assert d.proc is not None
     d.wait_state("victim", "RUNNING")
-    sup = d.rpc().supervisor  # one keep-alive connection: its next request lands beside the SIGCHLD
-    busy_call = xmlrpc.client.dumps((), "supervisor.getAllProcessInfo").encode()
-    busy = (f"POST /RPC2 HTTP/1.1\r\nHost: x\r\nContent-Length: {len(busy_call)}\r\n"
-            "Connection: close\r\n\r\n").encode() + busy_call
-    for _ in range(20):
-        pid = sup.getProcessInfo("victim")["pid"]
-        with socket.socket(socket.AF_UNIX) as other:
-            other.connect(d.sock)
-            other.sendall(busy)  # ~5 ms of the daemon's time: the kill and the next call come meanwhile
-            os.kill(pid, signal.SIGKILL)
-            info = sup.getProcessInfo("victim")
-            other.settimeout(30)
-            while other.recv(65536):
-                pass
-        assert (info["statename"], info["pid"]) != ("RUNNING", pid)
-        sup.startProcess("victim")
+    call = xmlrpc.client.dumps(("victim",), "supervisor.getProcessInfo").encode()
+    request = f"POST /RPC2 HTTP/1.1\r\nHost: x\r\nContent-Length: {len(call)}\r\n\r\n".encode() + call
+    with socket.socket(socket.AF_UNIX) as conn:
+        conn.settimeout(30)
+        conn.connect(d.sock)
+        for _ in range(5):
+            conn.sendall(request)
+            pid = _rpc_answer(conn)["pid"]
+            os.kill(d.proc.pid, signal.SIGSTOP)
+            try:
+                os.kill(pid, signal.SIGKILL)
+                wait_until(lambda: _zombie_or_gone(pid), interval=0.001, what="the program's exit")  # noqa: B023
+                conn.sendall(request)  # read by the daemon when it resumes, beside the SIGCHLD
+            finally:
+                os.kill(d.proc.pid, signal.SIGCONT)
+            info = _rpc_answer(conn)
+            assert (info["statename"], info["pid"]) != ("RUNNING", pid)
+            d.rpc().supervisor.startProcess("victim")
+
+
+def _rpc_answer(conn: socket.socket) -> dict[str, object]:
+    """One HTTP response read off a keep-alive connection, its XML-RPC struct."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += conn.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+    while len(body) < length:
+        body += conn.recv(65536)
+    ((info,), _) = xmlrpc.client.loads(body)
+    return dict(info)
+
+
+def _zombie_or_gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return True

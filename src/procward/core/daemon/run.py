@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import fcntl
 import gc
@@ -286,9 +287,22 @@ def run(config: Config, opts: DaemonOptions, loader: ConfigLoader, services: Seq
     return status
 
 
+_HANDLED = (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGUSR1,
+            signal.SIGUSR2)
+
+
+def _block_signals() -> None:
+    signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED)
+
+
 async def _main(config: Config, loader: ConfigLoader, services: Sequence[Service],
                 handlers: list[logging.Handler], adopting: dict[str, Any] | None, held: HeldSockets
                 ) -> tuple[int, dict[str, Any] | None]:
+    # The loop's worker threads (log compression, resource samples, alarm deliveries) block the signals the
+    # daemon handles, so the kernel gives each to the loop's own thread: one given to a worker that was
+    # not running yet reached the loop late (a SIGCHLD after the answer it should have come before).
+    asyncio.get_running_loop().set_default_executor(
+        concurrent.futures.ThreadPoolExecutor(thread_name_prefix="procward", initializer=_block_signals))
     record = tree.SpawnRecord(config.supervisord.pidfile + ".procs")
     left = [] if adopting is not None else record.leftovers()  # after a reexec they are ours to adopt
     if left:
