@@ -74,6 +74,7 @@ class App:
         return self.web.routes()
 
     async def handle(self, request: Request) -> Response:
+        self.supervisor.exits.catch_up()  # every answer (API, web page, REST) tells of the exits announced
         path, query = _path_and_query(request.path)
         if path == "/metrics" and request.method in ("GET", "HEAD"):
             if request.site.metrics_auth:
@@ -130,7 +131,6 @@ class App:
         except BadRequest as exc:
             log.error("XML-RPC request data %r is invalid: %s", request.body[:80], exc)  # noqa: TRY400 - a bad client, not a bug: no traceback
             raise HttpError(400, str(exc)) from None
-        self.supervisor.exits.catch_up()  # the answer tells of every exit that has happened
         try:
             value = await self.registry.call(method, params)
         except Exception as exc:  # noqa: BLE001 - a fault for the client (_reply)
