@@ -76,7 +76,6 @@ class BuildOptions:
     environ: Mapping[str, str] | None = None
 
 
-
 def load(path: str, options: BuildOptions | None = None) -> Config:
     """Read ``path`` and its includes and build the validated configuration."""
     opts = options or BuildOptions()

@@ -91,11 +91,11 @@ async def _tcp(script: Script, _exits: ExitWatcher, _env: dict[str, str] | None)
 
 
 async def _exec(script: Script, exits: ExitWatcher, env: dict[str, str] | None) -> str | None:
+    import tempfile  # here: see _http
+
     # Spawned and reaped like the programs themselves (pidfd), so the subreaper never races it. Output
     # goes to a file, not a pipe: a chatty script can never block on a full pipe, and its last line is kept.
     # ``data`` (an alarm's JSON, a mail) is its stdin, from a file for the same reason.
-    import tempfile  # here: see _http
-
     with tempfile.TemporaryFile() as output, tempfile.TemporaryFile() as stdin:
         stdin.write(script.data.encode())
         stdin.seek(0)
