@@ -4,10 +4,11 @@ settled, and code or configuration that does not load, refuse it with the daemon
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
-from support import wait_until
+from support import pid_alive, wait_until
 
 COUNTER = """import itertools, os
 for i in itertools.count():
@@ -84,11 +85,13 @@ def test_programs_keep_running_and_no_line_is_lost(daemon, tmp_path: Path) -> No
 def test_refused_while_stopping_or_with_a_broken_file(daemon, tmp_path: Path) -> None:
     d = daemon("""
         [program:slow]
-        command=sh -c 'trap "" TERM; exec sleep 300'
+        command=sh -c 'trap "" TERM; touch %(here)s/trapped; exec sleep 300'
         startsecs=0
         stopwaitsecs=30
         """)
     pid = d.wait_state("slow", "RUNNING")["pid"]
+    # Stopped only once it ignores SIGTERM: a stop before its trap killed it (a flaky refusal test).
+    wait_until(lambda: (tmp_path / "trapped").exists(), what="the program's trap")
     d.rpc().supervisor.stopProcess("slow", False)
     busy = d.ctl("reexec")
     assert busy.returncode == 1
@@ -160,3 +163,16 @@ def test_sigusr1_reexec_with_an_event_held_and_one_queued(daemon, tmp_path: Path
     wait_until(lambda: not go.exists(), what="the second answer")
     assert d.rpc().supervisor.getProcessInfo("b")["statename"] == "STOPPED"
     d.rpc().supervisor.stopProcess("holder")
+
+
+def test_an_exit_asked_for_during_a_reexec_is_carried_out(daemon) -> None:
+    """SIGTERM right after a reexec is accepted (while the switch is under way): the new daemon stops as
+    soon as it has taken over. It went on running, the SIGTERM lost."""
+    d = daemon("[program:sleeper]\ncommand=sleep 300\nstartsecs=0\n")
+    assert d.proc is not None
+    pid = d.wait_state("sleeper", "RUNNING")["pid"]
+    accepted = d.ctl("reexec")
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    d.proc.send_signal(signal.SIGTERM)  # within the switch's fifth of a second (or in the new daemon)
+    assert d.proc.wait(timeout=30) == 0
+    wait_until(lambda: not pid_alive(pid), what="the program stopped with the daemon")

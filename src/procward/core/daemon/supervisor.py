@@ -183,6 +183,7 @@ class Supervisor:
         self.adopting: dict[str, Any] | None = None  # the previous daemon's state (a reexec), taken at the start
         self.handover: dict[str, Any] | None = None  # this daemon's state for the next one, once a reexec began
         self._reexec = False
+        self._exit_after_reexec = False  # an exit asked for while a reexec was under way (request_shutdown)
         self.exit_rules = ExitRules(self)  # exit_on_fatal, exit_when_all_stopped
 
     def _runtime(self, config: Config) -> Runtime:
@@ -371,12 +372,17 @@ class Supervisor:
     def request_shutdown(self) -> None:
         """Stop everything and exit (SIGTERM, the shutdown RPC). During a reload it ends the reload: the
         programs it is stopping stay stopped and the daemon exits (an init script's ``stop`` right after
-        ``reload``). A reexec under way goes on: the new daemon is the one to stop."""
+        ``reload``). A reexec under way goes on, and the new daemon stops as soon as it has taken over (it
+        went on running: a SIGTERM in the reexec's last fraction of a second was lost)."""
         if self.state == SupervisorState.RUNNING or (self.state == SupervisorState.RESTARTING and not self._reexec):
             self.state = SupervisorState.SHUTDOWN
             self._pending = None
             self.systemd.stopping()
             self._wake.set()
+        elif self._reexec:
+            self._exit_after_reexec = True
+            if self.handover is not None:
+                self.handover["exit"] = True
 
     def request_restart(self) -> bool:
         """Stop everything, re-read the configuration, start again (SIGHUP, the restart RPC).
@@ -475,7 +481,10 @@ class Supervisor:
         self.hub.drop_parked()  # the pools of a reload found their successors above
         if self.adopting is not None:
             handover.adopt_all(self, self.adopting)
-            self.adopting = None
+            exit_asked, self.adopting = bool(self.adopting.get("exit")), None
+            if exit_asked:
+                log.warning("an exit was asked for during the reexec: stopping")
+                self.request_shutdown()
         if self.config.supervisord.alarms is not None:
             from procward.core.alarms.rules import Alarms  # only with alarm channels: mail and HTTP clients stay out
 
@@ -501,6 +510,7 @@ class Supervisor:
             if self._reexec:
                 await self._close_alarms()
                 self.handover = handover.release_all(self)
+                self.handover["exit"] = self._exit_after_reexec
                 return
             self.bus.publish(Event("SUPERVISOR_STATE_CHANGE_STOPPING", ""))
             await self._close_alarms()  # what the shutdown itself does to the programs is no alarm
