@@ -55,6 +55,21 @@ async def _exchange(path: str, data: bytes, *, until: bytes = b"", limit: float 
         writer.close()
 
 
+async def _read_big_slowly(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, size: int, *,
+                           chunk: int, pause: float) -> bytes:
+    """GET /big on an open connection, read as a slow client reads (small reads, a pause after each: the
+    answer waits in the server's transport meanwhile); its body, once ``size`` bytes came."""
+    writer.write(_get("/big"))
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert b"Content-Length: %d" % size in head
+    got = b""
+    async with asyncio.timeout(20):
+        while len(got) < size:
+            got += await reader.read(chunk)
+            await asyncio.sleep(pause)
+    return got
+
+
 def _get(path: str = "/x") -> bytes:
     return f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode()
 
@@ -154,14 +169,7 @@ def test_a_large_answer_reaches_a_slow_reader_and_a_leaving_client_harms_nothing
 
         async with _serving(tmp_path, handler) as (_server, path):
             reader, writer = await asyncio.open_unix_connection(path)
-            writer.write(_get("/big"))
-            head = await reader.readuntil(b"\r\n\r\n")
-            assert b"Content-Length: %d" % len(body) in head
-            got = b""
-            async with asyncio.timeout(20):
-                while len(got) < len(body):
-                    got += await reader.read(4096)  # small reads: the server waits for the socket to drain
-                    await asyncio.sleep(0) if len(got) % 65536 else await asyncio.sleep(0.001)
+            got = await _read_big_slowly(reader, writer, len(body), chunk=4096, pause=0)
             assert got == body
             writer.close()
             for wanted in ("/big", "/stream"):  # a client that leaves after the first bytes
@@ -219,15 +227,9 @@ def test_answers_given_at_once_big_or_pipelined(tmp_path: Path) -> None:
     async def main() -> None:
         async with _serving(tmp_path, handler, answer_now) as (_server, path):
             reader, writer = await asyncio.open_unix_connection(path)
-            writer.write(_get("/big"))
-            head = await reader.readuntil(b"\r\n\r\n")
-            assert b"Content-Length: %d" % len(body) in head
-            got = b""
+            got = await _read_big_slowly(reader, writer, len(body), chunk=8192, pause=0.0005)
+            writer.write(_get("/now-after"))  # the same connection, once the big answer is taken
             async with asyncio.timeout(20):
-                while len(got) < len(body):
-                    got += await reader.read(8192)
-                    await asyncio.sleep(0.0005)  # a slow reader: the answer waits in the transport
-                writer.write(_get("/now-after"))  # the same connection, once the big answer is taken
                 after = await reader.readuntil(b"</now-after>")
             assert got == body
             assert after.startswith(b"HTTP/1.1 200 OK")

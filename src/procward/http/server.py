@@ -349,7 +349,7 @@ class _Connection(asyncio.Protocol):
             try:
                 response = self.server._answer_now(request)
                 if response is not None:
-                    self._send_now(response, request)
+                    self._send_now(response)
                     if self._drained is not None and not self._drained.done():
                         self.task = self.loop.create_task(self._answer(None))  # a large answer, a slow reader
                     else:
@@ -417,7 +417,7 @@ class _Connection(asyncio.Protocol):
 
     # -- responses -------------------------------------------------------------------------------------
 
-    def _send_now(self, response: Response, request: Request) -> None:
+    def _send_now(self, response: Response) -> None:
         """A whole body (no stream), written at once; what the socket does not take waits in the transport."""
         headers = [("Content-Type", response.content_type), *response.headers,
                    ("Content-Length", str(len(response.body)))]
@@ -426,7 +426,7 @@ class _Connection(asyncio.Protocol):
 
     async def _send(self, response: Response, request: Request) -> None:
         if response.stream is None:
-            self._send_now(response, request)
+            self._send_now(response)
             await self._drain()
             return
         headers = [("Content-Type", response.content_type), *response.headers]

@@ -23,7 +23,6 @@ import errno
 import logging
 import socket
 from collections.abc import Callable
-from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -134,9 +133,6 @@ class SocketTransport(asyncio.Transport):
         if not self._at_eof:
             self._loop.add_reader(self._fd, self._read_ready)
 
-    def is_reading(self) -> bool:
-        return not (self._closing or self._paused or self._at_eof)
-
     # -- writing -----------------------------------------------------------------------------------------
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
@@ -197,9 +193,6 @@ class SocketTransport(asyncio.Transport):
         except OSError as exc:
             self._force_close(exc)
 
-    def get_write_buffer_size(self) -> int:
-        return len(self._buffer)
-
     # -- closing -----------------------------------------------------------------------------------------
 
     def is_closing(self) -> bool:
@@ -240,6 +233,3 @@ class SocketTransport(asyncio.Transport):
                 protocol.connection_lost(exc)
         finally:
             self._sock.close()
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return self._sock if name == "socket" else default

@@ -21,7 +21,7 @@ from procward import __version__
 from procward.config.model import Config, ProcessConfig
 from procward.config.values import LogTarget
 from procward.core import mainlog, tree
-from procward.core.daemon.supervisor import ConfigLoader, Service, Supervisor
+from procward.core.daemon.supervisor import SIGNALS, ConfigLoader, Service, Supervisor
 from procward.core.exits import become_subreaper
 from procward.core.heldsockets import HeldSockets
 from procward.core.output.tails import remove_old_autologs
@@ -287,12 +287,8 @@ def run(config: Config, opts: DaemonOptions, loader: ConfigLoader, services: Seq
     return status
 
 
-_HANDLED = (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGUSR1,
-            signal.SIGUSR2)
-
-
 def _block_signals() -> None:
-    signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED)
+    signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGCHLD, *SIGNALS))
 
 
 async def _main(config: Config, loader: ConfigLoader, services: Sequence[Service],

@@ -47,6 +47,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# The daemon's own signals (_on_signal); SIGCHLD is the ExitWatcher's.
+SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
+
 # Boot spawns for at most this long between yields to the loop. A request needs several loop
 # iterations (accept, connection, read, answer), so this slice bounds how long the first RPC waits
 # while 1000s of programs start; and a client polling getAllProcessInfo through the boot is answered
@@ -431,7 +434,7 @@ class Supervisor:
             self._signalled.start(self._reexec_on_signal(), "reexec")
 
     def _install_signals(self) -> None:
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+        for signum in SIGNALS:
             self.loop.add_signal_handler(signum, self._on_signal, signum)
         self.exits.install()
 
