@@ -5,7 +5,7 @@ Why not ``loop.create_server``: it accepts each connection in a task of its own,
 the kernel for both addresses, then starts reading two turns of the loop later. Most clients open a
 connection per call (supervisorctl, xmlrpc.client, monitoring scripts), so that was ~25 us of the
 daemon's ~170 us per call (measured: an echo server on asyncio's transports 64-72 us of CPU a call, on
-this module's way 44 us).
+this module's way 44 us). A connection is read as soon as it is accepted: the request is usually there.
 
 What is kept of asyncio's behaviour, since the server's protocol (server.py) relies on it: the protocol's
 callbacks (``connection_made`` at once, ``data_received``, ``eof_received`` whose true answer keeps the
@@ -99,6 +99,9 @@ class SocketTransport(asyncio.Transport):
         protocol.connection_made(self)
         if not (self._closing or self._paused):
             loop.add_reader(self._fd, self._read_ready)
+            # Most clients send their request right after connecting: it is often there already, and
+            # is then answered in this turn of the loop, not the next (~9 us of a ~140 us call).
+            self._read_ready()
 
     # -- reading -----------------------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dis
 import inspect
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import CodeType
 from typing import Any
 
@@ -89,6 +89,13 @@ class Method:
     params: tuple[Param, ...]
     help: str
     waits: bool = True  # its code awaits something; False: it always finishes in one step (call_now)
+    # Read from ``params`` once (check_params runs at every call): how many are required, each one's check.
+    required: int = field(init=False)
+    checks: tuple[Callable[[Any], Any], ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "required", sum(1 for p in self.params if not p.optional))
+        object.__setattr__(self, "checks", tuple(_COERCE[p.kind] for p in self.params))
 
     def signature(self) -> list[str]:
         """system.methodSignature: return type, then parameter types, from @return / @param (as Supervisor)."""
@@ -176,16 +183,20 @@ class Registry:
 
 def check_params(method: Method, params: tuple[Any, ...]) -> list[Any]:
     """Positional arguments, checked or coerced per kind, defaults filled in; a fault on a wrong count."""
-    required = sum(1 for p in method.params if not p.optional)
-    if not required <= len(params) <= len(method.params):
+    given = len(params)
+    if not method.required <= given <= len(method.params):
         raise RPCError(Faults.INCORRECT_PARAMETERS)
-    args, errors = [], []
-    for spec, value in zip(method.params, params, strict=False):
-        try:
-            args.append(_COERCE[spec.kind](value))
-        except RPCError as exc:
-            errors.append(exc)
-    if errors:  # as in Supervisor, a wrong type anywhere wins over a name that matches nothing
-        raise next((e for e in errors if e.code == Faults.INCORRECT_PARAMETERS), errors[0])
-    args.extend(p.default for p in method.params[len(params):])
+    try:
+        args = [check(value) for check, value in zip(method.checks, params, strict=False)]
+    except RPCError:
+        errors = []
+        for check, value in zip(method.checks, params, strict=False):
+            try:
+                check(value)
+            except RPCError as exc:
+                errors.append(exc)
+        # As in Supervisor, a wrong type anywhere wins over a name that matches nothing.
+        raise next((e for e in errors if e.code == Faults.INCORRECT_PARAMETERS), errors[0]) from None
+    if given < len(method.params):
+        args.extend(p.default for p in method.params[given:])
     return args
