@@ -9,6 +9,7 @@ Usage: massspawn_probe.py SCENARIO CONF
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import signal
@@ -53,7 +54,7 @@ async def main(scenario: str, conf: str) -> dict[str, object]:
     requests = []
     spawner.begin(count)
     for i, token in enumerate(tokens):
-        env = child_environment(config, "g", None, {tree.ENV_VAR: token})
+        env = functools.partial(child_environment, config, "g", None, {tree.ENV_VAR: token})
 
         def done(outcome: Spawned | SpawnError, i: int = i) -> None:
             outcomes[i] = f"pid {outcome.pid}" if isinstance(outcome, Spawned) else f"error {outcome}"

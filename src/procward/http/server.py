@@ -32,6 +32,7 @@ BODY_TIMEOUT = 30.0
 IDLE_TIMEOUT = 60.0
 MAX_CONNECTIONS = 256
 MAX_WAITING = 64 * 1024  # bytes of pipelined requests held while one is answered; then reading pauses
+_JOIN_UP_TO = 64 * 1024  # a body up to this size is sent in one piece with its head (one send)
 # After an early answer (413, 431, 400) the client may still be sending its body: the server keeps reading
 # and discarding it for a while, so that closing does not reset the connection before the client has read
 # the answer (Apache's and nginx's lingering close). Bounded in time and bytes.
@@ -422,7 +423,12 @@ class _Connection(asyncio.Protocol):
         headers = [("Content-Type", response.content_type), *response.headers,
                    ("Content-Length", str(len(response.body)))]
         head = self._status(response.status, headers)
-        self._write(head if self.head_only else head + response.body)
+        if self.head_only or len(response.body) > _JOIN_UP_TO:
+            self._write(head)  # a large body is not copied behind its head: a send more, a copy less
+            if not self.head_only:
+                self._write(response.body)
+        else:
+            self._write(head + response.body)
 
     async def _send(self, response: Response, request: Request) -> None:
         if response.stream is None:

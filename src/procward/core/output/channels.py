@@ -65,7 +65,7 @@ class ProcessOutput:
             pipes.append(("stderr", spawned.stderr))
         for channel, fd in pipes:
             cfg: LogConfig = getattr(self.config, channel)
-            listeners: list[DataListener] = [self._line_keeper(), self._counter(channel)]
+            listeners: list[DataListener] = [_Tap(self, channel)]
             if self._echo_output:
                 listeners.append(self._echo(channel))
             if cfg.syslog:
@@ -129,24 +129,6 @@ class ProcessOutput:
     def last_line(self) -> str:
         """The latest line of output (its last LAST_LINE bytes), for the web page."""
         return self._last_line.decode("utf-8", "replace")
-
-    def _counter(self, channel: str) -> DataListener:
-        def count(data: bytes) -> None:
-            self.logged[channel] += len(data)
-        return count
-
-    def _line_keeper(self) -> DataListener:
-        """The listener that keeps the latest complete line of one stream. A line that comes in pieces
-        (an unbuffered program writes each piece of a print) counts once it ends: the page showed
-        "out é" where the program had printed "out é 12"."""
-        carry = b""  # the stream's line begun and not ended yet (its last LAST_LINE bytes)
-
-        def keep(data: bytes) -> None:
-            nonlocal carry
-            line, carry = last_complete_line(carry, data)
-            if line:
-                self._last_line = line
-        return keep
 
     def detach(self) -> None:
         """Copy what the pipes still hold, then close them (the child has exited)."""
@@ -238,6 +220,26 @@ def _log_path(name: str, channel: str, cfg: LogConfig, identifier: str, childlog
         os.close(fd)
         return path
     return str(cfg.target)
+
+
+class _Tap:
+    """What each stream feeds besides its files: its byte count (metrics) and the latest complete line of
+    the process (the web page). A line that comes in pieces (an unbuffered program writes each piece of a
+    print) counts once it ends: the page showed "out é" where the program had printed "out é 12".
+    An object with slots, not the two closures a stream it replaces: ~1 KB less a process."""
+
+    __slots__ = ("carry", "channel", "output")
+
+    def __init__(self, output: ProcessOutput, channel: str) -> None:
+        self.output, self.channel = output, channel
+        self.carry = b""  # the stream's line begun and not ended yet (its last LAST_LINE bytes)
+
+    def __call__(self, data: bytes) -> None:
+        output = self.output
+        output.logged[self.channel] += len(data)
+        line, self.carry = last_complete_line(self.carry, data)
+        if line:
+            output._last_line = line
 
 
 def last_complete_line(carry: bytes, data: bytes) -> tuple[bytes, bytes]:

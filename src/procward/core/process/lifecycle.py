@@ -207,16 +207,16 @@ class Process(ProcessBase):
         try:
             if problem := self.output.problem():
                 raise SpawnError(problem)  # noqa: TRY301 - the same path as a failed exec
-            env = child_environment(self.config, self.group, self.rt.serverurl, extra)
+            make_env = functools.partial(child_environment, self.config, self.group, self.rt.serverurl, extra)
             if spawner is not None:
-                self._pending = spawner.add(self.config, env, self.token, self._spawn_done)
+                self._pending = spawner.add(self.config, make_env, self.token, self._spawn_done)
                 if self.rt.record is not None:
                     # The token before the pid: a daemon killed meanwhile leaves no spawn unrecorded.
                     self.rt.record.add(self.namespec, self.token, 0)
                 return
             stdin_fd = self.stdin_socket.fd_for_child() if self.stdin_socket is not None else None
             sockets = self.rt.sockets.fds(self.config) if self.config.sockets else ()
-            spawned = self.rt.spawn(self.config, env, stdin_fd=stdin_fd, sockets=sockets)
+            spawned = self.rt.spawn(self.config, make_env(), stdin_fd=stdin_fd, sockets=sockets)
         except SpawnError as exc:
             self._spawn_done(exc)
             return
