@@ -134,7 +134,9 @@ _YIELD = dis.opmap["YIELD_VALUE"]
 
 
 def _awaits(code: CodeType) -> bool:
-    return any(op.opcode == _YIELD for op in dis.get_instructions(code)) or any(
+    # Instructions are two bytes, the opcode first (inline caches are CACHE instructions): the opcodes are
+    # the even bytes. dis.get_instructions made an object per instruction, 3.5 ms of every start.
+    return _YIELD in code.co_code[::2] or any(
         _awaits(const) for const in code.co_consts if isinstance(const, CodeType))
 
 
