@@ -42,7 +42,10 @@ log = logging.getLogger(__name__)
 
 HELPERS = 2  # helpers at a time at most (and no more than the CPUs this daemon may run on)
 MIN_BATCH = 16  # fewer spawns are made by the daemon itself: forking it costs about as much as two
-MAX_CHUNK = 256  # programs one helper spawns at most (its pipes are made when it is forked)
+# Programs one helper spawns at most (its pipes are made when it is forked). Each helper is a fork of the
+# daemon, and the daemon's pages are copied again as it writes them after each fork: fewer, larger chunks
+# start 5000 programs sooner (3 alternated runs: 256 4.75 s, 512 4.61 s, 512 in even chunks 4.55 s).
+MAX_CHUNK = 512
 HUNT_AGAIN = (0.01, 0.1, 1.0)  # seconds after a helper's death its unreported programs are looked for again
 _CHUNK = 1024  # bytes of results handled in one callback (~80 spawns): requests are served in between
 
@@ -109,8 +112,11 @@ class MassSpawner:
         return count >= MIN_BATCH and _cpus() > 1 and is_subreaper()
 
     def begin(self, count: int) -> None:
-        """About ``count`` requests follow: chunks of an even share for each helper (MAX_CHUNK at most)."""
-        self._chunk = max(MIN_BATCH // 2, min(MAX_CHUNK, -(-count // min(HELPERS, _cpus()))))
+        """About ``count`` requests follow: chunks of MAX_CHUNK at most, of even size, as many as make whole
+        rounds of helpers (5000 in chunks of 512 left a last round of one helper, its CPU's partner idle)."""
+        helpers = min(HELPERS, _cpus())
+        rounds = -(-count // (helpers * MAX_CHUNK))
+        self._chunk = max(MIN_BATCH // 2, -(-count // (helpers * rounds)))
         self._flushing = False
 
     def add(self, config: ProcessConfig, env: EnvMaker, token: str, done: Done) -> Request:
