@@ -41,9 +41,10 @@ def test_many_programs_are_spawned_by_helpers_and_become_the_daemons_children(
     count = MIN_BATCH + 14
     programs = "".join(textwrap.dedent(f"""\
         [program:p{i:02d}]
-        command=sh -c 'echo $PPID > {tmp_path}/p{i:02d}.parent; echo hello {i}; exec sleep 3600'
+        command=sh -c 'echo $PPID > {tmp_path}/p{i:02d}.parent; echo hello {i} $SUPERVISOR_PROCESS_NAME $OWN; exec sleep 3600'
         startsecs=0
         stdout_logfile={tmp_path}/p{i:02d}.log
+        environment=OWN="v{i}"
         """) for i in range(count))
     programs += "[program:missing]\ncommand=/nonexistent/prog\nstartsecs=0\nstartretries=0\n"
     # A notify program is spawned by the daemon itself (its READY=1 may come before a helper's pid would).
@@ -67,7 +68,8 @@ def test_many_programs_are_spawned_by_helpers_and_become_the_daemons_children(
     for i in range(count):
         log = tmp_path / f"p{i:02d}.log"
         wait_until(lambda log=log: log.exists() and log.read_text(), what=f"{log.name} written")
-        assert log.read_text() == f"hello {i}\n"  # its output reaches its log
+        # Its output reaches its log, and its environment (made by the helper) is its own.
+        assert log.read_text() == f"hello {i} p{i:02d} v{i}\n"
         parents.add(int((tmp_path / f"p{i:02d}.parent").read_text()))
     # Spawned by the helpers, not by the daemon itself (a program's shell that began after its helper
     # exited sees the daemon as its parent already).

@@ -35,6 +35,16 @@ class _Namespace:
             raise RPCError(Faults.BAD_NAME, name)
         return name.upper()
 
+    async def two(self, name: str, count: int, wait: bool = True) -> list[object]:
+        """Check each parameter.
+
+        @param string name A name
+        @param int count A count
+        @param boolean wait Any value, read as true or false
+        @return array result What the method was given
+        """
+        return [name, count, wait]
+
     async def sleeps(self) -> bool:
         """Wait.
 
@@ -93,3 +103,17 @@ def test_call_now_gives_the_value_or_raises_the_fault(registry: Registry) -> Non
 
 def test_call_and_call_now_agree(registry: Registry) -> None:
     assert asyncio.run(registry.call("t.plain", ("xyz",))) == registry.call_now(registry.methods["t.plain"], ("xyz",))
+
+
+def test_each_parameter_is_checked_and_defaults_are_filled_in(registry: Registry) -> None:
+    method = registry.methods["t.two"]
+    assert registry.call_now(method, ("a", 1)) == ["a", 1, True]
+    assert registry.call_now(method, ("a", 1, 0)) == ["a", 1, False]  # a wait flag is any value
+    for params in ((), ("a",), ("a", 1, True, "extra"), ("a", "1"), (5, "x"), ("a", True)):
+        with pytest.raises(RPCError) as wrong:
+            registry.call_now(method, params)
+        # A wrong type anywhere wins over a name that matches nothing (as in Supervisor).
+        assert wrong.value.code == Faults.INCORRECT_PARAMETERS, params
+    with pytest.raises(RPCError) as unknown:
+        registry.call_now(method, (5, 1))
+    assert unknown.value.code == Faults.BAD_NAME

@@ -115,7 +115,7 @@ class MassSpawner:
         """About ``count`` requests follow: chunks of MAX_CHUNK at most, of even size, as many as make whole
         rounds of helpers (5000 in chunks of 512 left a last round of one helper, its CPU's partner idle)."""
         helpers = min(HELPERS, _cpus())
-        rounds = -(-count // (helpers * MAX_CHUNK))
+        rounds = max(1, -(-count // (helpers * MAX_CHUNK)))
         self._chunk = max(MIN_BATCH // 2, -(-count // (helpers * rounds)))
         self._flushing = False
 

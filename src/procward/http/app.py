@@ -115,6 +115,7 @@ class App:
             return None  # handle answers 400 and logs it
         method = self.registry.methods.get(name)
         if method is None or method.waits:
+            request.decoded = (name, params)  # for rpc(): a multicall's body is not parsed again
             return None
         self.supervisor.exits.catch_up()
         try:
@@ -127,7 +128,7 @@ class App:
         if request.method != "POST":
             raise HttpError(400, "XML-RPC requests must be POSTed")
         try:
-            method, params = decode_request(request.body)
+            method, params = request.decoded or decode_request(request.body)
         except BadRequest as exc:
             log.error("XML-RPC request data %r is invalid: %s", request.body[:80], exc)  # noqa: TRY400 - a bad client, not a bug: no traceback
             raise HttpError(400, str(exc)) from None

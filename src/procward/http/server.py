@@ -51,6 +51,9 @@ class Request:
     site: Any  # what the listening socket was opened for (its credentials)
     body: bytes = b""
     disconnected: asyncio.Event = field(default_factory=asyncio.Event)  # set when the client goes away
+    # What the handler's ``answer_now`` made of the body when it left the answer to ``handle`` (an
+    # XML-RPC call of a method that waits: decoded once, not twice).
+    decoded: Any = None
 
 
 @dataclass(slots=True)
