@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from engines import Alertmanager, Prometheus
-from run import cpu_seconds, daemon, program, sleepers, wait_all
+from harness import cpu_seconds, daemon, program, sleepers, wait_all
 from support import free_port, wait_until
 
 RULES = Path(__file__).resolve().parents[1] / "examples" / "prometheus" / "procward-rules.yml"
