@@ -426,10 +426,11 @@ class _Connection(asyncio.Protocol):
         headers = [("Content-Type", response.content_type), *response.headers,
                    ("Content-Length", str(len(response.body)))]
         head = self._status(response.status, headers)
-        if self.head_only or len(response.body) > _JOIN_UP_TO:
+        if self.head_only:
+            self._write(head)
+        elif len(response.body) > _JOIN_UP_TO:
             self._write(head)  # a large body is not copied behind its head: a send more, a copy less
-            if not self.head_only:
-                self._write(response.body)
+            self._write(response.body)
         else:
             self._write(head + response.body)
 

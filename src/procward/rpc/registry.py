@@ -188,17 +188,14 @@ def check_params(method: Method, params: tuple[Any, ...]) -> list[Any]:
     given = len(params)
     if not method.required <= given <= len(method.params):
         raise RPCError(Faults.INCORRECT_PARAMETERS)
-    try:
-        args = [check(value) for check, value in zip(method.checks, params, strict=False)]
-    except RPCError:
-        errors = []
-        for check, value in zip(method.checks, params, strict=False):
-            try:
-                check(value)
-            except RPCError as exc:
-                errors.append(exc)
-        # As in Supervisor, a wrong type anywhere wins over a name that matches nothing.
-        raise next((e for e in errors if e.code == Faults.INCORRECT_PARAMETERS), errors[0]) from None
+    args, errors = [], []
+    for check, value in zip(method.checks, params, strict=False):
+        try:
+            args.append(check(value))
+        except RPCError as exc:
+            errors.append(exc)
+    if errors:  # as in Supervisor, a wrong type anywhere wins over a name that matches nothing
+        raise next((e for e in errors if e.code == Faults.INCORRECT_PARAMETERS), errors[0])
     if given < len(method.params):
         args.extend(p.default for p in method.params[given:])
     return args
