@@ -103,6 +103,18 @@ def test_tail_pid_signal_avail(daemon) -> None:
     assert any(re.match(r"^web +in use +auto +999:999$", line) for line in avail), avail
 
 
+def test_tail_of_a_large_log_in_one_answer(daemon) -> None:
+    """tail -N past 64 KiB: the answer's body goes out after its head, not copied behind it (the server's
+    large-body path), and the real client gets every byte of the log."""
+    d = daemon("[program:big]\ncommand=sh -c 'seq 1 30000; exec sleep 300'\nstartsecs=0\n")
+    expected = "".join(f"{i}\n" for i in range(1, 30001))  # ~169 KB
+    path = Path(d.wait_state("big", "RUNNING")["stdout_logfile"])
+    wait_until(lambda: path.exists() and path.stat().st_size == len(expected), what="the whole log written")
+    tail = ctl(d, "tail", "-200000", "big")
+    assert tail.returncode == 0, tail.stderr
+    assert tail.stdout == expected + "\n"  # supervisorctl prints what it read, then a newline
+
+
 def test_reread_update(daemon) -> None:
     """reread and update touch only changed groups, in supervisorctl's words."""
     d = ready(daemon)
