@@ -119,7 +119,9 @@ class LiveHub:
         for p in self._sup.all_processes():
             if wanted(p.namespec):
                 samples = self._sup.usage.history(p.namespec, points)
-                out[p.namespec] = [[round(t) for t, _, _ in samples], [round(c, 1) for _, c, _ in samples],
+                # truncated as a run's "start" is: a start after a sample must not land before it
+                # (rounded, a sample at x.6 came out later than a restart at x.8)
+                out[p.namespec] = [[int(t) for t, _, _ in samples], [round(c, 1) for _, c, _ in samples],
                                    [r for _, _, r in samples]]
         return out
 

@@ -465,9 +465,10 @@ def process_page(view: ProcessView, *, token: str, writable: bool, identity: str
     probes = table("Last health checks, newest first", ("time", "result"),
                    ((_when(t), why or "passed") for t, why in reversed(view.probes)),
                    "No health check." if not info.get("health") else "No probe yet.")
-    chart_data = json.dumps({"t": [round(t) for t, _, _ in view.samples], "cpu": [c for _, c, _ in view.samples],
+    # whole seconds truncated, as getProcessInfo's "start" (the page marks a start between two samples)
+    chart_data = json.dumps({"t": [int(t) for t, _, _ in view.samples], "cpu": [c for _, c, _ in view.samples],
                              "rss": [r for _, _, r in view.samples],
-                             "starts": [round(t) for t, s in view.states if s == "STARTING"]},
+                             "starts": [int(t) for t, s in view.states if s == "STARTING"]},
                             separators=(",", ":")).replace("</", "<\\/")
     latest = (f"CPU {_cpu(info) or '0 %'}, memory {_memory(info) or '0 MB'}" if info.get("pid") else "not running")
     sockets = ""

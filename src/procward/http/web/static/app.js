@@ -541,6 +541,7 @@ function setUpProcessPage() {
   redraw();
   const form = document.querySelector("form.process-actions");
   if (form) form.addEventListener("submit", submitAction);
+  let runs = null;  // the run count of the last update
   const update = (rows) => {
     for (const row of rows) {
       if (row.name !== name) continue;
@@ -552,8 +553,11 @@ function setUpProcessPage() {
       document.getElementById("health").textContent = row.health || "no check";
       document.getElementById("usage").textContent = row.pid
         ? `CPU ${row.cpu.toFixed(1)} %, memory ${memoryText(row.rss_kb) || "0 MB"}` : "not running";
-      // a new run: its start time (states may pass STARTING within one update, unseen here)
-      if (row.start && !data.starts.some((t) => Math.abs(t - row.start) <= 1)) data.starts.push(row.start);
+      // a new run: its start time (states may pass STARTING within one update, unseen here). Starts are
+      // whole seconds, so a restart within a second of the last start is told by the run count.
+      const newRun = runs !== null && row.restarts > runs;
+      if (row.start && (newRun || !data.starts.some((t) => Math.abs(t - row.start) <= 1))) data.starts.push(row.start);
+      runs = row.restarts;
       if (row.now) clockSkew = row.now - Date.now() / 1000;
       if (form) setPrimary(form, name, row.state);
     }
