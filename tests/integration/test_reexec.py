@@ -176,3 +176,20 @@ def test_an_exit_asked_for_during_a_reexec_is_carried_out(daemon) -> None:
     d.proc.send_signal(signal.SIGTERM)  # within the switch's fifth of a second (or in the new daemon)
     assert d.proc.wait(timeout=30) == 0
     wait_until(lambda: not pid_alive(pid), what="the program stopped with the daemon")
+
+
+def test_a_sigterm_while_the_new_daemon_starts_is_carried_out(daemon) -> None:
+    """SIGTERM once the daemon has exec'd itself, before the new one has its handlers (its imports, its
+    configuration, the takeover): the signal waits for them, and the new daemon stops with its programs.
+    With the default action it killed the daemon outright and left the programs running."""
+    d = daemon("[program:sleeper]\ncommand=sleep 300\nstartsecs=0\n")
+    assert d.proc is not None
+    pid = d.wait_state("sleeper", "RUNNING")["pid"]
+    accepted = d.ctl("reexec")
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    cmdline = Path(f"/proc/{d.proc.pid}/cmdline")
+    wait_until(lambda: b"--handover" in cmdline.read_bytes(), what="the exec", interval=0.001)
+    d.proc.send_signal(signal.SIGTERM)
+    assert d.proc.wait(timeout=30) == 0
+    wait_until(lambda: not pid_alive(pid), what="the program stopped with the daemon")
+    assert "reexec: took over 1 process" in d.log_text()

@@ -436,6 +436,8 @@ class Supervisor:
     def _install_signals(self) -> None:
         for signum in SIGNALS:
             self.loop.add_signal_handler(signum, self._on_signal, signum)
+        # After a reexec they come blocked, and one sent during the switch is pending: it is handled now.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
         self.exits.install()
 
     async def serve(self, services: Sequence[Service]) -> None:
@@ -511,6 +513,11 @@ class Supervisor:
                 # handed over (milliseconds: they are already under way).
                 await self.spawner.wait()
             if self._reexec:
+                # The switch is certain from here. The signals wait, blocked, until the next daemon has
+                # its handlers (_install_signals): a blocked signal stays pending across the exec, where
+                # the default action (the loop's handlers go when it closes, the new interpreter starts
+                # without them) killed the daemon and left its programs running.
+                signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
                 await self._close_alarms()
                 self.handover = handover.release_all(self)
                 self.handover["exit"] = self._exit_after_reexec
