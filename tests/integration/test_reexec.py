@@ -4,6 +4,7 @@ settled, and code or configuration that does not load, refuse it with the daemon
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
@@ -193,3 +194,21 @@ def test_a_sigterm_while_the_new_daemon_starts_is_carried_out(daemon) -> None:
     assert d.proc.wait(timeout=30) == 0
     wait_until(lambda: not pid_alive(pid), what="the program stopped with the daemon")
     assert "reexec: took over 1 process" in d.log_text()
+
+
+def test_a_program_killed_while_the_new_daemon_starts_is_seen_and_restarted(daemon) -> None:
+    """A program that dies during the switch, with no daemon code to catch its SIGCHLD: the new daemon
+    collects its exit once it has taken over, and autorestart starts it again."""
+    d = daemon("[program:sleeper]\ncommand=sleep 300\nstartsecs=0\nautorestart=true\n")
+    assert d.proc is not None
+    pid = d.wait_state("sleeper", "RUNNING")["pid"]
+    accepted = d.ctl("reexec")
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    cmdline = Path(f"/proc/{d.proc.pid}/cmdline")
+    wait_until(lambda: b"--handover" in cmdline.read_bytes(), what="the exec", interval=0.001)
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: "reexec: took over 1 process" in d.log_text(), what="the takeover", timeout=30)
+    wait_until(lambda: d.rpc().supervisor.getProcessInfo("sleeper")["pid"] not in (0, pid), what="restarted")
+    assert not pid_alive(pid)
+    assert d.rpc().supervisor.getProcessInfo("sleeper")["statename"] == "RUNNING"
+    assert "exited: sleeper (terminated by SIGKILL; not expected)" in d.log_text()
