@@ -115,6 +115,36 @@ def test_tail_of_a_large_log_in_one_answer(daemon) -> None:
     assert tail.stdout == expected + "\n"  # supervisorctl prints what it read, then a newline
 
 
+def test_a_slow_stop_is_reported_in_the_main_log(daemon) -> None:
+    """supervisorctl stop of a program slow to stop: "waiting for X to stop" in the main log while the
+    call waits, as supervisord writes it; a stop that is over at once writes none."""
+    d = daemon("""
+        [program:slow]
+        command=sh -c "trap '' TERM; exec sleep 300"
+        startsecs=0
+        stopwaitsecs=60
+        [program:quick]
+        command=sleep 300
+        startsecs=0
+        """)
+    pid = d.wait_state("slow", "RUNNING")["pid"]
+    d.wait_state("quick", "RUNNING")
+    assert ctl(d, "stop", "quick").stdout.strip() == "quick: stopped"
+    stop = subprocess.Popen([sys.executable, "-m", "supervisor.supervisorctl", "-c", str(d.conf), "stop", "slow"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: "waiting for slow to stop" in d.log_text(), what="the report", timeout=20)
+        assert d.state("slow") == "STOPPING"
+        os.kill(pid, signal.SIGKILL)  # the stop's end: the program ignores SIGTERM
+        out, _ = stop.communicate(timeout=30)
+    finally:
+        if stop.poll() is None:
+            stop.kill()
+            stop.wait()
+    assert out.strip() == "slow: stopped"
+    assert "waiting for quick to stop" not in d.log_text()
+
+
 def test_reread_update(daemon) -> None:
     """reread and update touch only changed groups, in supervisorctl's words."""
     d = ready(daemon)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -22,7 +23,11 @@ from procward.rpc.faults import Faults, RPCError, faults_for
 from procward.rpc.info import config_info, process_info
 from procward.rpc.registry import Registry, checks
 
+log = logging.getLogger(__name__)
+
 S = ProcessState
+# Seconds between "waiting for X to stop" lines while a call waits for a stop, as supervisord writes them.
+STOP_REPORT = 2.0
 
 
 def _read_log(path: str | None, offset: int, length: int) -> str:
@@ -285,7 +290,24 @@ class SupervisorNamespace:
         with faults_for(name):
             process.stop()
         if wait:
+            await self._stopped(process)
+
+    async def _stopped(self, process: Process) -> None:
+        """Wait for the stop, saying so in the main log every STOP_REPORT seconds (supervisord's line; its
+        first comes at once, for stops that end a millisecond later too: here, after the first interval)."""
+        loop = asyncio.get_running_loop()
+        handle: asyncio.TimerHandle
+
+        def report() -> None:
+            nonlocal handle
+            log.info("waiting for %s to stop", process.name)
+            handle = loop.call_later(STOP_REPORT, report)
+
+        handle = loop.call_later(STOP_REPORT, report)
+        try:
             await process.wait_state(STOPPED_STATES)
+        finally:
+            handle.cancel()
 
     async def stopProcessGroup(self, name: str, wait: bool = True) -> list[dict[str, Any]]:
         """Stop all processes in the process group named 'name'
