@@ -116,8 +116,8 @@ def test_tail_of_a_large_log_in_one_answer(daemon) -> None:
 
 
 def test_a_slow_stop_is_reported_in_the_main_log(daemon) -> None:
-    """supervisorctl stop of a program slow to stop: "waiting for X to stop" in the main log while the
-    call waits, as supervisord writes it; a stop that is over at once writes none."""
+    """supervisorctl stop of a program slow to stop, alone and in `stop all`: "waiting for X to stop" in
+    the main log while the call waits, as supervisord writes it; a stop that is over at once writes none."""
     d = daemon("""
         [program:slow]
         command=sh -c "trap '' TERM; exec sleep 300"
@@ -127,21 +127,25 @@ def test_a_slow_stop_is_reported_in_the_main_log(daemon) -> None:
         command=sleep 300
         startsecs=0
         """)
-    pid = d.wait_state("slow", "RUNNING")["pid"]
     d.wait_state("quick", "RUNNING")
-    assert ctl(d, "stop", "quick").stdout.strip() == "quick: stopped"
-    stop = subprocess.Popen([sys.executable, "-m", "supervisor.supervisorctl", "-c", str(d.conf), "stop", "slow"],
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        wait_until(lambda: "waiting for slow to stop" in d.log_text(), what="the report", timeout=20)
-        assert d.state("slow") == "STOPPING"
-        os.kill(pid, signal.SIGKILL)  # the stop's end: the program ignores SIGTERM
-        out, _ = stop.communicate(timeout=30)
-    finally:
-        if stop.poll() is None:
-            stop.kill()
-            stop.wait()
-    assert out.strip() == "slow: stopped"
+    for turn, args in enumerate((("stop", "slow"), ("stop", "all")), start=1):
+        if turn > 1:
+            assert ctl(d, "start", "all").returncode == 0
+        pid = d.wait_state("slow", "RUNNING")["pid"]
+        stop = subprocess.Popen([sys.executable, "-m", "supervisor.supervisorctl", "-c", str(d.conf), *args],
+                                stdout=subprocess.PIPE, text=True)
+        try:
+            wait_until(lambda n=turn: d.log_text().count("waiting for slow to stop") == n,
+                       what="the report", timeout=20)
+            assert d.state("slow") == "STOPPING"
+            os.kill(pid, signal.SIGKILL)  # the stop's end: the program ignores SIGTERM
+            out, _ = stop.communicate(timeout=30)
+        finally:
+            if stop.poll() is None:
+                stop.kill()
+                stop.wait()
+        assert "slow: stopped" in out.splitlines()
+    assert "quick: stopped" in out.splitlines()  # stopped by `stop all`, at once
     assert "waiting for quick to stop" not in d.log_text()
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 from procward import API_VERSION, SUPERVISOR_COMPAT_VERSION
@@ -282,7 +283,7 @@ class SupervisorNamespace:
         await self._stop_one(process, name, wait)
         return True
 
-    async def _stop_one(self, process: Process, name: str, wait: bool) -> None:
+    async def _stop_one(self, process: Process, name: str, wait: bool, *, reported: bool = False) -> None:
         if self.sup.gate.cancel(process):
             return  # it was waiting for its dependencies: it now stays stopped
         if process.state not in RUNNING_STATES and not process.restart_pending:
@@ -290,22 +291,30 @@ class SupervisorNamespace:
         with faults_for(name):
             process.stop()
         if wait:
-            await self._stopped(process)
+            with self._stop_reports([] if reported else [process]):
+                await process.wait_state(STOPPED_STATES)
 
-    async def _stopped(self, process: Process) -> None:
-        """Wait for the stop, saying so in the main log every STOP_REPORT seconds (supervisord's line; its
-        first comes at once, for stops that end a millisecond later too: here, after the first interval)."""
+    @contextlib.contextmanager
+    def _stop_reports(self, processes: list[Process]) -> Iterator[None]:
+        """While a call waits for stops: "waiting for X to stop" in the main log every STOP_REPORT seconds
+        for each of ``processes`` still stopping, supervisord's line (its first comes at once, for stops
+        a millisecond long too; here after the first interval). One timer for a whole batch."""
+        if not processes:
+            yield
+            return
         loop = asyncio.get_running_loop()
         handle: asyncio.TimerHandle
 
         def report() -> None:
             nonlocal handle
-            log.info("waiting for %s to stop", process.name)
+            for process in processes:
+                if process.state == S.STOPPING:
+                    log.info("waiting for %s to stop", process.name)
             handle = loop.call_later(STOP_REPORT, report)
 
         handle = loop.call_later(STOP_REPORT, report)
         try:
-            await process.wait_state(STOPPED_STATES)
+            yield
         finally:
             handle.cancel()
 
@@ -331,7 +340,8 @@ class SupervisorNamespace:
 
     async def _stop_many(self, processes: Iterable[Process], wait: bool) -> list[dict[str, Any]]:
         todo = [p for p in processes if p.state in RUNNING_STATES]
-        return await self._gather(todo, lambda p: self._stop_one(p, p.namespec, wait))
+        with self._stop_reports(todo if wait else []):
+            return await self._gather(todo, lambda p: self._stop_one(p, p.namespec, wait, reported=True))
 
     def _signal_one(self, process: Process, name: str, sig: int | str) -> None:
         try:
