@@ -31,6 +31,31 @@ S = ProcessState
 STOP_REPORT = 2.0
 
 
+@contextlib.contextmanager
+def _stop_reports(processes: list[Process]) -> Iterator[None]:
+    """While a call waits for stops: "waiting for X to stop" in the main log every STOP_REPORT seconds
+    for each of ``processes`` still stopping, supervisord's line (its first comes at once, for stops
+    a millisecond long too; here after the first interval). One timer for a whole batch."""
+    if not processes:
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    handle: asyncio.TimerHandle
+
+    def report() -> None:
+        nonlocal handle
+        for process in processes:
+            if process.state == S.STOPPING:
+                log.info("waiting for %s to stop", process.name)
+        handle = loop.call_later(STOP_REPORT, report)
+
+    handle = loop.call_later(STOP_REPORT, report)
+    try:
+        yield
+    finally:
+        handle.cancel()
+
+
 def _read_log(path: str | None, offset: int, length: int) -> str:
     """readLog / readProcess*Log: a range of the file; NO_FILE without one (Supervisor's fault text)."""
     if path is None or not os.path.exists(path):
@@ -283,7 +308,8 @@ class SupervisorNamespace:
         await self._stop_one(process, name, wait)
         return True
 
-    async def _stop_one(self, process: Process, name: str, wait: bool, *, reported: bool = False) -> None:
+    async def _stop_one(self, process: Process, name: str, wait: bool, *, report: bool = True) -> None:
+        """Stop one process; ``report``: its wait is reported here (a batch has one report for all)."""
         if self.sup.gate.cancel(process):
             return  # it was waiting for its dependencies: it now stays stopped
         if process.state not in RUNNING_STATES and not process.restart_pending:
@@ -291,32 +317,8 @@ class SupervisorNamespace:
         with faults_for(name):
             process.stop()
         if wait:
-            with self._stop_reports([] if reported else [process]):
+            with _stop_reports([process] if report else []):
                 await process.wait_state(STOPPED_STATES)
-
-    @contextlib.contextmanager
-    def _stop_reports(self, processes: list[Process]) -> Iterator[None]:
-        """While a call waits for stops: "waiting for X to stop" in the main log every STOP_REPORT seconds
-        for each of ``processes`` still stopping, supervisord's line (its first comes at once, for stops
-        a millisecond long too; here after the first interval). One timer for a whole batch."""
-        if not processes:
-            yield
-            return
-        loop = asyncio.get_running_loop()
-        handle: asyncio.TimerHandle
-
-        def report() -> None:
-            nonlocal handle
-            for process in processes:
-                if process.state == S.STOPPING:
-                    log.info("waiting for %s to stop", process.name)
-            handle = loop.call_later(STOP_REPORT, report)
-
-        handle = loop.call_later(STOP_REPORT, report)
-        try:
-            yield
-        finally:
-            handle.cancel()
 
     async def stopProcessGroup(self, name: str, wait: bool = True) -> list[dict[str, Any]]:
         """Stop all processes in the process group named 'name'
@@ -340,8 +342,8 @@ class SupervisorNamespace:
 
     async def _stop_many(self, processes: Iterable[Process], wait: bool) -> list[dict[str, Any]]:
         todo = [p for p in processes if p.state in RUNNING_STATES]
-        with self._stop_reports(todo if wait else []):
-            return await self._gather(todo, lambda p: self._stop_one(p, p.namespec, wait, reported=True))
+        with _stop_reports(todo if wait else []):
+            return await self._gather(todo, lambda p: self._stop_one(p, p.namespec, wait, report=False))
 
     def _signal_one(self, process: Process, name: str, sig: int | str) -> None:
         try:
