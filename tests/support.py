@@ -182,10 +182,14 @@ class Daemon:
         return subprocess.run([sys.executable, "-m", "procward", "ctl", "-c", str(self.conf), *args],
                               capture_output=True, text=True, timeout=120, check=False)
 
+    def supervisorctl_argv(self, *args: str) -> list[str]:
+        """The command line of the real ``supervisorctl -c CONF ARGS`` (Supervisor 4.3's, from PyPI)."""
+        return [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(self.conf), *args]
+
     def supervisorctl(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        """The real ``supervisorctl -c CONF ARGS`` (Supervisor 4.3's, from PyPI), its output as text."""
-        return subprocess.run([sys.executable, "-m", "supervisor.supervisorctl", "-c", str(self.conf), *args],
-                              capture_output=True, text=True, timeout=timeout, check=False)
+        """The real ``supervisorctl -c CONF ARGS``, run to its end, its output as text."""
+        return subprocess.run(self.supervisorctl_argv(*args), capture_output=True, text=True, timeout=timeout,
+                              check=False)
 
     def log_text(self) -> str:
         return self.mainlog.read_text(errors="replace") if self.mainlog.exists() else ""

@@ -133,8 +133,7 @@ def test_a_slow_stop_is_reported_in_the_main_log(daemon) -> None:
             assert ctl(d, "start", "all").returncode == 0
         pid = d.wait_state("slow", "RUNNING")["pid"]
         before = d.log_text().count("waiting for slow to stop")  # the last stop's lines ended with its call
-        stop = subprocess.Popen([sys.executable, "-m", "supervisor.supervisorctl", "-c", str(d.conf), *args],
-                                stdout=subprocess.PIPE, text=True)
+        stop = subprocess.Popen(d.supervisorctl_argv(*args), stdout=subprocess.PIPE, text=True)
         try:
             wait_until(lambda n=before: d.log_text().count("waiting for slow to stop") > n,
                        what="the report", timeout=20)

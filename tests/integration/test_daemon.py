@@ -94,8 +94,7 @@ def test_reading_a_log_that_does_not_exist_is_no_file(daemon) -> None:
     with pytest.raises(xmlrpc.client.Fault) as fault:  # a redirected stderr has no log of its own
         sup.readProcessStderrLog("merged", 0, 0)
     assert fault.value.faultCode == 20
-    tail = subprocess.run([sys.executable, "-m", "supervisor.supervisorctl", "-c", str(d.conf), "tail", "quiet"],
-                          capture_output=True, text=True, timeout=60, check=False)
+    tail = d.supervisorctl("tail", "quiet", timeout=60)
     assert tail.stdout.strip() == "quiet: ERROR (no log file)"
 
 

@@ -37,6 +37,14 @@ def reexec(d) -> None:
     wait_until(lambda: d.rpc().supervisor.getState()["statename"] == "RUNNING", what="answering", timeout=30)
 
 
+def until_the_exec(d) -> None:
+    """``ctl reexec``, back as soon as /proc shows the daemon running its new code (before its handlers)."""
+    accepted = d.ctl("reexec")
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    cmdline = Path(f"/proc/{d.proc.pid}/cmdline")
+    wait_until(lambda: b"--handover" in cmdline.read_bytes(), what="the exec", interval=0.001)
+
+
 def test_programs_keep_running_and_no_line_is_lost(daemon, tmp_path: Path) -> None:
     (tmp_path / "counter.py").write_text(COUNTER)
     (tmp_path / "listener.py").write_text(LISTENER)
@@ -186,10 +194,7 @@ def test_a_sigterm_while_the_new_daemon_starts_is_carried_out(daemon) -> None:
     d = daemon("[program:sleeper]\ncommand=sleep 300\nstartsecs=0\n")
     assert d.proc is not None
     pid = d.wait_state("sleeper", "RUNNING")["pid"]
-    accepted = d.ctl("reexec")
-    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
-    cmdline = Path(f"/proc/{d.proc.pid}/cmdline")
-    wait_until(lambda: b"--handover" in cmdline.read_bytes(), what="the exec", interval=0.001)
+    until_the_exec(d)
     d.proc.send_signal(signal.SIGTERM)
     assert d.proc.wait(timeout=30) == 0
     wait_until(lambda: not pid_alive(pid), what="the program stopped with the daemon")
@@ -202,10 +207,7 @@ def test_a_program_killed_while_the_new_daemon_starts_is_seen_and_restarted(daem
     d = daemon("[program:sleeper]\ncommand=sleep 300\nstartsecs=0\nautorestart=true\n")
     assert d.proc is not None
     pid = d.wait_state("sleeper", "RUNNING")["pid"]
-    accepted = d.ctl("reexec")
-    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
-    cmdline = Path(f"/proc/{d.proc.pid}/cmdline")
-    wait_until(lambda: b"--handover" in cmdline.read_bytes(), what="the exec", interval=0.001)
+    until_the_exec(d)
     os.kill(pid, signal.SIGKILL)
     wait_until(lambda: "reexec: took over 1 process" in d.log_text(), what="the takeover", timeout=30)
     wait_until(lambda: d.rpc().supervisor.getProcessInfo("sleeper")["pid"] not in (0, pid), what="restarted")
