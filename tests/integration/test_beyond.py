@@ -60,7 +60,11 @@ def new_pid(d, name: str, old: int, timeout: float = 20) -> int:
 def tree_pids(token_pid: int) -> set[int]:
     """Every process carrying the PROCWARD_TREE token of ``token_pid`` (a test-side full scan)."""
     environ = Path(f"/proc/{token_pid}/environ").read_bytes().split(b"\0")
-    token = next(e for e in environ if e.startswith(b"PROCWARD_TREE="))
+    token = next((e for e in environ if e.startswith(b"PROCWARD_TREE=")), None)
+    if token is None:
+        # Read while the process execs (the program's `sh -c '...; exec sleep'`), environ is empty: none
+        # found yet, and the caller's wait_until reads again.
+        return set()
     found = set()
     for entry in os.listdir("/proc"):
         if entry.isdigit():
