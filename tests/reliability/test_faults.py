@@ -291,7 +291,9 @@ def test_a_sigkilled_daemons_program_without_its_token_is_found_by_pid_and_start
     d.start()
     assert d.proc is not None
     pid = d.wait_state("scrubbed", "RUNNING")["pid"]
-    wait_until(lambda: b"PROCWARD_TREE" not in Path(f"/proc/{pid}/environ").read_bytes(), what="env -i exec")
+    # sleep's own name first: /proc/<pid>/environ also reads empty while `env` is still exec'ing it
+    wait_until(lambda: Path(f"/proc/{pid}/comm").read_text().strip() == "sleep"
+               and b"PROCWARD_TREE" not in Path(f"/proc/{pid}/environ").read_bytes(), what="env -i exec")
     record = tmp_path / "procward.pid.procs"
     wait_until(lambda: f" {pid} {_stat_start_time(pid)}" in record.read_text(), what="start time recorded")
     os.kill(d.proc.pid, signal.SIGKILL)
