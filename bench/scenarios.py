@@ -23,6 +23,8 @@ from harness import (
     program,
     raw_call,
     read_io,
+    reaped_seconds,
+    run_seconds,
     sleepers,
     status_field,
     switches,
@@ -41,8 +43,19 @@ ACTIVATED = Path(__file__).resolve().parents[1] / "tests" / "programs" / "activa
 def s1_spawn(kind: str, n: int, startsecs: int) -> dict[str, float]:
     with daemon(kind, sleepers(n, startsecs=startsecs)) as d:
         first, done = wait_all(d, n)
+        # The CPU the start took, read as soon as it is over: the daemon's threads, the children it reaped
+        # (procward's spawning helpers) and its programs so far (a `sleep` has used only its exec and
+        # start by then). Spread perfectly over the machine's CPUs, that work could not take less than
+        # "bound": how far "all RUNNING" is from it is what a daemon could still win on this machine.
+        daemon_cpu = run_seconds(d.proc.pid) + reaped_seconds(d.proc.pid)
+        programs_cpu = sum(run_seconds(pid) for pid in children_of(d.proc.pid))
     suffix = f" N={n}" + (f" startsecs={startsecs}" if startsecs else "")
-    return {f"S1 first RPC (s){suffix}": first, f"S1 all RUNNING (s){suffix}": done}
+    out = {f"S1 first RPC (s){suffix}": first, f"S1 all RUNNING (s){suffix}": done}
+    if not startsecs:  # with startsecs=1 the figure is the wait, not the work
+        out |= {f"S1 daemon CPU (s){suffix}": daemon_cpu, f"S1 programs' CPU (s){suffix}": programs_cpu,
+                f"S1 bound: all CPU / {len(os.sched_getaffinity(0))} CPUs (s){suffix}":
+                    (daemon_cpu + programs_cpu) / len(os.sched_getaffinity(0))}
+    return out
 
 
 def s2_s5_s6(kind: str, n: int, idle: float, quick: bool) -> dict[str, float]:
