@@ -1,7 +1,8 @@
 """procward vs supervisord 4.3, side by side in one run, through XML-RPC on a unix socket only.
 
 Scenarios (see docs/performance.md):
-  S1 spawn       N sleep programs: start to first answered RPC, start to all RUNNING
+  S1 spawn       N sleep programs: start to first answered RPC, start to all RUNNING; the CPU that
+                 took (daemon with its reaped helpers, programs) and its bound on this machine's CPUs
   S2 idle        500 running, idle window: daemon CPU %, context switches/s, RSS
   S3 restart     100 autorestart programs: SIGKILL one, time until a new pid is RUNNING (median, p95)
   S4 logs        one program writes --log-mb MiB to stdout: MB/s, daemon CPU s; plain, rotating, and
