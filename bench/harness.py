@@ -30,9 +30,14 @@ CLK = os.sysconf("SC_CLK_TCK")
 
 # -- measuring a daemon ------------------------------------------------------------------------------
 
-def cpu_seconds(pid: int) -> float:
+def _stat(pid: int) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name (which may hold spaces)."""
     with open(f"/proc/{pid}/stat") as handle:
-        fields = handle.read().rsplit(")", 1)[1].split()
+        return handle.read().rsplit(")", 1)[1].split()
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = _stat(pid)
     return (int(fields[11]) + int(fields[12])) / CLK
 
 
@@ -52,8 +57,7 @@ def run_seconds(pid: int) -> float:
 
 def reaped_seconds(pid: int) -> float:
     """CPU time of the children ``pid`` has reaped (a procward boot's helpers), in ticks."""
-    with open(f"/proc/{pid}/stat") as handle:
-        fields = handle.read().rsplit(")", 1)[1].split()
+    fields = _stat(pid)
     return (int(fields[13]) + int(fields[14])) / CLK
 
 

@@ -52,9 +52,9 @@ def s1_spawn(kind: str, n: int, startsecs: int) -> dict[str, float]:
     suffix = f" N={n}" + (f" startsecs={startsecs}" if startsecs else "")
     out = {f"S1 first RPC (s){suffix}": first, f"S1 all RUNNING (s){suffix}": done}
     if not startsecs:  # with startsecs=1 the figure is the wait, not the work
+        cpus = len(os.sched_getaffinity(0))
         out |= {f"S1 daemon CPU (s){suffix}": daemon_cpu, f"S1 programs' CPU (s){suffix}": programs_cpu,
-                f"S1 bound: all CPU / {len(os.sched_getaffinity(0))} CPUs (s){suffix}":
-                    (daemon_cpu + programs_cpu) / len(os.sched_getaffinity(0))}
+                f"S1 bound: all CPU / {cpus} CPUs (s){suffix}": (daemon_cpu + programs_cpu) / cpus}
     return out
 
 
