@@ -242,3 +242,69 @@ def test_answers_given_at_once_big_or_pipelined(tmp_path: Path) -> None:
             assert positions == sorted(positions)
 
     asyncio.run(main())
+
+
+def test_idle_connections_are_closed_each_after_its_own_idle_timeout(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server's one timer for idle connections: one that keeps sending requests is never closed; each
+    idle one is closed IDLE_TIMEOUT after it went idle, not sooner and not all at once (one that went idle
+    later stays open past the first one's close, and is closed with no other connection's help); once none
+    is idle, no timer is left to wake the loop."""
+    from procward.http import server as server_module
+
+    timeout = 1.0
+    monkeypatch.setattr(server_module, "IDLE_TIMEOUT", timeout)
+
+    async def handler(request: Request) -> Response:
+        return Response(200, f"<{request.path}>".encode())
+
+    async def no_idle_timer(server: Server) -> None:
+        """Until the server's idle timer is off: it fires once more at most, finds no idle connection."""
+        async with asyncio.timeout(10):
+            while server._idle_timer is not None:  # noqa: ASYNC110 - a poll with a deadline: no event says it
+                await asyncio.sleep(0.05)
+
+    async def closed_at(reader: asyncio.StreamReader) -> float:
+        async with asyncio.timeout(15):
+            while await reader.read(65536):
+                pass
+        return loop.time()
+
+    async def main() -> None:
+        async with _serving(tmp_path, handler) as (server, path):
+            # A busy one: a request every tenth of the timeout, 15 on one connection, open all along.
+            c_reader, c_writer = await asyncio.open_unix_connection(path)
+            for n in range(15):
+                c_writer.write(_get(f"/c{n}"))
+                async with asyncio.timeout(10):
+                    await c_reader.readuntil(f"</c{n}>".encode())
+                await asyncio.sleep(timeout / 10)  # the client's pace
+            assert not c_reader.at_eof()
+            c_writer.close()
+            await no_idle_timer(server)
+
+            # A idle from its start (the timer armed for it); B asks once, half the timeout later, then is
+            # idle: closed only if the timer, at A's close, is armed again for B.
+            a_connected = loop.time()  # before the server saw it: its idle time began later
+            a_reader, a_writer = await asyncio.open_unix_connection(path)
+            a_closed = asyncio.create_task(closed_at(a_reader))
+            await asyncio.sleep(timeout / 2)  # the client's pace
+            b_asked = loop.time()
+            b_reader, b_writer = await asyncio.open_unix_connection(path)
+            b_writer.write(_get("/b"))
+            async with asyncio.timeout(10):
+                await b_reader.readuntil(b"</b>")
+            b_closed = asyncio.create_task(closed_at(b_reader))
+
+            a_end, b_end = await a_closed, await b_closed
+            assert a_end - a_connected >= timeout
+            assert b_end - b_asked >= timeout  # not closed with A, at A's deadline
+            for writer in (a_writer, b_writer):
+                writer.close()
+            await no_idle_timer(server)
+
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
