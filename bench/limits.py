@@ -6,8 +6,10 @@
   - raw restart: SIGKILL a child, wait for it (blocking waitpid: the fastest detection there is), spawn
     the next: the floor under S3, which adds a supervisor's bookkeeping and a client's polling.
   - RPC floor: the S5 round trip (a fresh connection, one POST of a getProcessInfo call, the answer read
-    by http.client) against an asyncio server that parses nothing and answers a canned 1.5 KB body: what
-    the client, the kernel and asyncio's streams cost before any HTTP parsing or XML-RPC work.
+    by http.client) against an asyncio server that parses nothing and answers a canned 1.5 KB body, one
+    on asyncio's streams and one on a bare Protocol: what the client, the kernel and asyncio cost before
+    any HTTP parsing or XML-RPC work; with the server's CPU per call (its schedstat), to set beside S5's
+    "daemon CPU per call".
   - RSS floor: a bare interpreter, then the daemon's imports one group at a time (ssl blocked, as in the
     daemon)
 
@@ -72,15 +74,16 @@ def raw_restart(kills: int) -> list[float]:
     return samples
 
 
-def rpc_floor(calls: int) -> list[float]:
-    """Seconds per round trip against a canned-answer asyncio server in a child process."""
-    import tempfile
-
-    from run import UnixHTTPConnection
-
-    server = """
+# Two canned-answer servers: asyncio's streams (what a plain asyncio server costs; it closes after its
+# answer), and a bare Protocol that answers from data_received once the head and body are in and closes
+# at the client's end of file, as procward's keep-alive connections do (the least asyncio can do: no
+# task, no reader, no close of its own). Both answer 1.5 KB, about a getProcessInfo struct.
+_ANSWER = """
 import asyncio, sys
 ANSWER = b"HTTP/1.1 200 OK\\r\\nContent-Type: text/xml\\r\\nContent-Length: 1500\\r\\n\\r\\n" + b"x" * 1500
+"""
+FLOOR_SERVERS = {
+    "asyncio streams": _ANSWER + """
 async def serve(reader, writer):
     head = await reader.readuntil(b"\\r\\n\\r\\n")
     length = int(head.lower().split(b"content-length:")[1].split(b"\\r\\n")[0])
@@ -93,10 +96,38 @@ async def main():
     print("ready", flush=True)
     await server.serve_forever()
 asyncio.run(main())
-"""
+""",
+    "asyncio protocol": _ANSWER + """
+class Answer(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport, self.data = transport, b""
+    def data_received(self, data):
+        self.data += data
+        head, sep, body = self.data.partition(b"\\r\\n\\r\\n")
+        if sep and len(body) >= int(head.lower().split(b"content-length:")[1].split(b"\\r\\n")[0]):
+            self.transport.write(ANSWER)
+            self.data = b""
+async def main():
+    server = await asyncio.get_running_loop().create_unix_server(Answer, sys.argv[1])
+    print("ready", flush=True)
+    await server.serve_forever()
+asyncio.run(main())
+""",
+}
+
+
+def rpc_floor(server: str, calls: int) -> tuple[list[float], float]:
+    """Seconds per round trip against the canned-answer ``server`` (FLOOR_SERVERS) in a child process, and
+    the seconds of CPU it used per call."""
+    import tempfile
+
+    from harness import run_seconds
+    from support import UnixHTTPConnection
+
     with tempfile.TemporaryDirectory() as directory:
         path = os.path.join(directory, "floor.sock")
-        child = subprocess.Popen([sys.executable, "-c", server, path], stdout=subprocess.PIPE, text=True)
+        child = subprocess.Popen([sys.executable, "-c", FLOOR_SERVERS[server], path], stdout=subprocess.PIPE,
+                                 text=True)
         try:
             assert child.stdout is not None
             if child.stdout.readline().strip() != "ready":
@@ -104,6 +135,7 @@ asyncio.run(main())
             body = b"<?xml version='1.0'?>\n<methodCall>\n<methodName>supervisor.getProcessInfo</methodName>\n" \
                    b"<params>\n<param>\n<value><string>p0001</string></value>\n</param>\n</params>\n</methodCall>\n"
             samples = []
+            cpu0 = run_seconds(child.pid)
             for _ in range(calls):
                 t0 = time.perf_counter()
                 conn = UnixHTTPConnection(path)
@@ -111,7 +143,7 @@ asyncio.run(main())
                 conn.getresponse().read()
                 conn.close()
                 samples.append(time.perf_counter() - t0)
-            return samples
+            return samples, (run_seconds(child.pid) - cpu0) / calls
         finally:
             child.kill()
             child.wait()
@@ -131,9 +163,12 @@ def main() -> int:
     parser.add_argument("--sizes", default="500,1000,2000")
     parser.add_argument("--kills", type=int, default=300)
     args = parser.parse_args()
-    floor = sorted(rpc_floor(300))
-    print(f"RPC floor (fresh connection, canned answer, asyncio streams) x300: median "
-          f"{1000 * floor[len(floor) // 2]:.3f} ms, p95 {1000 * floor[int(0.95 * len(floor))]:.3f} ms")
+    for server in FLOOR_SERVERS:
+        floor, server_cpu = rpc_floor(server, 3000)
+        floor.sort()
+        print(f"RPC floor (fresh connection, canned answer, {server}) x3000: median "
+              f"{1000 * floor[len(floor) // 2]:.3f} ms, p95 {1000 * floor[int(0.95 * len(floor))]:.3f} ms, "
+              f"server CPU {1e6 * server_cpu:.0f} us a call")
     samples = sorted(raw_restart(args.kills))
     print(f"raw restart (SIGKILL, waitpid, Popen) x{args.kills}: median {1000 * samples[len(samples) // 2]:.3f} ms, "
           f"p95 {1000 * samples[int(0.95 * len(samples))]:.3f} ms")

@@ -7,8 +7,8 @@ Scenarios (see docs/performance.md):
   S3 restart     100 autorestart programs: SIGKILL one, time until a new pid is RUNNING (median, p95)
   S4 logs        one program writes --log-mb MiB to stdout: MB/s, daemon CPU s; plain, rotating, and
                  with stdout_events_enabled (every byte passes through the daemon)
-  S5 rpc         500 programs: getAllProcessInfo / getProcessInfo latency, calls/s;
-                 startProcessGroup / stopProcessGroup of a 100-program group with wait
+  S5 rpc         500 programs: getAllProcessInfo / getProcessInfo latency, calls/s, the daemon's CPU
+                 per getProcessInfo; startProcessGroup / stopProcessGroup of a 100-program group with wait
   S6 stop        500 running: stopAllProcesses, then SIGTERM to exit; orphans left
   S7 writers     50 programs writing numbered lines at 2 MB/s each: daemon CPU %, lines lost or duplicated
   S9 web         the web page at N=100 and 1000 (render time, bytes); procward only: 10 live pages
