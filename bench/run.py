@@ -70,26 +70,27 @@ class Table:
         """One column per daemon; after each peer's column, its figure over procward's (times, costs)
         or procward's over its (rates): above 1 means procward is better."""
         peers = [k for k in DAEMONS if k != "procward"]
-        head = f"{'figure':<52}{'procward':>24}"
+        # A space before each cell: a wide one ("2452 [2.41e+03-2.48e+03]") must not run into the next.
+        head = f"{'figure':<52} {'procward':>24}"
         for peer in peers:
-            head += f"{'supervisord 4.3' if peer == 'supervisord' else peer:>24}{'ratio':>9}"
+            head += f" {'supervisord 4.3' if peer == 'supervisord' else peer:>24} {'ratio':>8}"
         print(head)
         for key, per in self.rows.items():
             pw = per["procward"]
             if not pw:
                 continue
-            line = f"{key:<52}{_fmt(pw):>24}"
+            line = f"{key:<52} {_fmt(pw):>24}"
             for peer in peers:
                 theirs = per[peer]
                 if not theirs:  # a procward feature the peer does not have, or a size it was spared
-                    line += f"{'-':>24}{'-':>9}"
+                    line += f" {'-':>24} {'-':>8}"
                     continue
                 higher_better = "MB/s" in key or "calls/s" in key
                 pm, sm = statistics.median(pw), statistics.median(theirs)
                 # counts such as orphans or lost lines have no ratio
                 ratio = (f"{(pm / sm if higher_better else sm / pm):.1f}x" if pm and sm
                          else "same" if pm == sm else "-")
-                line += f"{_fmt(theirs):>24}{ratio:>9}"
+                line += f" {_fmt(theirs):>24} {ratio:>8}"
             print(line, flush=True)
 
 
