@@ -11,7 +11,7 @@ import pytest
 from supervisor.options import readFile, tailFile
 
 from procward.core.output import tails
-from procward.core.output.channels import last_complete_line
+from procward.core.output.channels import LAST_LINE, last_complete_line
 from procward.core.output.logfile import RotatingFile
 from procward.core.output.pipes import COALESCE, Rests
 
@@ -122,3 +122,41 @@ def test_the_last_complete_line_counts_a_line_written_in_pieces_once_it_ends(
         line, carry = last_complete_line(carry, block)
         seen.append(line)
     assert seen == shown
+
+
+def _last_complete_line_as_it_was(carry: bytes, data: bytes) -> tuple[bytes, bytes]:
+    """last_complete_line before round 8 (docs/performance.md), which copied the whole block when it held
+    no newline: what it returns is the behaviour the faster one must keep."""
+    last = data.rfind(b"\n")
+    if last < 0:
+        return b"", (carry + data)[-LAST_LINE:]
+    end = last
+    while end and data[end - 1] in b"\r\n":
+        end -= 1
+    start = data.rfind(b"\n", 0, end) + 1 if end else 0
+    line = data[max(start, end - LAST_LINE):end] if start else (carry + data[:end]).rstrip(b"\r")[-LAST_LINE:]
+    return line, data[last + 1:][-LAST_LINE:]
+
+
+def test_the_last_complete_line_is_what_it_was_for_any_blocks() -> None:
+    """Random streams cut in random blocks, some far larger than LAST_LINE (a busy pipe's read), some all
+    blank lines, some with no newline at all: the same line and carry as the version that copied every
+    block, which the cases above pin down."""
+    rng = random.Random(20261206)  # noqa: S311 - reproducible test data
+    pieces = [b"a", b"bc", b"\xc3\xa9", b"\r", b"\n", b"\r\n", b"\n\n", b" "]
+    for _ in range(400):
+        carry = b""
+        for _ in range(rng.randint(1, 8)):
+            shape = rng.random()
+            if shape < 0.15:
+                block = b"x" * rng.randint(1, 9000)  # no newline; larger than the window and LAST_LINE
+            elif shape < 0.25:
+                block = rng.choice([b"\n", b"\r\n", b"\r"]) * rng.randint(1, 5000)  # blank lines, CRs
+            elif shape < 0.35:  # a long line, then blank lines past the scan's window
+                line = bytes(rng.choice(b"abcdefgh") for _ in range(rng.randint(1, 9000)))
+                block = line + rng.choice([b"\n", b"\r\n"]) * rng.randint(1, 5000) + b"z" * rng.randint(0, 3)
+            else:
+                block = b"".join(rng.choice(pieces) for _ in range(rng.randint(1, 700)))
+            expected = _last_complete_line_as_it_was(carry, block)
+            assert last_complete_line(carry, block) == expected, (carry, block)
+            carry = expected[1]
