@@ -190,11 +190,16 @@ def raw_call(sock: str, method: str, *params: str) -> bytes:
 
 
 def http_get(sock: str, path: str) -> bytes:
-    """One GET on a fresh connection: the body."""
+    """One GET on a fresh connection: the body of a 200 (anything else fails: Go supervisord answers
+    /index.html with an empty 301, which was once timed as its page)."""
     conn = UnixHTTPConnection(sock)
     try:
         conn.request("GET", path)
-        return conn.getresponse().read()
+        response = conn.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"GET {path}: {response.status} {response.reason}")
+        return body
     finally:
         conn.close()
 
