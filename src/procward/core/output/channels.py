@@ -25,6 +25,7 @@ from procward.core.tasks import TaskSet
 log = logging.getLogger(__name__)
 CHANNELS = ("stdout", "stderr")
 LAST_LINE = 200
+_WINDOW = 4096  # bytes looked at a time for the end of a line's content (last_complete_line)
 
 
 class ProcessOutput:
@@ -245,9 +246,9 @@ class _Tap:
 def last_complete_line(carry: bytes, data: bytes) -> tuple[bytes, bytes]:
     """(the last non-empty line ``data`` completes, or b""; the new carry) for a stream whose unfinished
     line so far is ``carry``. Scans back from the end of the block and copies no more than a few
-    LAST_LINE bytes whatever the block's size: called for every read of every program, it copied the
-    whole block (256 KiB from a busy pipe) when the block held no newline, and that copy and its page
-    faults made the daemon's CPU per MB half as much again (docs/performance.md, round 8)."""
+    LAST_LINE bytes whatever the block's size: it runs at every read of every program, and a copy of a
+    block without a newline (256 KiB from a busy pipe), with its page faults, cost the daemon 1.4x
+    supervisord's CPU per MB (docs/performance.md, round 8)."""
     last = data.rfind(b"\n")
     if last < 0:
         return b"", (carry + data[-LAST_LINE:])[-LAST_LINE:]
@@ -270,6 +271,3 @@ def _content_end(data: bytes, end: int) -> int:
             return end - len(window) + kept
         end -= len(window)
     return 0
-
-
-_WINDOW = 4096
